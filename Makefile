@@ -1,0 +1,34 @@
+# mctm_replica: `make demo` and `make test` do everything on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# Benchmark size; `make bench ROWS=20000` is the quick smoke run CI uses.
+ROWS   ?= 1000000
+# Two workers match the machine's two cores; each worker owns its own databases and schemas.
+TEST_WORKERS ?= 2
+
+.PHONY: install demo dev test bench clean
+
+$(STAMP): pyproject.toml setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(VENV)/bin/mctm-replica demo
+
+dev: install
+	$(VENV)/bin/mctm-replica dev
+
+test: install
+	$(PY) -m pytest -n $(TEST_WORKERS) -q
+
+bench: install
+	$(PY) benchmarks/replication_bench.py --rows $(ROWS)
+
+clean:
+	rm -rf $(VENV) .local *.egg-info .pytest_cache

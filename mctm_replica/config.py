@@ -1,0 +1,240 @@
+"""Load and validate the table registry (``tables.yaml``) into typed specs.
+
+Tables are data, not code: adding a table or a source is a YAML change. The packaged
+``mctm_replica/tables.yaml`` is used unless ``MCTM_REPLICA_TABLES`` names another file.
+Every problem is reported at load time -- before Dagster builds a single asset -- with
+the file, the entry and the fix, so a bad edit never reaches a scheduled run.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from mctm_replica.naming import ColumnNaming, IdentifierError, check_pg_identifier, split_qualified
+
+TABLES_ENV = "MCTM_REPLICA_TABLES"
+PACKAGED_TABLES = Path(__file__).with_name("tables.yaml")
+
+Mode = Literal["full", "incremental"]
+
+# Dagster asset key parts and group names must be plain names; target schema/table names
+# become the asset key, so they follow the same rule (and need no quoting by readers).
+_DAGSTER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ENV_PREFIX = re.compile(r"[A-Z][A-Z0-9_]*")
+
+_SOURCE_KEYS = {"env_prefix", "max_concurrent_tables", "description"}
+_TABLE_KEYS = {
+    "source", "source_table", "target_table", "mode", "primary_key", "columns", "nolock",
+    "row_count_tolerance", "column_naming", "column_names", "description",
+}
+
+
+class ConfigError(ValueError):
+    """tables.yaml is invalid; the message names the file, the entry and the fix."""
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    name: str
+    env_prefix: str  # <PREFIX>_HOST, _PORT, _DB, _USER, _PASSWORD
+    max_concurrent_tables: int = 1  # the source was never meant to take parallel full scans
+    description: str = ""
+
+    @property
+    def resource_key(self) -> str:
+        return f"mssql_{self.name}"
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    source: str
+    source_schema: str
+    source_table: str
+    target_schema: str
+    target_table: str
+    mode: Mode = "full"
+    primary_key: tuple[str, ...] | None = None  # None: the source's own primary key
+    include: tuple[str, ...] | None = None  # None: every column
+    exclude: tuple[str, ...] = ()
+    nolock: bool = True
+    row_count_tolerance: int = 0
+    column_naming: ColumnNaming = "snake_case"
+    column_names: dict[str, str] = field(default_factory=dict)
+    description: str = ""
+
+    @property
+    def source_name(self) -> str:
+        return f"{self.source_schema}.{self.source_table}"
+
+    @property
+    def target_name(self) -> str:
+        return f"{self.target_schema}.{self.target_table}"
+
+    @property
+    def asset_key_path(self) -> list[str]:
+        return [self.target_schema, self.target_table]
+
+
+@dataclass(frozen=True)
+class ReplicaConfig:
+    path: Path
+    sources: dict[str, SourceSpec]
+    tables: list[TableSpec]
+
+
+def tables_path() -> Path:
+    override = os.environ.get(TABLES_ENV)
+    return Path(override) if override else PACKAGED_TABLES
+
+
+def load_config(path: str | Path | None = None) -> ReplicaConfig:
+    """Read and validate ``path`` (default: ``$MCTM_REPLICA_TABLES`` or the packaged file)."""
+    p = Path(path) if path is not None else tables_path()
+    try:
+        raw = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise ConfigError(f"{p}: file not found; set {TABLES_ENV} to an existing file") from e
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML: {e}") from e
+    return parse_config(raw, path=p)
+
+
+def parse_config(raw: Any, *, path: Path) -> ReplicaConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping with `sources` and `tables`")
+    unknown = set(raw) - {"sources", "tables"}
+    if unknown:
+        raise ConfigError(f"{path}: unknown top-level key(s) {sorted(unknown)}; "
+                          "only `sources` and `tables` are allowed")
+    sources = _parse_sources(raw.get("sources"), path)
+    tables_raw = raw.get("tables")
+    if not isinstance(tables_raw, list) or not tables_raw:
+        raise ConfigError(f"{path}: `tables` must be a non-empty list of table entries")
+    tables = [_parse_table(entry, i, sources, path) for i, entry in enumerate(tables_raw)]
+    seen: dict[str, str] = {}
+    for t in tables:
+        key = t.target_name.lower()
+        if key in seen:
+            raise ConfigError(
+                f"{path}: tables `{seen[key]}` and `{t.source}:{t.source_name}` both write "
+                f"`{t.target_name}`; give one of them another `target_table`"
+            )
+        seen[key] = f"{t.source}:{t.source_name}"
+    return ReplicaConfig(path=path, sources=sources, tables=tables)
+
+
+def _parse_sources(raw: Any, path: Path) -> dict[str, SourceSpec]:
+    if not isinstance(raw, dict) or not raw:
+        raise ConfigError(f"{path}: `sources` must map source names to `env_prefix` settings")
+    result = {}
+    for name, body in raw.items():
+        where = f"{path}: source `{name}`"
+        if not isinstance(name, str) or not _DAGSTER_NAME.fullmatch(name):
+            raise ConfigError(f"{where}: source names must be letters, digits and `_`")
+        if not isinstance(body, dict):
+            raise ConfigError(f"{where}: expected a mapping with `env_prefix`")
+        _no_unknown(body, _SOURCE_KEYS, where)
+        prefix = body.get("env_prefix")
+        if not isinstance(prefix, str) or not _ENV_PREFIX.fullmatch(prefix):
+            raise ConfigError(f"{where}: `env_prefix` must be upper-case like `SQL_SERVER_MCTM`")
+        limit = body.get("max_concurrent_tables", 1)
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise ConfigError(f"{where}: `max_concurrent_tables` must be a whole number >= 1")
+        result[name] = SourceSpec(name, prefix, limit, str(body.get("description", "")))
+    return result
+
+
+def _parse_table(entry: Any, index: int, sources: dict[str, SourceSpec], path: Path) -> TableSpec:
+    label = entry.get("source_table", f"#{index + 1}") if isinstance(entry, dict) else f"#{index + 1}"
+    where = f"{path}: table entry {index + 1} (`{label}`)"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: expected a mapping")
+    _no_unknown(entry, _TABLE_KEYS, where)
+    for key in ("source", "source_table", "target_table"):
+        if not isinstance(entry.get(key), str) or not entry[key].strip():
+            raise ConfigError(f"{where}: missing `{key}`")
+    if entry["source"] not in sources:
+        raise ConfigError(f"{where}: unknown source `{entry['source']}`; "
+                          f"declare it under `sources` (known: {sorted(sources)})")
+    try:
+        s_schema, s_table = split_qualified(entry["source_table"])
+    except IdentifierError as e:
+        raise ConfigError(f"{where}: `source_table`: {e}") from e
+    t_schema, _, t_table = entry["target_table"].partition(".")
+    for part in (t_schema, t_table):
+        if not _DAGSTER_NAME.fullmatch(part):
+            raise ConfigError(
+                f"{where}: `target_table` must be `schema.table` of letters, digits and `_` "
+                f"(it becomes the asset key), got `{entry['target_table']}`"
+            )
+        check_pg_identifier(part, what=f"{where}: `target_table`")
+    mode = entry.get("mode", "full")
+    if mode == "incremental":
+        raise ConfigError(f"{where}: `mode: incremental` is not available yet; use `mode: full`")
+    if mode != "full":
+        raise ConfigError(f"{where}: `mode` must be `full`, got `{mode}`")
+    naming = entry.get("column_naming", "snake_case")
+    if naming not in ("snake_case", "preserve"):
+        raise ConfigError(f"{where}: `column_naming` must be `snake_case` or `preserve`")
+    tolerance = entry.get("row_count_tolerance", 0)
+    if not isinstance(tolerance, int) or isinstance(tolerance, bool) or tolerance < 0:
+        raise ConfigError(f"{where}: `row_count_tolerance` must be a whole number >= 0")
+    nolock = entry.get("nolock", True)
+    if not isinstance(nolock, bool):
+        raise ConfigError(f"{where}: `nolock` must be true or false")
+    include, exclude = _parse_columns(entry.get("columns"), where)
+    renames = entry.get("column_names", {}) or {}
+    if not isinstance(renames, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v for k, v in renames.items()
+    ):
+        raise ConfigError(f"{where}: `column_names` must map source column names to target names")
+    return TableSpec(
+        source=entry["source"],
+        source_schema=s_schema,
+        source_table=s_table,
+        target_schema=t_schema,
+        target_table=t_table,
+        mode="full",
+        primary_key=_str_list(entry.get("primary_key"), "primary_key", where),
+        include=include,
+        exclude=exclude,
+        nolock=nolock,
+        row_count_tolerance=tolerance,
+        column_naming=naming,
+        column_names=dict(renames),
+        description=str(entry.get("description", "")),
+    )
+
+
+def _parse_columns(raw: Any, where: str) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:
+    if raw is None:
+        return None, ()
+    if not isinstance(raw, dict) or set(raw) - {"include", "exclude"}:
+        raise ConfigError(f"{where}: `columns` takes `include` and/or `exclude` lists")
+    include = _str_list(raw.get("include"), "columns.include", where)
+    exclude = _str_list(raw.get("exclude"), "columns.exclude", where) or ()
+    if include is not None and exclude:
+        raise ConfigError(f"{where}: use either `columns.include` or `columns.exclude`, not both")
+    return include, exclude
+
+
+def _str_list(raw: Any, key: str, where: str) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    if isinstance(raw, str):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw or not all(isinstance(x, str) and x for x in raw):
+        raise ConfigError(f"{where}: `{key}` must be a non-empty list of column names")
+    return tuple(raw)
+
+
+def _no_unknown(body: dict, allowed: set[str], where: str) -> None:
+    unknown = set(body) - allowed
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")

@@ -1,0 +1,73 @@
+"""Row batches -> PostgreSQL ``COPY ... (FORMAT csv)`` bytes, column-wise and mostly in C.
+
+CSV is used because Python's ``csv`` writer is implemented in C: formatting a batch is one
+``writerows`` call instead of a Python loop over every value. Only columns that need it
+are touched in Python, one column at a time:
+
+* NULL: COPY's CSV format reads an *unquoted* empty field as NULL and a quoted ``""`` as
+  the empty string. With ``QUOTE_NONNUMERIC`` the writer quotes every string and writes
+  numbers unquoted via ``str()``, so NULL is written as :data:`NULL`, an ``int`` whose
+  ``str()`` is empty. ``bool`` is an ``int`` too and is written ``True``/``False``, which
+  PostgreSQL's boolean input accepts.
+* bytes: PostgreSQL's hex input ``\\x0a0b`` (CSV has no backslash escapes, so it passes
+  through unchanged).
+* text: PostgreSQL text cannot hold U+0000. NUL characters are stripped and counted per
+  column -- never silently: the counts go to the log and the materialization metadata.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+
+
+class _Null(int):
+    """An 'int' that formats as nothing: an unquoted empty CSV field, i.e. NULL in COPY."""
+
+    def __str__(self) -> str:
+        return ""
+
+    __repr__ = __str__
+
+
+NULL = _Null()
+
+
+class CsvBatchEncoder:
+    """Encodes row batches for one table; accumulates NUL-strip counts per column."""
+
+    def __init__(self, names: Sequence[str], families: Sequence[str], nullable: Sequence[bool]):
+        self.names = list(names)
+        self._text = [i for i, f in enumerate(families) if f == "text"]
+        self._bytes = [i for i, f in enumerate(families) if f == "bytes"]
+        self._nullable = [i for i, n in enumerate(nullable) if n]
+        self.nul_stripped: dict[str, int] = {}
+
+    def encode(self, rows: list[tuple]) -> bytes:
+        if not rows:
+            return b""
+        cols: list[Sequence] = list(zip(*rows))
+        for i in self._text:
+            col = cols[i]
+            # One C-level scan of the whole column finds the (rare) batches that need work.
+            if "\x00" in "".join(filter(None, col)):
+                stripped = 0
+                fixed = []
+                for v in col:
+                    if v is not None and "\x00" in v:
+                        stripped += v.count("\x00")
+                        v = v.replace("\x00", "")
+                    fixed.append(v)
+                cols[i] = fixed
+                name = self.names[i]
+                self.nul_stripped[name] = self.nul_stripped.get(name, 0) + stripped
+        for i in self._bytes:
+            cols[i] = [None if v is None else "\\x" + v.hex() for v in cols[i]]
+        for i in self._nullable:
+            col = cols[i]
+            if None in col:
+                cols[i] = [NULL if v is None else v for v in col]
+        buf = io.StringIO()
+        csv.writer(buf, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").writerows(zip(*cols))
+        return buf.getvalue().encode("utf-8")

@@ -1,0 +1,442 @@
+"""The PostgreSQL IO manager for replica tables: client, type handlers and factory.
+
+Safe full refresh, in one PostgreSQL transaction:
+
+1. ``pg_advisory_xact_lock`` on the table name: two runs never refresh one table at once.
+2. Create the schema and the replica table on first use (type map, primary key); an
+   existing table must have exactly the expected columns and types, or the run fails
+   naming every difference.
+3. ``COPY`` every row into a ``TEMP`` staging table (no WAL, dropped at commit). Readers
+   of the live table are not blocked at all during this, the long network transfer.
+4. ``LOCK`` the live table, ``TRUNCATE`` it and ``INSERT ... SELECT`` from staging: the
+   exclusive-lock window is this server-side copy only. The live table keeps its OID, so
+   views, grants, comments and other dependants survive.
+5. ``COMMIT``. A failure or a killed process anywhere before it rolls everything back and
+   the previous contents stay; readers never see an empty or partial table, because
+   TRUNCATE and INSERT become visible together at commit.
+
+Reading from SQL Server and loading overlap: a reader thread fetches batches and encodes
+them for COPY while the COPY itself streams the previous ones, through a small bounded
+queue, so memory does not grow with the table.
+
+Names come from the asset key only: ``[schema, table]``.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+import psycopg2
+import psycopg2.errors
+from dagster import (
+    ConfigurableIOManagerFactory,
+    InputContext,
+    IOManager,
+    MetadataValue,
+    OutputContext,
+    TableColumn,
+    TableColumnConstraints,
+    TableSchema,
+)
+from dagster._core.storage.db_io_manager import DbTypeHandler, TableSlice
+from psycopg2 import sql
+from pydantic import Field
+
+from mctm_replica.io_managers.copy_format import CsvBatchEncoder
+from mctm_replica.plan import ReplicaBatches, TablePlan
+from mctm_replica.resources.postgres import PostgresResource, TargetError
+
+# Batches encoded ahead of the COPY: enough to keep both sides busy, small enough that
+# memory stays at a few batches (about 2-3 MB each for 10,000 typical rows).
+_QUEUE_DEPTH = 4
+# Progress is logged at this interval on long copies, not per batch.
+_PROGRESS_EVERY_S = 5.0
+
+
+class ReplicaLayoutError(TargetError):
+    """An existing replica table no longer matches the source's columns and types."""
+
+
+class PostgresClient:
+    """All SQL the IO manager runs. Identifiers only ever go through ``sql.Identifier``."""
+
+    @staticmethod
+    def table(slice_: TableSlice) -> sql.Composed:
+        return sql.SQL("{}.{}").format(sql.Identifier(slice_.schema), sql.Identifier(slice_.table))
+
+    @staticmethod
+    def ensure_schema(conn, schema: str) -> None:
+        """CREATE SCHEMA IF NOT EXISTS in its own short transaction.
+
+        Two assets of one schema may race here; the loser's unique violation on
+        pg_namespace is the one expected error and means the schema now exists.
+        """
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+            conn.commit()
+        except psycopg2.errors.UniqueViolation:
+            conn.rollback()
+
+    @staticmethod
+    def existing_columns(cur, slice_: TableSlice) -> list[tuple[str, str, bool]] | None:
+        """(name, format_type, nullable) in column order, or None if the table is absent."""
+        cur.execute(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull "
+            "FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p') "
+            "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            (slice_.schema, slice_.table),
+        )
+        rows = cur.fetchall()
+        if rows:
+            return rows
+        cur.execute(
+            "SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relname = %s",
+            (slice_.schema, slice_.table),
+        )
+        return [] if cur.fetchone() else None
+
+    @staticmethod
+    def create_table(cur, slice_: TableSlice, plan: TablePlan) -> None:
+        parts = [
+            sql.SQL("{} {}{}").format(
+                sql.Identifier(c.target_name),
+                sql.SQL(c.pg_type),  # from the type map's fixed vocabulary, never user text
+                sql.SQL("" if c.nullable else " NOT NULL"),
+            )
+            for c in plan.columns
+        ]
+        if plan.primary_key:
+            parts.append(
+                sql.SQL("PRIMARY KEY ({})").format(
+                    sql.SQL(", ").join(map(sql.Identifier, plan.primary_key))
+                )
+            )
+        cur.execute(
+            sql.SQL("CREATE TABLE {} ({})").format(
+                PostgresClient.table(slice_), sql.SQL(", ").join(parts)
+            )
+        )
+
+    @staticmethod
+    def check_layout(existing: Sequence[tuple[str, str, bool]], plan: TablePlan, name: str) -> None:
+        expected = [(c.target_name, c.pg_type) for c in plan.columns]
+        actual = [(n, t) for n, t, _ in existing]
+        if expected == actual:
+            return
+        exp, act = dict(expected), dict(actual)
+        diffs = [f"`{n}` missing (source gives {t})" for n, t in expected if n not in act]
+        diffs += [f"`{n}` {act[n]} in the replica, {t} from the source"
+                  for n, t in expected if n in act and act[n] != t]
+        diffs += [f"`{n}` is not in the source any more" for n, _ in actual if n not in exp]
+        if not diffs:
+            diffs = ["column order differs"]
+        raise ReplicaLayoutError(
+            f"replica table `{name}` no longer matches its source: {'; '.join(diffs)}. "
+            f"Fix: drop the replica table so the next run recreates it (dependent views must "
+            f"be recreated too), or restore the source columns / adjust tables.yaml"
+        )
+
+    @staticmethod
+    def select(slice_: TableSlice, columns: Sequence[str] | None = None) -> sql.Composed:
+        cols = (
+            sql.SQL(", ").join(map(sql.Identifier, columns)) if columns else sql.SQL("*")
+        )
+        return sql.SQL("SELECT {} FROM {}").format(cols, PostgresClient.table(slice_))
+
+    @staticmethod
+    def count(conn, slice_: TableSlice) -> int:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("SELECT count(*) FROM {}").format(PostgresClient.table(slice_)))
+            return int(cur.fetchone()[0])
+
+
+class _ChunkReader:
+    """A file-like object for ``copy_expert`` fed by the reader thread through a queue."""
+
+    def __init__(self, q: queue.Queue):
+        self._q = q
+
+    def read(self, _size: int = -1) -> bytes:
+        item = self._q.get()
+        if isinstance(item, BaseException):
+            raise item
+        return item  # b"" ends the COPY
+
+    readline = read
+
+
+class ReplicaBatchesTypeHandler(DbTypeHandler[ReplicaBatches]):
+    """Writes a :class:`ReplicaBatches` stream with the safe full refresh described above."""
+
+    def __init__(self, lock_timeout_s: int):
+        self.lock_timeout_s = lock_timeout_s
+
+    @property
+    def supported_types(self) -> Sequence[type[object]]:
+        return [ReplicaBatches]
+
+    def handle_output(
+        self, context: OutputContext, table_slice: TableSlice, obj: ReplicaBatches, connection
+    ) -> Mapping[str, Any]:
+        plan, name = obj.plan, f"{table_slice.schema}.{table_slice.table}"
+        encoder = CsvBatchEncoder(
+            plan.target_columns,
+            [c.value for c in plan.columns],
+            [c.nullable for c in plan.columns],
+        )
+        started = time.monotonic()
+        q: queue.Queue = queue.Queue(maxsize=_QUEUE_DEPTH)
+        stop = threading.Event()
+        counter = {"rows": 0}
+        reader = threading.Thread(
+            target=_produce, args=(obj, encoder, q, stop, counter), name=f"read {name}", daemon=True
+        )
+        try:
+            with connection.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"mctm_replica:{name}",))
+                existing = PostgresClient.existing_columns(cur, table_slice)
+                if existing is None:
+                    PostgresClient.create_table(cur, table_slice, plan)
+                    context.log.info(f"created replica table {name}")
+                else:
+                    PostgresClient.check_layout(existing, plan, name)
+                cur.execute(
+                    sql.SQL("CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP").format(
+                        sql.Identifier(_stage_name(table_slice)), PostgresClient.table(table_slice)
+                    )
+                )
+                reader.start()
+                copy = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
+                    sql.Identifier(_stage_name(table_slice)),
+                    sql.SQL(", ").join(map(sql.Identifier, plan.target_columns)),
+                )
+                progress = _Progress(context, name, counter, obj.source_rows_hint)
+                cur.copy_expert(copy, _ProgressReader(_ChunkReader(q), progress), size=1 << 16)
+                reader.join()
+                copied = counter["rows"]
+                # The short server-side swap: readers wait at most for this, never for the transfer.
+                swap_started = time.monotonic()
+                cur.execute("SELECT set_config('lock_timeout', %s, true)", (f"{self.lock_timeout_s}s",))
+                cur.execute(
+                    sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
+                        PostgresClient.table(table_slice)
+                    )
+                )
+                cur.execute(sql.SQL("TRUNCATE {}").format(PostgresClient.table(table_slice)))
+                cur.execute(
+                    sql.SQL("INSERT INTO {} ({cols}) SELECT {cols} FROM {}").format(
+                        PostgresClient.table(table_slice),
+                        sql.Identifier(_stage_name(table_slice)),
+                        cols=sql.SQL(", ").join(map(sql.Identifier, plan.target_columns)),
+                    )
+                )
+                swap_s = time.monotonic() - swap_started
+            connection.commit()
+        except BaseException as e:
+            stop.set()
+            _drain(q)
+            connection.rollback()
+            if reader.is_alive() or reader.ident is not None:
+                reader.join(timeout=60)
+            if isinstance(e, psycopg2.errors.LockNotAvailable):
+                raise TargetError(
+                    f"replica table `{name}`: could not lock it for the swap within "
+                    f"{self.lock_timeout_s}s (a long reader transaction holds it); the previous "
+                    f"contents are unchanged; raise `lock_timeout_s` or end that transaction"
+                ) from e
+            if isinstance(e, psycopg2.Error):
+                raise TargetError(
+                    f"loading replica table `{name}` failed, previous contents unchanged: "
+                    f"{str(e).strip()}"
+                ) from e
+            raise
+        seconds = time.monotonic() - started
+        for column, n in encoder.nul_stripped.items():
+            context.log.warning(
+                f"{name}.{column}: stripped {n} NUL character(s); PostgreSQL text cannot hold U+0000"
+            )
+        context.log.info(
+            f"{name}: {copied} rows in {seconds:.2f}s ({copied / seconds if seconds else 0:,.0f} rows/s); "
+            f"swap held the table {swap_s:.3f}s"
+        )
+        return {
+            "rows_copied": copied,
+            "dagster/row_count": copied,
+            "duration_s": round(seconds, 3),
+            "rows_per_s": round(copied / seconds, 1) if seconds else 0.0,
+            "swap_lock_s": round(swap_s, 3),
+            "source_table": f"{plan.spec.source}:{plan.spec.source_name}",
+            "target_table": name,
+            "nul_stripped": MetadataValue.json(encoder.nul_stripped),
+            "dagster/column_schema": column_schema(plan),
+        }
+
+    def load_input(self, context: InputContext, table_slice: TableSlice, connection) -> ReplicaBatches:
+        raise TypeError("replica tables load as pandas DataFrames; annotate the input as pd.DataFrame")
+
+
+class DataFrameTypeHandler(DbTypeHandler[pd.DataFrame]):
+    """Reads a replica table into pandas for downstream assets."""
+
+    @property
+    def supported_types(self) -> Sequence[type[object]]:
+        return [pd.DataFrame]
+
+    def handle_output(self, context, table_slice, obj, connection):
+        raise TypeError(
+            "the replica IO manager only writes replica tables; store derived DataFrames with "
+            "another IO manager"
+        )
+
+    def load_input(self, context: InputContext, table_slice: TableSlice, connection) -> pd.DataFrame:
+        with connection.cursor() as cur:
+            cur.execute(PostgresClient.select(table_slice, table_slice.columns))
+            names = [d.name for d in cur.description]
+            return pd.DataFrame.from_records(cur.fetchall(), columns=names)
+
+
+def column_schema(plan: TablePlan) -> TableSchema:
+    return TableSchema(
+        columns=[
+            TableColumn(
+                name=c.target_name,
+                type=c.pg_type,
+                description=f"from [{c.source_name}] {c.source_type.declared()}",
+                constraints=TableColumnConstraints(nullable=c.nullable),
+            )
+            for c in plan.columns
+        ]
+    )
+
+
+def _stage_name(slice_: TableSlice) -> str:
+    # Temp tables live in the session's own schema, so the name only has to be unique per session.
+    return f"mctm_stage_{slice_.table}"[:63]
+
+
+def _produce(obj: ReplicaBatches, encoder: CsvBatchEncoder, q: queue.Queue, stop, counter) -> None:
+    """Reader thread: source batches -> encoded COPY chunks -> queue; errors go through the queue."""
+    try:
+        with obj.open() as batches:
+            for rows in batches:
+                chunk = encoder.encode(rows)
+                counter["rows"] += len(rows)
+                if not _put(q, chunk, stop):
+                    return
+        _put(q, b"", stop)
+    except BaseException as e:  # handed to the COPY side, which re-raises it
+        _put(q, e, stop)
+
+
+def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.2)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
+def _drain(q: queue.Queue) -> None:
+    try:
+        while True:
+            q.get_nowait()
+    except queue.Empty:
+        pass
+
+
+class _Progress:
+    def __init__(self, context, name: str, counter: dict, total: int | None):
+        self.context, self.name, self.counter, self.total = context, name, counter, total
+        self.started = self.last = time.monotonic()
+
+    def tick(self) -> None:
+        now = time.monotonic()
+        if now - self.last < _PROGRESS_EVERY_S:
+            return
+        self.last = now
+        rows = self.counter["rows"]
+        rate = rows / (now - self.started)
+        msg = f"{self.name}: {rows:,} rows, {rate:,.0f} rows/s"
+        if self.total:
+            pct = min(100.0, 100.0 * rows / self.total)
+            eta = max(0.0, (self.total - rows) / rate) if rate else 0.0
+            msg += f", {pct:.0f}% of {self.total:,}, ETA {eta:.0f}s"
+        self.context.log.info(msg)
+
+
+class _ProgressReader:
+    def __init__(self, inner: _ChunkReader, progress: _Progress):
+        self.inner, self.progress = inner, progress
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.inner.read(size)
+        self.progress.tick()
+        return data
+
+    readline = read
+
+
+class ReplicaIOManager(IOManager):
+    def __init__(self, postgres: PostgresResource, lock_timeout_s: int):
+        self.postgres = postgres
+        self.handlers: list[DbTypeHandler] = [
+            ReplicaBatchesTypeHandler(lock_timeout_s),
+            DataFrameTypeHandler(),
+        ]
+
+    @staticmethod
+    def _slice(context: OutputContext | InputContext, columns=None) -> TableSlice:
+        path = context.asset_key.path
+        if len(path) < 2:
+            raise TargetError(
+                f"asset `{context.asset_key.to_user_string()}` needs a `[schema, table]` key to be "
+                f"stored by the replica IO manager"
+            )
+        return TableSlice(table=path[-1], schema=path[-2], database=None, columns=columns)
+
+    def _handler(self, obj_type: type) -> DbTypeHandler:
+        for handler in self.handlers:
+            if any(issubclass(obj_type, t) for t in handler.supported_types):
+                return handler
+        raise TypeError(f"the replica IO manager cannot handle `{obj_type.__name__}`")
+
+    def handle_output(self, context: OutputContext, obj: object) -> None:
+        table_slice = self._slice(context)
+        handler = self._handler(type(obj))
+        with self.postgres.get_connection() as conn:
+            PostgresClient.ensure_schema(conn, table_slice.schema)
+            metadata = handler.handle_output(context, table_slice, obj, conn)
+        context.add_output_metadata(dict(metadata or {}))
+
+    def load_input(self, context: InputContext) -> object:
+        load_type = context.dagster_type.typing_type
+        if load_type is Any or load_type is object:
+            load_type = pd.DataFrame
+        columns = (context.definition_metadata or {}).get("columns")
+        table_slice = self._slice(context.upstream_output or context, columns)
+        with self.postgres.get_connection() as conn:
+            return self._handler(load_type).load_input(context, table_slice, conn)
+
+
+class PostgresReplicaIOManager(ConfigurableIOManagerFactory):
+    """Stores replica assets in PostgreSQL at ``[schema, table]`` of their asset key."""
+
+    postgres: PostgresResource
+    lock_timeout_s: int = Field(
+        default=60,
+        description="Seconds the final swap may wait for readers to release the live table",
+    )
+
+    def create_io_manager(self, context) -> ReplicaIOManager:
+        return ReplicaIOManager(self.postgres, self.lock_timeout_s)

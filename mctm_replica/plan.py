@@ -1,0 +1,112 @@
+"""A table's replication plan: which source columns go where, as which PostgreSQL type.
+
+The plan is computed from the live source schema on every run (introspection is one cheap
+catalog query) and the table's entry in tables.yaml, before any row is read, so an
+unmapped type, a bad include list or a name collision fails the run while the replica is
+untouched. It is also what an asset hands its IO manager: :class:`ReplicaBatches`
+couples the plan with a lazy stream of row batches from the source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+
+from mctm_replica.config import ConfigError, TableSpec
+from mctm_replica.naming import target_column_names
+from mctm_replica.resources.mssql import SourceTable
+from mctm_replica.typemap import SourceType, lookup, pg_type
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    source_name: str
+    source_type: SourceType
+    target_name: str
+    pg_type: str  # as PostgreSQL's format_type() prints it
+    nullable: bool
+    value: str  # loader value family: 'text' (NUL-stripped), 'bytes' (hex) or 'plain'
+
+
+@dataclass(frozen=True)
+class TablePlan:
+    spec: TableSpec
+    columns: list[ColumnPlan]
+    primary_key: list[str]  # target column names, in key order; empty = no key
+
+    @property
+    def source_columns(self) -> list[str]:
+        return [c.source_name for c in self.columns]
+
+    @property
+    def target_columns(self) -> list[str]:
+        return [c.target_name for c in self.columns]
+
+
+@dataclass
+class ReplicaBatches:
+    """What a replica asset returns: the plan and a way to open the source's row batches.
+
+    ``open()`` is a context manager yielding an iterator of row batches (lists of tuples
+    in ``plan.columns`` order); leaving it closes the source connection.
+    """
+
+    plan: TablePlan
+    open: Callable[[], AbstractContextManager[Iterator[list[tuple]]]]
+    source_rows_hint: int | None = None  # COUNT_BIG before the copy, for progress/ETA
+
+
+def build_plan(spec: TableSpec, source: SourceTable) -> TablePlan:
+    where = f"table `{spec.source}:{spec.source_name}`"
+    by_lower = {c.name.lower(): c for c in source.columns}
+
+    def resolve(names: tuple[str, ...], key: str) -> list[str]:
+        missing = [n for n in names if n.lower() not in by_lower]
+        if missing:
+            raise ConfigError(
+                f"{where}: `{key}` names column(s) {missing} that the source does not have "
+                f"(it has {[c.name for c in source.columns]}); fix tables.yaml"
+            )
+        return [by_lower[n.lower()].name for n in names]
+
+    if spec.include is not None:
+        chosen = resolve(spec.include, "columns.include")
+        selected = [c for c in source.columns if c.name in chosen]
+    else:
+        dropped = set(resolve(spec.exclude, "columns.exclude"))
+        selected = [c for c in source.columns if c.name not in dropped]
+    if not selected:
+        raise ConfigError(f"{where}: no columns left to copy; fix `columns` in tables.yaml")
+
+    names = target_column_names(
+        [c.name for c in selected],
+        naming=spec.column_naming,
+        renames=spec.column_names,
+        table=spec.source_name,
+    )
+    unknown_renames = [k for k in spec.column_names if k.lower() not in by_lower]
+    if unknown_renames:
+        raise ConfigError(f"{where}: `column_names` renames unknown column(s) {unknown_renames}")
+
+    columns = [
+        ColumnPlan(
+            source_name=c.name,
+            source_type=c.type,
+            target_name=names[c.name],
+            pg_type=pg_type(c.type, table=spec.source_name, column=c.name),
+            nullable=c.nullable,
+            value=lookup(c.type).value,
+        )
+        for c in selected
+    ]
+
+    key_source = resolve(spec.primary_key, "primary_key") if spec.primary_key else source.primary_key
+    selected_names = {c.name for c in selected}
+    left_out = [k for k in key_source if k not in selected_names]
+    if left_out:
+        raise ConfigError(
+            f"{where}: primary key column(s) {left_out} are excluded from the copy; include "
+            f"them or set `primary_key` in tables.yaml"
+        )
+    return TablePlan(spec, columns, [names[k] for k in key_source])

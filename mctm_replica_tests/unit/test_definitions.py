@@ -1,0 +1,70 @@
+"""Definitions load, and the schedule, job and asset shapes are what operators rely on."""
+
+import datetime as dt
+
+from dagster import AssetKey, DefaultScheduleStatus
+from dagster._utils.schedules import schedule_execution_time_iterator
+
+from mctm_replica.config import load_config
+from mctm_replica.definitions import build_definitions
+from mctm_replica.assets import SOURCE_TAG
+from mctm_replica.schedules import REPLICA_CRON, source_concurrency_limits
+
+
+def test_definitions_load_without_any_environment(monkeypatch):
+    for name in ("PG_HOST", "PG_PASSWORD", "SQL_SERVER_MCTM_HOST", "SQL_SERVER_MCTM_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    defs = build_definitions()
+    keys = {k for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert keys == {AssetKey(["public", t]) for t in
+                    ("customer", "mctm_module", "voipdb_customer", "voipdb_useragent")}
+
+
+def test_assets_have_groups_kinds_and_descriptions():
+    defs = build_definitions()
+    graph = defs.resolve_asset_graph()
+    node = graph.get(AssetKey(["public", "voipdb_useragent"]))
+    assert node.group_name == "voipdb"
+    assert set(node.kinds) == {"mssql", "postgres"}
+    assert "dbo.voipdb_useragent" in node.description
+
+
+def test_every_asset_has_a_blocking_row_count_check_in_the_job():
+    defs = build_definitions()
+    job = defs.resolve_job_def("replica_job")
+    checks = {n for n in job.graph.node_dict if n.endswith("_row_count_matches")}
+    assert len(checks) == 4
+    for ck in defs.resolve_asset_graph().asset_check_keys:
+        assert ck.name == "row_count_matches"
+        assert defs.resolve_asset_graph().get_check_spec(ck).blocking
+
+
+def test_schedule_runs_at_the_lambda_times_in_tokyo():
+    defs = build_definitions()
+    schedule = defs.resolve_schedule_def("replica_schedule")
+    assert schedule.cron_schedule == REPLICA_CRON
+    assert schedule.execution_timezone == "Asia/Tokyo"
+    assert schedule.default_status == DefaultScheduleStatus.RUNNING
+    assert schedule.job_name == "replica_job"
+    tokyo = dt.timezone(dt.timedelta(hours=9))
+    start = dt.datetime(2026, 11, 22, 0, 0, tzinfo=tokyo)
+    ticks = []
+    for t in schedule_execution_time_iterator(
+        start.timestamp(), schedule.cron_schedule, schedule.execution_timezone
+    ):
+        if t >= start + dt.timedelta(days=1):
+            break
+        ticks.append(t.astimezone(tokyo).strftime("%H:%M"))
+    assert ticks == ["08:00", "12:30", "16:00"]
+
+
+def test_executor_limits_each_source_to_its_configured_concurrency():
+    config = load_config()
+    assert source_concurrency_limits(config) == [
+        {"key": SOURCE_TAG, "value": "mctm", "limit": 1},
+        {"key": SOURCE_TAG, "value": "voipdb", "limit": 1},
+    ]
+    defs = build_definitions(config)
+    assert defs.resolve_job_def("replica_job").executor_def.name == "multiprocess"
+    node = defs.resolve_asset_graph().get(AssetKey(["public", "customer"]))
+    assert node.assets_def.op.tags[SOURCE_TAG] == "mctm"
