@@ -108,7 +108,7 @@ _TYPE_ROWS: list[tuple[tuple[str, ...], Mapping]] = [
         "varchar(max), nvarchar(max), text, ntext", "text", _fixed("text"), "text",
         "NUL (U+0000) is stripped and counted")),
     (("binary", "varbinary", "image", "timestamp", "rowversion"), Mapping(
-        "binary(n), varbinary(n|max), image, rowversion", "bytea", _fixed("bytea"), "bytes")),
+        "binary(n), varbinary(n), varbinary(max), image, rowversion", "bytea", _fixed("bytea"), "bytes")),
     (("uniqueidentifier",), Mapping("uniqueidentifier", "uuid", _fixed("uuid"), "plain")),
     (("xml",), Mapping("xml", "xml", _fixed("xml"), "text")),
 ]

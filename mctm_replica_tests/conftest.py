@@ -15,6 +15,7 @@ import pytest
 from psycopg2 import sql
 
 from mctm_replica.local.postgres import LocalPostgres
+from mctm_replica.standin import StandIn
 
 REPLICA_DB = "replica"
 
@@ -45,3 +46,29 @@ def pg_schema(pg_conn) -> Iterator[str]:
 
 def unique_name(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def mssql_server() -> Iterator[StandIn]:
+    """The SQL Server stand-in as its own process, reached over TCP like production."""
+    with StandIn(mode="subprocess", password="mssql-test-secret-0815") as server:
+        yield server
+
+
+@pytest.fixture
+def source_db(mssql_server: StandIn) -> Iterator[str]:
+    """A unique, empty stand-in database for one test, dropped afterwards."""
+    name = unique_name("src")
+    conn = mssql_server.connect_pymssql(autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE [{name}]")
+    finally:
+        conn.close()
+    yield name
+    conn = mssql_server.connect_pymssql(autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"DROP DATABASE [{name}]")
+    finally:
+        conn.close()

