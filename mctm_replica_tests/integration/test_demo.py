@@ -7,9 +7,13 @@ dagster-postgres (dagster.yaml).
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import psycopg2
 import pytest
@@ -17,12 +21,21 @@ import pytest
 from mctm_replica.local.postgres import LocalPostgres
 from mctm_replica.local.services import DAGSTER_DB, REPLICA_DB
 
+@pytest.fixture
+def demo_workdir():
+    # Not tmp_path: pytest keeps its base directory at mode 0700 (and re-applies that when
+    # another session starts), which PostgreSQL's unprivileged service user cannot enter.
+    base = Path(tempfile.mkdtemp(prefix="mctm-demo-"))
+    yield base / "local"
+    shutil.rmtree(base, ignore_errors=True)
+
+
 TABLES = ("public.customer", "public.mctm_module", "public.voipdb_customer", "public.voipdb_useragent")
 
 
 @pytest.mark.slow
-def test_demo_materializes_every_table_and_passes_its_checks(tmp_path):
-    workdir = tmp_path / "local"
+def test_demo_materializes_every_table_and_passes_its_checks(demo_workdir):
+    workdir = demo_workdir
     proc = subprocess.run(
         [sys.executable, "-m", "mctm_replica.cli", "demo", "--workdir", str(workdir)],
         capture_output=True, text=True, timeout=600,
@@ -55,3 +68,31 @@ def test_cli_help_names_every_command():
     assert proc.returncode == 0
     for command in ("standin", "demo", "dev"):
         assert command in proc.stdout
+
+
+@pytest.mark.slow
+def test_dagster_cli_materializes_everything_from_the_environment(tmp_path, pg_server):
+    """`dagster asset materialize -m mctm_replica --select '*'` with only environment variables."""
+    from mctm_replica.local.services import DEMO_DATABASES
+    from mctm_replica.standin import StandIn
+
+    database = "cli_replica"
+    pg_server.create_database(database)
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    with StandIn(demo_data=True, mode="subprocess") as mssql:
+        env = {**os.environ, **pg_server.env(database), "PG_SSLMODE": "disable", "DAGSTER_HOME": str(home)}
+        for name, prefix in (("mctm", "SQL_SERVER_MCTM"), ("voipdb", "SQL_SERVER_VOIPDB")):
+            env |= {f"{prefix}_HOST": mssql.host, f"{prefix}_PORT": str(mssql.port),
+                    f"{prefix}_DB": DEMO_DATABASES[name], f"{prefix}_USER": mssql.user,
+                    f"{prefix}_PASSWORD": mssql.password}
+        dagster = Path(sys.executable).with_name("dagster")
+        proc = subprocess.run([str(dagster), "asset", "materialize", "-m", "mctm_replica", "--select", "*"],
+                              capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "RUN_SUCCESS" in proc.stdout + proc.stderr
+    with psycopg2.connect(pg_server.dsn(database)) as conn, conn.cursor() as cur:
+        for table in TABLES:
+            cur.execute(f"SELECT count(*) FROM {table}")  # fixed names from TABLES
+            assert cur.fetchone()[0] > 0
