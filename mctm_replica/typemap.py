@@ -110,7 +110,8 @@ _TYPE_ROWS: list[tuple[tuple[str, ...], Mapping]] = [
     (("binary", "varbinary", "image", "timestamp", "rowversion"), Mapping(
         "binary(n), varbinary(n), varbinary(max), image, rowversion", "bytea", _fixed("bytea"), "bytes")),
     (("uniqueidentifier",), Mapping("uniqueidentifier", "uuid", _fixed("uuid"), "plain")),
-    (("xml",), Mapping("xml", "xml", _fixed("xml"), "text")),
+    (("xml",), Mapping("xml", "text", _fixed("text"), "text",
+                       "exact text; cast with ::xml where the server has libxml")),
 ]
 
 #: Lookup by INFORMATION_SCHEMA DATA_TYPE (``varchar(max)`` is resolved through max_length).

@@ -39,7 +39,7 @@ from mctm_replica.typemap import SourceType, UnmappedTypeError, pg_type, readme_
         (SourceType("image", 2147483647), "bytea"),
         (SourceType("timestamp"), "bytea"),  # rowversion as INFORMATION_SCHEMA names it
         (SourceType("uniqueidentifier"), "uuid"),
-        (SourceType("xml", -1), "xml"),
+        (SourceType("xml", -1), "text"),
     ],
 )
 def test_pg_type(source, expected):
