@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -35,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from mctm_replica.demo import run_demo, run_dev
 
+    # SIGTERM's default action skips `finally`/`with` blocks and would leave the local
+    # PostgreSQL and stand-in running; as SystemExit they unwind and stop cleanly.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     return run_demo(args.workdir) if args.command == "demo" else run_dev(args.workdir)
 
 
