@@ -12,6 +12,7 @@ import struct
 import uuid
 from decimal import Decimal
 
+import pytds
 import pytest
 from dagster import AssetKey, DagsterInstance
 from psycopg2 import sql
@@ -153,7 +154,8 @@ def test_ten_megabyte_values(tmp_path, env, mssql_server, source_db, pg_conn, pg
     conn = mssql_server.connect_pytds(database=source_db, autocommit=True)
     try:
         with conn.cursor() as cur:
-            cur.execute("INSERT INTO dbo.big VALUES (1, %s, %s)", (text, blob))
+            # pytds sends plain bytes as text (bytes_to_unicode); Binary marks varbinary.
+            cur.execute("INSERT INTO dbo.big VALUES (1, %s, %s)", (text, pytds.Binary(blob)))
     finally:
         conn.close()
     defs = replica_defs(tmp_path, [{"source_table": "dbo.big", "target_table": f"{pg_schema}.big"}])
