@@ -160,7 +160,10 @@ def test_ten_megabyte_values(tmp_path, env, mssql_server, source_db, pg_conn, pg
         conn.close()
     defs = replica_defs(tmp_path, [{"source_table": "dbo.big", "target_table": f"{pg_schema}.big"}])
     assert run_job(defs).success
-    assert pg_fetch(pg_conn, pg_schema, "big") == [(1, text, blob)]
+    [(key, got_text, got_blob)] = pg_fetch(pg_conn, pg_schema, "big")
+    assert key == 1
+    assert len(got_text) == len(text) and got_text == text
+    assert len(got_blob) == len(blob) and got_blob == blob
 
 
 def test_empty_table_and_table_without_primary_key(tmp_path, env, mssql_server, source_db, pg_conn, pg_schema):
