@@ -9,6 +9,7 @@ materialization in the same run and can be run on its own from the UI.
 
 # No `from __future__ import annotations`: Dagster reads the `context` annotation at runtime.
 
+import psycopg2.errors
 from dagster import (
     AssetCheckExecutionContext,
     AssetCheckResult,
@@ -46,9 +47,7 @@ def build_row_count_check(*, spec: TableSpec, source: SourceSpec) -> AssetChecks
             slice_ = TableSlice(table=spec.target_table, schema=spec.target_schema)
             try:
                 target_rows = PostgresClient.count(conn, slice_)
-            except Exception as e:  # the one expected case: no replica yet
-                if getattr(e, "pgcode", None) != "42P01":
-                    raise
+            except psycopg2.errors.UndefinedTable:  # the one expected case: no replica yet
                 return AssetCheckResult(
                     passed=False,
                     severity=AssetCheckSeverity.ERROR,

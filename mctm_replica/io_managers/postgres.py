@@ -171,8 +171,6 @@ class _ChunkReader:
             raise item
         return item  # b"" ends the COPY
 
-    readline = read
-
 
 class ReplicaBatchesTypeHandler(DbTypeHandler[ReplicaBatches]):
     """Writes a :class:`ReplicaBatches` stream with the safe full refresh described above."""
@@ -245,7 +243,7 @@ class ReplicaBatchesTypeHandler(DbTypeHandler[ReplicaBatches]):
             stop.set()
             _drain(q)
             connection.rollback()
-            if reader.is_alive() or reader.ident is not None:
+            if reader.ident is not None:  # started: let it see `stop` and close the source
                 reader.join(timeout=60)
             if isinstance(e, psycopg2.errors.LockNotAvailable):
                 raise TargetError(
@@ -383,8 +381,6 @@ class _ProgressReader:
         data = self.inner.read(size)
         self.progress.tick()
         return data
-
-    readline = read
 
 
 class ReplicaIOManager(IOManager):

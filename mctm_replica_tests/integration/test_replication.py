@@ -318,3 +318,14 @@ def test_no_secret_in_logs_or_metadata(tmp_path, env, monkeypatch, mssql_server,
     for secret in (env["SRC_PASSWORD"], env["PG_PASSWORD"], "wrong-secret-pw-1234"):
         assert secret not in logs
         assert secret not in failure_text(failed)
+
+
+def test_check_before_any_materialization_fails_clearly(tmp_path, env, mssql_server, source_db, pg_schema):
+    tsql(mssql_server, source_db, "CREATE TABLE dbo.fresh (id int PRIMARY KEY)", "INSERT INTO dbo.fresh VALUES (1)")
+    defs = replica_defs(tmp_path, [{"source_table": "dbo.fresh", "target_table": f"{pg_schema}.fresh"}])
+    result = run_checks_only(defs, AssetKey([pg_schema, "fresh"]), raise_on_error=False)
+    assert not result.success
+    [evaluation] = result.get_asset_check_evaluations()
+    assert not evaluation.passed
+    assert "does not exist yet" in evaluation.description
+    assert evaluation.metadata["source_rows"].value == 1
