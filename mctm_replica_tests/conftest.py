@@ -16,6 +16,7 @@ from psycopg2 import sql
 
 from mctm_replica.local.postgres import LocalPostgres
 from mctm_replica.standin import StandIn
+from mctm_replica_tests.integration.source_helpers import tsql
 
 REPLICA_DB = "replica"
 
@@ -59,16 +60,6 @@ def mssql_server() -> Iterator[StandIn]:
 def source_db(mssql_server: StandIn) -> Iterator[str]:
     """A unique, empty stand-in database for one test, dropped afterwards."""
     name = unique_name("src")
-    conn = mssql_server.connect_pymssql(autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE [{name}]")
-    finally:
-        conn.close()
+    tsql(mssql_server, "master", f"CREATE DATABASE [{name}]")
     yield name
-    conn = mssql_server.connect_pymssql(autocommit=True)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE [{name}]")
-    finally:
-        conn.close()
+    tsql(mssql_server, "master", f"DROP DATABASE [{name}]")
