@@ -15,9 +15,10 @@ Safe full refresh, in one PostgreSQL transaction:
    the previous contents stay; readers never see an empty or partial table, because
    TRUNCATE and INSERT become visible together at commit.
 
-Reading from SQL Server and loading overlap: a reader thread fetches batches and encodes
-them for COPY while the COPY itself streams the previous ones, through a small bounded
-queue, so memory does not grow with the table.
+Reading from SQL Server and loading overlap: a reader thread only fetches batches
+(pymssql releases the GIL while it waits for the server) and hands them through a small
+bounded queue to the COPY side, which encodes and streams them, so memory does not grow
+with the table.
 
 Names come from the asset key only: ``[schema, table]``.
 """
@@ -159,17 +160,25 @@ class PostgresClient:
             return int(cur.fetchone()[0])
 
 
-class _ChunkReader:
-    """A file-like object for ``copy_expert`` fed by the reader thread through a queue."""
+class _CopySource:
+    """The file-like object ``copy_expert`` reads: takes row batches from the reader thread's
+    queue and encodes them for COPY, counting rows and logging progress."""
 
-    def __init__(self, q: queue.Queue):
-        self._q = q
+    def __init__(self, q: queue.Queue, encoder: CsvBatchEncoder, progress: _Progress):
+        self._q, self._encoder, self._progress = q, encoder, progress
+        self.rows = 0
 
     def read(self, _size: int = -1) -> bytes:
-        item = self._q.get()
-        if isinstance(item, BaseException):
-            raise item
-        return item  # b"" ends the COPY
+        while True:
+            item = self._q.get()
+            if isinstance(item, BaseException):
+                raise item
+            if item is None:
+                return b""  # ends the COPY
+            self.rows += len(item)
+            self._progress.tick(self.rows)
+            if data := self._encoder.encode(item):
+                return data
 
 
 class ReplicaBatchesTypeHandler(DbTypeHandler[ReplicaBatches]):
@@ -194,10 +203,7 @@ class ReplicaBatchesTypeHandler(DbTypeHandler[ReplicaBatches]):
         started = time.monotonic()
         q: queue.Queue = queue.Queue(maxsize=_QUEUE_DEPTH)
         stop = threading.Event()
-        counter = {"rows": 0}
-        reader = threading.Thread(
-            target=_produce, args=(obj, encoder, q, stop, counter), name=f"read {name}", daemon=True
-        )
+        reader = threading.Thread(target=_produce, args=(obj, q, stop), name=f"read {name}", daemon=True)
         try:
             with connection.cursor() as cur:
                 cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"mctm_replica:{name}",))
@@ -217,10 +223,10 @@ class ReplicaBatchesTypeHandler(DbTypeHandler[ReplicaBatches]):
                     sql.Identifier(_stage_name(table_slice)),
                     sql.SQL(", ").join(map(sql.Identifier, plan.target_columns)),
                 )
-                progress = _Progress(context, name, counter, obj.source_rows_hint)
-                cur.copy_expert(copy, _ProgressReader(_ChunkReader(q), progress), size=1 << 16)
+                source = _CopySource(q, encoder, _Progress(context, name, obj.source_rows_hint))
+                cur.copy_expert(copy, source, size=1 << 16)
                 reader.join()
-                copied = counter["rows"]
+                copied = source.rows
                 # The short server-side swap: readers wait at most for this, never for the transfer.
                 swap_started = time.monotonic()
                 cur.execute("SELECT set_config('lock_timeout', %s, true)", (f"{self.lock_timeout_s}s",))
@@ -321,16 +327,18 @@ def _stage_name(slice_: TableSlice) -> str:
     return f"mctm_stage_{slice_.table}"[:63]
 
 
-def _produce(obj: ReplicaBatches, encoder: CsvBatchEncoder, q: queue.Queue, stop, counter) -> None:
-    """Reader thread: source batches -> encoded COPY chunks -> queue; errors go through the queue."""
+def _produce(obj: ReplicaBatches, q: queue.Queue, stop: threading.Event) -> None:
+    """Reader thread: source row batches -> queue; an error goes through the queue too.
+
+    It only fetches: pymssql releases the GIL while it waits for the server, so the COPY
+    thread encodes the previous batch meanwhile instead of the source stalling.
+    """
     try:
         with obj.open() as batches:
             for rows in batches:
-                chunk = encoder.encode(rows)
-                counter["rows"] += len(rows)
-                if not _put(q, chunk, stop):
+                if not _put(q, rows, stop):
                     return
-        _put(q, b"", stop)
+        _put(q, None, stop)
     except BaseException as e:  # handed to the COPY side, which re-raises it
         _put(q, e, stop)
 
@@ -354,16 +362,15 @@ def _drain(q: queue.Queue) -> None:
 
 
 class _Progress:
-    def __init__(self, context, name: str, counter: dict, total: int | None):
-        self.context, self.name, self.counter, self.total = context, name, counter, total
+    def __init__(self, context, name: str, total: int | None):
+        self.context, self.name, self.total = context, name, total
         self.started = self.last = time.monotonic()
 
-    def tick(self) -> None:
+    def tick(self, rows: int) -> None:
         now = time.monotonic()
         if now - self.last < _PROGRESS_EVERY_S:
             return
         self.last = now
-        rows = self.counter["rows"]
         rate = rows / (now - self.started)
         msg = f"{self.name}: {rows:,} rows, {rate:,.0f} rows/s"
         if self.total:
@@ -371,16 +378,6 @@ class _Progress:
             eta = max(0.0, (self.total - rows) / rate) if rate else 0.0
             msg += f", {pct:.0f}% of {self.total:,}, ETA {eta:.0f}s"
         self.context.log.info(msg)
-
-
-class _ProgressReader:
-    def __init__(self, inner: _ChunkReader, progress: _Progress):
-        self.inner, self.progress = inner, progress
-
-    def read(self, size: int = -1) -> bytes:
-        data = self.inner.read(size)
-        self.progress.tick()
-        return data
 
 
 class ReplicaIOManager(IOManager):
