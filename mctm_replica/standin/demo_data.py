@@ -1,0 +1,232 @@
+"""Deterministic demo databases shaped like production: McTM and VoipDB.
+
+``load_demo_data(engine)`` creates the databases with T-SQL (so the declared
+catalog is exactly what production declares) and fills them from fixed-seed
+generators through the engine's bulk path, in well under two seconds. Every
+nullable column holds a few NULLs; names are mixed-case and one has a space
+("SIM No") because the replicator has to normalise such names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import uuid
+from decimal import Decimal
+
+from mctm_replica.standin.contract import TICKS_PER_SECOND
+from mctm_replica.standin.engine.values import datetime_to_ticks
+
+SEED = 20240601  # fixed: the demo data must be identical on every run
+CUSTOMERS = 2000
+MODULES = 3000
+VOIP_CUSTOMERS = 800
+USER_AGENTS = 2500
+
+_FAMILY = [("佐藤", "サトウ"), ("鈴木", "スズキ"), ("高橋", "タカハシ"), ("田中", "タナカ"), ("伊藤", "イトウ"),
+           ("渡辺", "ワタナベ"), ("山本", "ヤマモト"), ("中村", "ナカムラ"), ("小林", "コバヤシ"), ("加藤", "カトウ"),
+           ("吉田", "ヨシダ"), ("山田", "ヤマダ"), ("佐々木", "ササキ"), ("松本", "マツモト"), ("井上", "イノウエ")]
+_GIVEN = [("太郎", "タロウ"), ("花子", "ハナコ"), ("健一", "ケンイチ"), ("陽子", "ヨウコ"), ("翔太", "ショウタ"),
+          ("美咲", "ミサキ"), ("大輔", "ダイスケ"), ("結衣", "ユイ"), ("𠮷男", "ヨシオ"), ("直樹", "ナオキ")]
+_COMPANY = [("株式会社", "カブシキガイシャ"), ("合同会社", "ゴウドウガイシャ"), ("有限会社", "ユウゲンガイシャ")]
+_BUSINESS = [("物流", "ブツリュウ"), ("エネルギー", "エネルギー"), ("モビリティ", "モビリティ"), ("農業", "ノウギョウ"),
+             ("ヘルスケア", "ヘルスケア"), ("セキュリティ", "セキュリティ")]
+_PREFECTURES = ["北海道", "宮城県", "東京都", "神奈川県", "埼玉県", "千葉県", "愛知県", "大阪府", "京都府", "兵庫県",
+                "広島県", "福岡県", "沖縄県"]
+_AREA = ["03", "06", "011", "022", "045", "052", "075", "082", "092", "098"]
+_MODULE_TYPES = ["LTE-M", "NB-IoT", "LTE Cat.1", "3G", "5G RedCap"]
+_PLANS = ["Basic", "Business", "Business Plus", "Enterprise", "Trial"]
+_AGENTS = ["Yealink SIP-T46U 66.86.0.15", "Grandstream GXP2170 1.0.11.74", "Zoiper rv2.10.20.2",
+           "Linphone/5.2.4 (belle-sip/5.2.4)", "MicroSIP/3.21.3", "Cisco-CP8841/12.8.1", "Asterisk PBX 20.5.0",
+           "Bria iOS release 6.11.1", "Ｍｙ電話アプリ/2.0 (Android 14)"]
+_TRANSPORTS = ["UDP", "TCP", "TLS", "WSS"]
+_DOMAINS = ["sip.example.jp", "voip.mctm.example", "pbx.tokyo.example.co.jp"]
+JST = 9 * 60  # minutes
+
+
+def _null(row: int, col: int) -> bool:
+    """About 2% NULLs in each nullable column, deterministic, never all in one row."""
+    return (row * 31 + col * 17) % 53 == 0
+
+
+def _n(row: int, col: int, value):
+    return None if _null(row, col) else value
+
+
+def _ts(rng: random.Random, start: dt.datetime, days: int) -> dt.datetime:
+    return start + dt.timedelta(seconds=rng.randrange(days * 86400), microseconds=rng.randrange(1_000_000))
+
+
+def _datetime_value(v: dt.datetime) -> dt.datetime:
+    """Round to SQL Server's datetime resolution (.000/.003/.007)."""
+    from mctm_replica.standin.engine.values import round_datetime
+
+    midnight = dt.datetime.combine(v.date(), dt.time())
+    return round_datetime(v.date(), datetime_to_ticks(v) - datetime_to_ticks(midnight))
+
+
+def _customers(rng: random.Random) -> list[tuple]:
+    rows = []
+    for i in range(1, CUSTOMERS + 1):
+        if rng.random() < 0.35:
+            corp, corp_k = rng.choice(_COMPANY)
+            fam, fam_k = rng.choice(_FAMILY)
+            bus, bus_k = rng.choice(_BUSINESS)
+            name, kana = f"{corp}{fam}{bus}", f"{corp_k}{fam_k}{bus_k}"
+        else:
+            fam, fam_k = rng.choice(_FAMILY)
+            giv, giv_k = rng.choice(_GIVEN)
+            name, kana = f"{fam} {giv}", f"{fam_k} {giv_k}"
+        created = _ts(rng, dt.datetime(2015, 1, 1), 3000)
+        updated = created + dt.timedelta(days=rng.randrange(0, 400), seconds=rng.randrange(86400))
+        updated_ticks = datetime_to_ticks(updated) + rng.randrange(10)  # keep the 100-ns digit
+        phone = f"{rng.choice(_AREA)}-{rng.randrange(1000, 9999)}-{rng.randrange(1000, 9999)}"
+        notes = None if i % 3 else f"顧客メモ {i}: " + "契約更新予定。" * rng.randrange(1, 4)
+        rows.append((
+            f"C{i:06d}", name, _n(i, 2, kana), _n(i, 3, phone), _n(i, 4, f"user{i}@example.co.jp"),
+            _n(i, 5, rng.choice(_PREFECTURES)), _n(i, 6, _datetime_value(created)), _n(i, 7, updated_ticks),
+            _n(i, 8, rng.random() > 0.1), _n(i, 9, Decimal(rng.randrange(0, 50_000_000)) / 100), notes,
+        ))
+    return rows
+
+
+def _modules(rng: random.Random) -> list[tuple]:
+    rows = []
+    for i in range(1, MODULES + 1):
+        module_id = 10_000_000_000 + i * 7
+        last_seen = _ts(rng, dt.datetime(2024, 1, 1), 180)
+        utc_ticks = datetime_to_ticks(last_seen) + rng.randrange(10) - JST * 60 * TICKS_PER_SECOND
+        rows.append((
+            module_id, _n(i, 1, rng.randrange(1, CUSTOMERS + 1)), _n(i, 2, f"8981{rng.randrange(10**15, 10**16)}"),
+            _n(i, 3, f"44010{rng.randrange(10**9, 10**10)}"), _n(i, 4, f"0{rng.choice('789')}0{rng.randrange(10**7, 10**8)}"),
+            _n(i, 5, rng.choice(_MODULE_TYPES)), _n(i, 6, rng.randrange(0, 5)),
+            _n(i, 7, dt.date(2018, 1, 1) + dt.timedelta(days=rng.randrange(2300))),
+            _n(i, 8, (utc_ticks, JST)), _n(i, 9, Decimal(rng.randrange(0, 10**9)) / 1000),
+            _n(i, 10, uuid.UUID(int=rng.getrandbits(128), version=4)), _n(i, 11, f"SIM-{i:08d}"),
+        ))
+    return rows
+
+
+def _voip_customers(rng: random.Random) -> list[tuple]:
+    rows = []
+    for i in range(1, VOIP_CUSTOMERS + 1):
+        fam, _ = rng.choice(_FAMILY)
+        bus, _ = rng.choice(_BUSINESS)
+        created = datetime_to_ticks(_ts(rng, dt.datetime(2019, 1, 1), 1800)) // 10_000 * 10_000
+        rows.append((
+            i, f"{fam}{bus}サービス", _n(i, 2, rng.choice(_PLANS)), _n(i, 3, Decimal(rng.randrange(0, 5_000_000)) / 100),
+            _n(i, 4, dt.date(2019, 1, 1) + dt.timedelta(days=rng.randrange(1800))), _n(i, 5, rng.random() < 0.05),
+            _n(i, 6, created), None if i % 4 else _n(i, 7, f"備考: 回線{rng.randrange(1, 50)}本"),
+        ))
+    return rows
+
+
+def _user_agents(rng: random.Random) -> list[tuple]:
+    rows = []
+    for i in range(1, USER_AGENTS + 1):
+        reg = _ts(rng, dt.datetime(2024, 3, 1), 90)
+        reg_ticks = datetime_to_ticks(reg) + rng.randrange(10)
+        expires = (reg_ticks // TICKS_PER_SECOND + rng.choice([300, 600, 3600])) * TICKS_PER_SECOND
+        if rng.random() < 0.2:
+            ip = "2001:db8:%x::%x" % (rng.randrange(65536), rng.randrange(65536))
+        else:
+            ip = f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+        rows.append((
+            _n(i, 1, rng.randrange(1, VOIP_CUSTOMERS + 1)), f"sip{100000 + i}", _n(i, 3, rng.choice(_DOMAINS)),
+            _n(i, 4, rng.choice(_AGENTS)), _n(i, 5, reg_ticks), _n(i, 6, expires), _n(i, 7, rng.choice(_TRANSPORTS)),
+            _n(i, 8, ip), _n(i, 9, rng.choice([5060, 5061, 5080, rng.randrange(10000, 65535)])),
+            _n(i, 10, rng.getrandbits(64).to_bytes(8, "big")),
+        ))
+    return rows
+
+
+_MCTM_DDL = """
+CREATE TABLE dbo.customer (
+    CustomerID int IDENTITY(1,1) NOT NULL,
+    CustomerCode varchar(10) NOT NULL,
+    CustomerName nvarchar(100) NOT NULL,
+    CustomerNameKana nvarchar(100) NULL,
+    PhoneNumber varchar(20) NULL,
+    Email varchar(255) NULL,
+    Prefecture nvarchar(10) NULL,
+    CreatedAt datetime NULL,
+    UpdatedAt datetime2(7) NULL,
+    IsActive bit NULL,
+    CreditLimit money NULL,
+    Notes nvarchar(max) NULL,
+    CONSTRAINT PK_customer PRIMARY KEY CLUSTERED (CustomerID ASC)
+);
+CREATE TABLE dbo.mctm_module (
+    ModuleID bigint NOT NULL,
+    CustomerID int NULL,
+    ICCID varchar(20) NULL,
+    IMSI varchar(15) NULL,
+    MSISDN varchar(15) NULL,
+    ModuleType nvarchar(20) NULL,
+    Status tinyint NULL,
+    ActivatedOn date NULL,
+    LastSeen datetimeoffset(7) NULL,
+    DataUsageMB decimal(18,3) NULL,
+    Rowguid uniqueidentifier NULL,
+    [SIM No] varchar(20) NULL,
+    CONSTRAINT PK_mctm_module PRIMARY KEY CLUSTERED (ModuleID ASC)
+);
+"""
+
+_VOIP_DDL = """
+CREATE TABLE dbo.voipdb_customer (
+    CustomerID int NOT NULL,
+    AccountName nvarchar(100) NOT NULL,
+    ContractPlan varchar(30) NULL,
+    MonthlyFee smallmoney NULL,
+    StartedOn date NULL,
+    IsSuspended bit NULL,
+    CreatedAt datetime2(3) NULL,
+    Memo nvarchar(500) NULL,
+    CONSTRAINT PK_voipdb_customer PRIMARY KEY (CustomerID)
+);
+CREATE TABLE dbo.voipdb_useragent (
+    UserAgentID int IDENTITY(1,1) NOT NULL PRIMARY KEY,
+    CustomerID int NULL,
+    SipUser varchar(64) NOT NULL,
+    Domain varchar(128) NULL,
+    UserAgent nvarchar(256) NULL,
+    RegisteredAt datetime2(7) NULL,
+    ExpiresAt datetime2(0) NULL,
+    Transport varchar(8) NULL,
+    IP varchar(45) NULL,
+    Port int NULL,
+    ContactHash varbinary(16) NULL
+);
+"""
+
+
+def load_demo_data(engine) -> None:
+    """Create and fill the McTM and VoipDB demo databases (idempotent: skips existing ones)."""
+    session = engine.connect("master", spid=0, login="sa")
+    try:
+        if not engine.has_database("McTM"):
+            list(session.execute("CREATE DATABASE McTM"))
+            list(session.execute("USE McTM"))
+            list(session.execute(_MCTM_DDL))
+            rng = random.Random(SEED)
+            cust = _customers(rng)
+            session.bulk_insert("dbo.customer", ["CustomerCode", "CustomerName", "CustomerNameKana", "PhoneNumber",
+                                                 "Email", "Prefecture", "CreatedAt", "UpdatedAt", "IsActive",
+                                                 "CreditLimit", "Notes"], cust)
+            session.bulk_insert("dbo.mctm_module", ["ModuleID", "CustomerID", "ICCID", "IMSI", "MSISDN",
+                                                    "ModuleType", "Status", "ActivatedOn", "LastSeen",
+                                                    "DataUsageMB", "Rowguid", "SIM No"], _modules(rng))
+        if not engine.has_database("VoipDB"):
+            list(session.execute("CREATE DATABASE VoipDB"))
+            list(session.execute("USE VoipDB"))
+            list(session.execute(_VOIP_DDL))
+            rng = random.Random(SEED + 1)
+            session.bulk_insert("dbo.voipdb_customer", ["CustomerID", "AccountName", "ContractPlan", "MonthlyFee",
+                                                        "StartedOn", "IsSuspended", "CreatedAt", "Memo"],
+                                _voip_customers(rng))
+            session.bulk_insert("dbo.voipdb_useragent", ["CustomerID", "SipUser", "Domain", "UserAgent",
+                                                         "RegisteredAt", "ExpiresAt", "Transport", "IP", "Port",
+                                                         "ContactHash"], _user_agents(rng))
+    finally:
+        session.close()

@@ -1,0 +1,207 @@
+"""Built-in functions and @@variables whose result type or value SQL Server defines.
+
+Each entry returns a ``Typed`` whose SQL yields the declared type's storage
+form; functions not listed here go through sqlglot's generic translation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlglot import exp
+
+from mctm_replica.standin.contract import SqlError
+from mctm_replica.standin.engine.decl import UNICODE_TYPES, Decl
+from mctm_replica.standin.engine.typed import Typed
+
+PRODUCT_VERSION = "16.0.4135.4"
+VERSION = (
+    "Microsoft SQL Server 2022 (RTM-CU15) (KB5041321) - 16.0.4135.4 (X64) \n"
+    "\tJul 10 2024 14:09:09 \n\tCopyright (C) 2022 Microsoft Corporation\n"
+    "\tDeveloper Edition (64-bit) on Linux (mctm_replica SQL Server stand-in) <X64>"
+)
+SERVER_NAME = "STANDIN"
+SYSNAME = Decl("nvarchar", length=128)
+
+
+def _args(tr, node, scope) -> list[Typed]:
+    return [tr.expr(a, scope) for a in node.expressions]
+
+
+def system_variable(tr, name: str) -> Typed:
+    s = tr.s
+    if name == "spid":
+        return Typed(f"CAST({s.spid} AS SMALLINT)", Decl("smallint"))
+    if name == "version":
+        return Typed(tr.emit_const(VERSION, Decl("nvarchar", length=300)), Decl("nvarchar", length=300))
+    if name == "trancount":
+        return Typed(f"CAST({s.trancount} AS INTEGER)", Decl("int"))
+    if name == "rowcount":
+        return Typed(f"CAST({s.last_rowcount} AS INTEGER)", Decl("int"))
+    if name == "servername":
+        return Typed(tr.emit_const(SERVER_NAME, SYSNAME), SYSNAME)
+    if name == "servicename":
+        return Typed(tr.emit_const("MSSQLSERVER", SYSNAME), SYSNAME)
+    if name in ("identity",):
+        v = s.last_identity
+        return Typed("NULL" if v is None else f"CAST({v} AS DECIMAL(38,0))", Decl("numeric", precision=38, scale=0))
+    if name == "error":
+        return Typed("CAST(0 AS INTEGER)", Decl("int"))
+    if name == "language":
+        return Typed(tr.emit_const("us_english", SYSNAME), SYSNAME)
+    if name == "max_precision":
+        return Typed("CAST(38 AS UTINYINT)", Decl("tinyint"))
+    if name == "datefirst":
+        return Typed("CAST(7 AS UTINYINT)", Decl("tinyint"))
+    if name == "textsize":
+        return Typed(f"CAST({s.textsize} AS INTEGER)", Decl("int"))
+    if name == "lock_timeout":
+        return Typed("CAST(-1 AS INTEGER)", Decl("int"))
+    if name == "options":
+        return Typed("CAST(5496 AS INTEGER)", Decl("int"))
+    raise SqlError(50000, f"The SQL Server stand-in does not support @@{name.upper()}.")
+
+
+def _getdate(tr, node, scope):
+    return Typed("__dtround(localtimestamp)", Decl("datetime"), nullable=False)
+
+
+def _getutcdate(tr, node, scope):
+    return Typed("__dtround(CAST(timezone('UTC', now()) AS TIMESTAMP))", Decl("datetime"), nullable=False)
+
+
+def _sysdatetime(tr, node, scope):
+    return Typed("__ts2t(localtimestamp)", Decl("datetime2", scale=7), nullable=False)
+
+
+def _sysutcdatetime(tr, node, scope):
+    return Typed("__ts2t(CAST(timezone('UTC', now()) AS TIMESTAMP))", Decl("datetime2", scale=7), nullable=False)
+
+
+def _sysdatetimeoffset(tr, node, scope):
+    return Typed("(CAST(__ts2t(CAST(timezone('UTC', now()) AS TIMESTAMP)) AS HUGEINT) * 2048 + 1024)",
+                 Decl("datetimeoffset", scale=7), nullable=False)
+
+
+def _newid(tr, node, scope):
+    return Typed("uuid()", Decl("uniqueidentifier"), nullable=False)
+
+
+def _len(tr, node, scope):
+    (a,) = _args(tr, node, scope)
+    d = Decl("bigint") if a.decl is not None and a.decl.length == -1 else Decl("int")
+    from mctm_replica.standin.engine.decl import STRING_TYPES, storage_type
+
+    x = a.sql if a.decl is None or a.decl.type in STRING_TYPES else tr.convert(a, Decl("varchar", length=-1)).sql
+    trimmed = f"rtrim({x}, ' ')"
+    # UTF-16 code units: a character outside the BMP counts twice (non-SC collations)
+    n = f"(length({trimmed}) + length(regexp_replace({trimmed}, '[\\x{{0000}}-\\x{{FFFF}}]', '', 'g')))"
+    return Typed(f"CAST({n} AS {storage_type(d)})", d)
+
+
+def _datalength(tr, node, scope):
+    (a,) = _args(tr, node, scope)
+    t = a.decl.type if a.decl else "varchar"
+    big = a.decl is not None and a.decl.length == -1
+    cast = "BIGINT" if big else "INTEGER"
+    d = Decl("bigint") if big else Decl("int")
+    if t in UNICODE_TYPES:
+        # UTF-16 code units: characters outside the BMP take two
+        x = f"(length({a.sql}) + length(regexp_replace({a.sql}, '[\\x{{0000}}-\\x{{FFFF}}]', '', 'g'))) * 2"
+    elif t in ("char", "varchar", "text"):
+        x = f"length({a.sql})"  # code page 1252: one byte per character
+    elif t in ("binary", "varbinary", "image"):
+        x = f"octet_length({a.sql})"
+    else:
+        from mctm_replica.standin.engine.decl import octet_length
+
+        x = f"CASE WHEN {a.sql} IS NULL THEN NULL ELSE {max(octet_length(a.decl), 0) if a.decl else 0} END"
+    return Typed(f"CAST({x} AS {cast})", d)
+
+
+def _nchar(tr, node, scope):
+    # NCHAR(n): the UTF-16 code unit n as nchar(1); NCHAR(0) is how T-SQL writes a NUL.
+    (a,) = _args(tr, node, scope)
+    return Typed(f"chr(CAST({a.sql} AS INTEGER))", Decl("nchar", length=1))
+
+
+def _db_name(tr, node, scope):
+    args = _args(tr, node, scope)
+    if args:
+        raise SqlError(50000, "The SQL Server stand-in does not support DB_NAME(database_id).")
+    return Typed(tr.emit_const(tr.s.database, SYSNAME), SYSNAME)
+
+
+def _schema_name(tr, node, scope):
+    return Typed(tr.emit_const("dbo", SYSNAME), SYSNAME)
+
+
+def _login(tr, node, scope):
+    return Typed(tr.emit_const(tr.s.login, SYSNAME), SYSNAME)
+
+
+def _user_name(tr, node, scope):
+    return Typed(tr.emit_const("dbo", SYSNAME), SYSNAME)
+
+
+def _host_name(tr, node, scope):
+    return Typed(tr.emit_const("standin", SYSNAME), SYSNAME)
+
+
+def _app_name(tr, node, scope):
+    return Typed(tr.emit_const(getattr(tr.s, "app_name", "") or "", SYSNAME), SYSNAME)
+
+
+def _object_id(tr, node, scope):
+    args = _args(tr, node, scope)
+    if not args or not args[0].is_const or not isinstance(args[0].const, str):
+        raise SqlError(50000, "The SQL Server stand-in does not support OBJECT_ID with a non-constant name.")
+    import sqlglot
+
+    from mctm_replica.standin.engine.dialect import StandinTSQL
+
+    try:
+        tbl = sqlglot.parse_one(f"SELECT 1 FROM {args[0].const}", read=StandinTSQL).find(exp.Table)
+    except Exception:
+        return Typed("CAST(NULL AS INTEGER)", Decl("int"))
+    info = tr.s.lookup_table(tbl.text("catalog"), tbl.text("db"), tbl.name) if tbl is not None else None
+    if info is None:
+        return Typed("CAST(NULL AS INTEGER)", Decl("int"))
+    return Typed(f"CAST({info.object_id} AS INTEGER)", Decl("int"))
+
+
+_PROPS = {
+    "productversion": PRODUCT_VERSION, "productlevel": "RTM", "productupdatelevel": "CU15",
+    "edition": "Developer Edition (64-bit)", "engineedition": "3", "servername": SERVER_NAME,
+    "machinename": SERVER_NAME, "instancename": None, "collation": "SQL_Latin1_General_CP1_CI_AS",
+    "ishadrenabled": "0", "isclustered": "0", "isfulltextinstalled": "0", "isintegratedsecurityonly": "0",
+    "productmajorversion": "16", "productminorversion": "0", "productbuild": "4135",
+}
+
+
+def _serverproperty(tr, node, scope):
+    args = _args(tr, node, scope)
+    if not args or not args[0].is_const:
+        raise SqlError(50000, "The SQL Server stand-in does not support SERVERPROPERTY with a non-constant name.")
+    value = _PROPS.get(str(args[0].const).lower())
+    d = Decl("nvarchar", length=128)
+    return Typed(tr.emit_const(value, d), d)
+
+
+def _scope_identity(tr, node, scope):
+    v = tr.s.last_identity
+    return Typed("NULL" if v is None else f"CAST({v} AS DECIMAL(38,0))", Decl("numeric", precision=38, scale=0))
+
+
+def _isnull_like(tr, node, scope):
+    return tr.x_Coalesce(exp.Coalesce(this=node.expressions[0], expressions=node.expressions[1:], is_null=True), scope)
+
+
+FUNCTIONS: dict[str, Callable] = {
+    "GETDATE": _getdate, "GETUTCDATE": _getutcdate, "SYSDATETIME": _sysdatetime,
+    "SYSUTCDATETIME": _sysutcdatetime, "SYSDATETIMEOFFSET": _sysdatetimeoffset, "NEWID": _newid,
+    "LEN": _len, "DATALENGTH": _datalength, "DB_NAME": _db_name, "SCHEMA_NAME": _schema_name,
+    "SUSER_NAME": _login, "SUSER_SNAME": _login, "SYSTEM_USER": _login, "USER_NAME": _user_name,
+    "CURRENT_USER": _user_name, "HOST_NAME": _host_name, "APP_NAME": _app_name, "OBJECT_ID": _object_id,
+    "SERVERPROPERTY": _serverproperty, "SCOPE_IDENTITY": _scope_identity, "NCHAR": _nchar,
+}

@@ -1,0 +1,92 @@
+"""COLMETADATA and ROW/NBCROW encoding for one result set, batch by batch.
+
+Rows arrive from the engine in batches of tuples; each batch is transposed and
+every column is encoded by its specialised encoder, then the per-row pieces
+are interleaved behind ROW tokens in a single join. A NULL in a NOT NULL
+(fixed-length) column cannot be sent in a ROW token, so such a batch falls
+back to NBCROW tokens, whose null bitmap can carry it.
+"""
+
+from __future__ import annotations
+
+import decimal
+import struct
+from itertools import chain, repeat
+
+from ..contract import Column, SqlError
+from .coltypes import ColumnCodec, codec_for
+from .valueenc import EXACT
+from .tokens import COLMETADATA, NBCROW, ROW, b_varchar
+
+# COLMETADATA column flags.
+FLAG_NULLABLE = 0x0001
+FLAG_UPDATEABLE_RW = 0x0008
+FLAG_IDENTITY = 0x0010
+
+_ROW = bytes([ROW])
+_NBCROW = bytes([NBCROW])
+
+
+class RowEncoder:
+    """Encodes one result set described by contract columns."""
+
+    def __init__(self, columns: list[Column]) -> None:
+        self.columns = columns
+        try:
+            self.codecs: list[ColumnCodec] = [codec_for(c) for c in columns]
+        except ValueError as e:
+            raise SqlError(50000, f"The SQL Server stand-in does not support this result type: {e}") from e
+        self.fixed_idx = [i for i, c in enumerate(self.codecs) if c.fixed]
+
+    def colmetadata(self) -> bytes:
+        parts = [struct.pack("<BH", COLMETADATA, len(self.columns))]
+        for col, codec in zip(self.columns, self.codecs):
+            flags = FLAG_UPDATEABLE_RW
+            if col.nullable:
+                flags |= FLAG_NULLABLE
+            if col.identity:
+                flags |= FLAG_IDENTITY
+            parts.append(struct.pack("<IH", codec.usertype, flags))
+            parts.append(codec.type_info)
+            parts.append(b_varchar(col.name))
+        return b"".join(parts)
+
+    def encode(self, rows: list[tuple]) -> bytes:
+        n = len(rows)
+        if not n:
+            return b""
+        cols = list(zip(*rows))
+        if len(cols) != len(self.codecs):
+            raise SqlError(
+                50000,
+                f"The SQL Server stand-in produced rows with {len(cols)} values for {len(self.codecs)} columns.",
+            )
+        pieces = []
+        with decimal.localcontext(EXACT):
+            try:
+                for col, codec, values in zip(self.columns, self.codecs, cols):
+                    pieces.append(codec.encode(values))
+            except (TypeError, ValueError, AttributeError, OverflowError, struct.error) as e:
+                raise SqlError(
+                    50000,
+                    f"The SQL Server stand-in cannot encode a value of column '{col.name}' "
+                    f"as {col.type}: {e}",
+                ) from e
+        if self.fixed_idx and any(None in cols[i] for i in self.fixed_idx):
+            return self._nbcrows(rows, pieces)
+        return b"".join(chain.from_iterable(zip(repeat(_ROW, n), *pieces)))
+
+    def _nbcrows(self, rows: list[tuple], pieces: list[list[bytes]]) -> bytes:
+        ncols = len(self.columns)
+        nbytes = (ncols + 7) // 8
+        out = []
+        for r, row in enumerate(rows):
+            bitmap = 0
+            parts = []
+            for c in range(ncols):
+                if row[c] is None:
+                    bitmap |= 1 << c
+                else:
+                    parts.append(pieces[c][r])
+            out.append(_NBCROW + bitmap.to_bytes(nbytes, "little") + b"".join(parts))
+        return b"".join(out)
