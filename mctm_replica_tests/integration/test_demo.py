@@ -60,6 +60,16 @@ def test_demo_materializes_every_table_and_passes_its_checks(demo_workdir):
         with psycopg2.connect(pg.dsn(DAGSTER_DB)) as conn, conn.cursor() as cur:
             cur.execute("SELECT status FROM runs WHERE run_id = %s", (run_id,))
             assert cur.fetchone() == ("SUCCESS",)
+            cur.execute(
+                "SELECT step_key, dagster_event_type, timestamp FROM event_logs WHERE run_id = %s "
+                "AND dagster_event_type IN ('STEP_START', 'STEP_SUCCESS')", (run_id,))
+            steps: dict[str, dict[str, object]] = {}
+            for step, kind, at in cur.fetchall():
+                steps.setdefault(step, {})[kind] = at
+
+    # At most one table per source database at a time: the two McTM copies never overlap.
+    a, b = steps["public__customer"], steps["public__mctm_module"]
+    assert a["STEP_SUCCESS"] <= b["STEP_START"] or b["STEP_SUCCESS"] <= a["STEP_START"], steps
 
 
 def test_cli_help_names_every_command():
