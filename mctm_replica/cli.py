@@ -32,7 +32,24 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help=text, description=text)
         p.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
                        help="where local PostgreSQL data and DAGSTER_HOME live (default: .local)")
+    p = sub.add_parser(
+        "check-connections",
+        help="probe every configured SQL Server source and the PostgreSQL target in parallel",
+        description="Resolve, connect and log in to every source (<PREFIX>_*) and the target "
+        "(PG_*) from the environment; print one line each; exit 1 if any fails.",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of lines")
+    p = sub.add_parser(
+        "info",
+        help="one row per configured table: counts, last materialization, last checks",
+        description="Live source/target row counts per table, plus the last materialization "
+        "and check results from the Dagster instance in $DAGSTER_HOME (if set).",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
     args = parser.parse_args(argv)
+
+    if args.command in ("check-connections", "info"):
+        return _ops(args)
 
     from mctm_replica.demo import run_demo, run_dev
 
@@ -40,6 +57,38 @@ def main(argv: list[str] | None = None) -> int:
     # PostgreSQL and stand-in running; as SystemExit they unwind and stop cleanly.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     return run_demo(args.workdir) if args.command == "demo" else run_dev(args.workdir)
+
+
+def _ops(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    from mctm_replica.config import ConfigError, load_config
+
+    try:
+        config = load_config()
+    except ConfigError as e:
+        print(f"configuration error: {e}", file=sys.stderr)
+        return 2
+    if args.command == "check-connections":
+        from mctm_replica.ops.connections import as_dicts, check_connections
+
+        probes = check_connections(config)
+        print(json.dumps(as_dicts(probes), indent=2) if args.json else "\n".join(p.line() for p in probes))
+        return 0 if all(p.ok for p in probes) else 1
+
+    from dagster import DagsterInstance
+
+    from mctm_replica.ops.info import as_dicts, format_table, table_info
+
+    if os.environ.get("DAGSTER_HOME"):
+        with DagsterInstance.get() as instance:
+            rows = table_info(config, instance)
+    else:
+        print("DAGSTER_HOME is not set: showing live counts only", file=sys.stderr)
+        rows = table_info(config, None)
+    print(json.dumps(as_dicts(rows), indent=2) if args.json else format_table(rows))
+    return 0
 
 
 if __name__ == "__main__":
