@@ -1,5 +1,10 @@
 """Asset checks that prove a replica matches its source.
 
+``rows_match`` compares every value (:mod:`mctm_replica.content_check`): keys missing
+in the replica, extra in it, and rows whose values differ, with example keys and the
+differing columns as metadata. ERROR severity; blocking unless the table sets
+``rows_match_blocking: false`` (then a mismatch only alerts, through the check sensor).
+
 ``row_count_matches`` compares the source's ``COUNT_BIG(*)`` with the replica's
 ``count(*)``. It is *blocking* with ERROR severity: when the difference exceeds the
 table's ``row_count_tolerance`` (default 0) the check's step fails, and with it the run,
@@ -16,14 +21,18 @@ from dagster import (
     AssetCheckSeverity,
     AssetChecksDefinition,
     AssetKey,
+    MetadataValue,
     asset_check,
 )
 from dagster._core.storage.db_io_manager import TableSlice
 
 from mctm_replica.config import ReplicaConfig, SourceSpec, TableSpec
+from mctm_replica.content_check import compare_table
 from mctm_replica.io_managers.postgres import PostgresClient
+from mctm_replica.plan import build_plan
 from mctm_replica.resources.mssql import MssqlResource
 from mctm_replica.resources.postgres import PostgresResource
+from mctm_replica.retry import call_with_retries
 
 POSTGRES_KEY = "postgres"
 
@@ -70,5 +79,59 @@ def build_row_count_check(*, spec: TableSpec, source: SourceSpec) -> AssetChecks
     return _row_count
 
 
+def build_rows_match_check(*, spec: TableSpec, source: SourceSpec) -> AssetChecksDefinition:
+    @asset_check(
+        asset=AssetKey(spec.asset_key_path),
+        name="rows_match",
+        blocking=spec.rows_match_blocking,
+        required_resource_keys={source.resource_key, POSTGRES_KEY},
+        description=(
+            f"Every row of source `{spec.source_name}` is in the replica with equal values "
+            f"(compared as the type map copies them), and no other row is."
+        ),
+    )
+    def _rows_match(context: AssetCheckExecutionContext) -> AssetCheckResult:
+        mssql: MssqlResource = getattr(context.resources, source.resource_key)
+        postgres: PostgresResource = getattr(context.resources, POSTGRES_KEY)
+        plan = build_plan(spec, mssql.describe_table(spec.source_schema, spec.source_table))
+
+        def attempt():
+            with postgres.get_connection() as conn:
+                return compare_table(mssql, conn, plan, batch_size=mssql.batch_size)
+
+        try:
+            diff, attempts = call_with_retries(
+                attempt, what=f"comparing `{spec.target_name}`", policy=mssql.retry_policy(),
+                log=context.log,
+            )
+        except (psycopg2.errors.UndefinedTable, psycopg2.errors.UndefinedColumn):  # no replica yet
+            return AssetCheckResult(
+                passed=False,
+                severity=AssetCheckSeverity.ERROR,
+                description=f"replica table `{spec.target_name}` does not exist yet or lacks "
+                f"columns; materialize the asset first",
+            )
+        meta = diff.metadata()
+        context.log.info(f"rows_match {spec.target_name}: {diff.summary()} in {diff.seconds:.2f}s")
+        return AssetCheckResult(
+            passed=diff.passed,
+            severity=AssetCheckSeverity.ERROR,
+            description=diff.summary(),
+            metadata={
+                **{k: v for k, v in meta.items() if k not in ("differing_columns", "example_keys")},
+                "differing_columns": MetadataValue.json(meta["differing_columns"]),
+                "example_keys": MetadataValue.json(meta["example_keys"]),
+                "attempts": attempts,
+            },
+        )
+
+    return _rows_match
+
+
 def build_replica_checks(config: ReplicaConfig) -> list[AssetChecksDefinition]:
-    return [build_row_count_check(spec=t, source=config.sources[t.source]) for t in config.tables]
+    checks = []
+    for t in config.tables:
+        source = config.sources[t.source]
+        checks.append(build_row_count_check(spec=t, source=source))
+        checks.append(build_rows_match_check(spec=t, source=source))
+    return checks

@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 import yaml
+from dagster._utils.schedules import is_valid_cron_string
 
 from mctm_replica.naming import ColumnNaming, IdentifierError, check_pg_identifier, split_qualified
 
@@ -32,7 +35,9 @@ _SOURCE_KEYS = {"env_prefix", "max_concurrent_tables", "description"}
 _TABLE_KEYS = {
     "source", "source_table", "target_table", "mode", "primary_key", "columns", "nolock",
     "row_count_tolerance", "column_naming", "column_names", "description",
+    "rows_match_blocking", "freshness",
 }
+_FRESHNESS_KEYS = {"max_lag_hours", "deadline_cron", "timezone"}
 
 
 class ConfigError(ValueError):
@@ -52,6 +57,22 @@ class SourceSpec:
 
 
 @dataclass(frozen=True)
+class FreshnessSpec:
+    """When a replica counts as stale: at every tick of ``deadline_cron`` (in
+    ``timezone``) the last refresh must be at most ``max_lag_hours`` old.
+
+    The default -- hourly deadlines 09:00..20:00 Japan time, 5 hours -- means "updated
+    within 5 hours between 08:00 and 20:00": the schedule refreshes at 08:00, 12:30 and
+    16:00, and the first deadline is an hour after the first refresh so the 08:00 run has
+    time to finish. Nights are not checked (the last evening refresh is 16:00).
+    """
+
+    max_lag_hours: float = 5.0
+    deadline_cron: str = "0 9-20 * * *"
+    timezone: str = "Asia/Tokyo"
+
+
+@dataclass(frozen=True)
 class TableSpec:
     source: str
     source_schema: str
@@ -67,6 +88,8 @@ class TableSpec:
     column_naming: ColumnNaming = "snake_case"
     column_names: dict[str, str] = field(default_factory=dict)
     description: str = ""
+    rows_match_blocking: bool = True  # a content mismatch fails the run (false: alert only)
+    freshness: FreshnessSpec = field(default_factory=FreshnessSpec)
 
     @property
     def source_name(self) -> str:
@@ -188,6 +211,10 @@ def _parse_table(entry: Any, index: int, sources: dict[str, SourceSpec], path: P
     nolock = entry.get("nolock", True)
     if not isinstance(nolock, bool):
         raise ConfigError(f"{where}: `nolock` must be true or false")
+    rows_match_blocking = entry.get("rows_match_blocking", True)
+    if not isinstance(rows_match_blocking, bool):
+        raise ConfigError(f"{where}: `rows_match_blocking` must be true or false")
+    freshness = _parse_freshness(entry.get("freshness"), where)
     include, exclude = _parse_columns(entry.get("columns"), where)
     renames = entry.get("column_names", {}) or {}
     if not isinstance(renames, dict) or not all(
@@ -209,7 +236,35 @@ def _parse_table(entry: Any, index: int, sources: dict[str, SourceSpec], path: P
         column_naming=naming,
         column_names=dict(renames),
         description=str(entry.get("description", "")),
+        rows_match_blocking=rows_match_blocking,
+        freshness=freshness,
     )
+
+
+def _parse_freshness(raw: Any, where: str) -> FreshnessSpec:
+    if raw is None:
+        return FreshnessSpec()
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: `freshness` takes {sorted(_FRESHNESS_KEYS)}")
+    _no_unknown(raw, _FRESHNESS_KEYS, f"{where}: `freshness`")
+    default = FreshnessSpec()
+    lag = raw.get("max_lag_hours", default.max_lag_hours)
+    if isinstance(lag, bool) or not isinstance(lag, (int, float)) or lag <= 0:
+        raise ConfigError(f"{where}: `freshness.max_lag_hours` must be a number of hours > 0")
+    cron = raw.get("deadline_cron", default.deadline_cron)
+    if not isinstance(cron, str) or not is_valid_cron_string(cron):
+        raise ConfigError(
+            f"{where}: `freshness.deadline_cron` must be a cron string like `0 9-20 * * *`, "
+            f"got {cron!r}"
+        )
+    tz = raw.get("timezone", default.timezone)
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError, TypeError) as e:
+        raise ConfigError(
+            f"{where}: `freshness.timezone` must be an IANA name like `Asia/Tokyo`, got {tz!r}"
+        ) from e
+    return FreshnessSpec(max_lag_hours=float(lag), deadline_cron=cron, timezone=tz)
 
 
 def _parse_columns(raw: Any, where: str) -> tuple[tuple[str, ...] | None, tuple[str, ...]]:

@@ -3,7 +3,12 @@
 Connections come from the environment through ``EnvVar``, with the names the Lambda's
 ``.env`` already used, so no secret is part of the definitions the UI displays: it shows
 the variable names, never their values. Ports and ``PG_SSLMODE`` are not secret and
-default to 1433 / 5432 / ``prefer`` when unset.
+default to 1433 / 5432 / ``prefer`` when unset; so do the retry settings
+(``REPLICA_RETRY_ATTEMPTS``, ``REPLICA_RETRY_BASE_DELAY_S``).
+
+Besides assets, checks (row count, content, freshness), the job and the schedule, it
+holds the alerting sensors (failed checks, failed runs) and the freshness sensor, all
+running by default.
 """
 
 from __future__ import annotations
@@ -11,24 +16,31 @@ from __future__ import annotations
 import os
 
 from dagster import Definitions, EnvVar
+from dagster._core.definitions.assets.job.asset_job import IMPLICIT_ASSET_JOB_NAME
 
 from mctm_replica.assets import IO_MANAGER_KEY, build_replica_assets
 from mctm_replica.checks import POSTGRES_KEY, build_replica_checks
 from mctm_replica.config import ReplicaConfig, SourceSpec, load_config
+from mctm_replica.freshness import build_freshness_checks, build_freshness_sensor
 from mctm_replica.io_managers.postgres import PostgresReplicaIOManager
 from mctm_replica.resources.mssql import MssqlResource
 from mctm_replica.resources.postgres import PostgresResource
+from mctm_replica.retry import RetryPolicy
 from mctm_replica.schedules import build_replica_job, build_replica_schedule
+from mctm_replica.sensors import build_check_alert_sensor, build_run_failure_sensor
 
 
-def mssql_resource(source: SourceSpec) -> MssqlResource:
+def mssql_resource(source: SourceSpec, retry: RetryPolicy | None = None) -> MssqlResource:
     p = source.env_prefix
+    retry = retry or RetryPolicy()
     return MssqlResource(
         host=EnvVar(f"{p}_HOST"),
         port=int(os.environ.get(f"{p}_PORT") or 1433),
         database=EnvVar(f"{p}_DB"),
         user=EnvVar(f"{p}_USER"),
         password=EnvVar(f"{p}_PASSWORD"),
+        retry_attempts=retry.max_attempts,
+        retry_base_delay_s=retry.base_delay_s,
     )
 
 
@@ -46,16 +58,29 @@ def postgres_resource() -> PostgresResource:
 def build_definitions(config: ReplicaConfig | None = None) -> Definitions:
     config = config or load_config()
     postgres = postgres_resource()
-    job = build_replica_job(config)
+    retry = RetryPolicy.from_env()  # not secret: read when the definitions load, like ports
+    freshness_checks = build_freshness_checks(config)
+    job = build_replica_job(config, without_checks=freshness_checks)
     return Definitions(
         assets=build_replica_assets(config),
-        asset_checks=build_replica_checks(config),
+        asset_checks=[*build_replica_checks(config), *freshness_checks],
         jobs=[job],
         schedules=[build_replica_schedule(job)],
+        sensors=[
+            build_check_alert_sensor(),
+            # The UI's "Materialize" and the freshness sensor's runs use Dagster's implicit
+            # asset job; their failures concern the replica as much as the schedule's.
+            build_run_failure_sensor({job.name, IMPLICIT_ASSET_JOB_NAME}),
+            build_freshness_sensor(freshness_checks),
+        ],
         resources={
-            **{s.resource_key: mssql_resource(s) for s in config.sources.values()},
+            **{s.resource_key: mssql_resource(s, retry) for s in config.sources.values()},
             POSTGRES_KEY: postgres,
-            IO_MANAGER_KEY: PostgresReplicaIOManager(postgres=postgres),
+            IO_MANAGER_KEY: PostgresReplicaIOManager(
+                postgres=postgres,
+                retry_attempts=retry.max_attempts,
+                retry_base_delay_s=retry.base_delay_s,
+            ),
         },
     )
 

@@ -7,7 +7,10 @@ forgot to switch it on would silently stop refreshing the replica.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from dagster import (
+    AssetChecksDefinition,
     AssetKey,
     AssetSelection,
     DefaultScheduleStatus,
@@ -32,14 +35,23 @@ def source_concurrency_limits(config: ReplicaConfig) -> list[dict]:
     ]
 
 
-def build_replica_job(config: ReplicaConfig) -> UnresolvedAssetJobDefinition:
-    """All replica assets with their checks; per-source copy concurrency from tables.yaml."""
+def build_replica_job(
+    config: ReplicaConfig, *, without_checks: Sequence[AssetChecksDefinition] = ()
+) -> UnresolvedAssetJobDefinition:
+    """All replica assets with their checks; per-source copy concurrency from tables.yaml.
+
+    ``without_checks`` leaves checks out of the job: the freshness checks belong to their
+    sensor (right after a copy they can only pass, and each check is one more process).
+    """
     executor = multiprocess_executor.configured(
         {"tag_concurrency_limits": source_concurrency_limits(config)}
     )
+    selection = AssetSelection.assets(*(AssetKey(t.asset_key_path) for t in config.tables))
+    if without_checks:
+        selection = selection - AssetSelection.checks(*without_checks)
     return define_asset_job(
         "replica_job",
-        selection=AssetSelection.assets(*(AssetKey(t.asset_key_path) for t in config.tables)),
+        selection=selection,
         executor_def=executor,
         description="Refresh every PostgreSQL replica table and check it against its source.",
     )

@@ -20,6 +20,11 @@ Reading from SQL Server and loading overlap: a reader thread only fetches batche
 bounded queue to the COPY side, which encodes and streams them, so memory does not grow
 with the table.
 
+A refresh that fails for a transient reason (connection to either server lost, login
+timeout) is retried as a whole -- new connection, new transaction, source read again
+from the first row -- with backoff (:mod:`mctm_replica.retry`); the materialization
+metadata records ``attempts``.
+
 Names come from the asset key only: ``[schema, table]``.
 """
 
@@ -51,6 +56,7 @@ from pydantic import Field
 from mctm_replica.io_managers.copy_format import CsvBatchEncoder
 from mctm_replica.plan import ReplicaBatches, TablePlan
 from mctm_replica.resources.postgres import PostgresResource, TargetError
+from mctm_replica.retry import RetryPolicy, call_with_retries
 
 # Batches encoded ahead of the COPY: enough to keep both sides busy, small enough that
 # memory stays at a few batches (about 2-3 MB each for 10,000 typical rows).
@@ -167,11 +173,16 @@ class _CopySource:
     def __init__(self, q: queue.Queue, encoder: CsvBatchEncoder, progress: _Progress):
         self._q, self._encoder, self._progress = q, encoder, progress
         self.rows = 0
+        # psycopg2 turns an exception raised here into "COPY from stdin failed" and drops
+        # the original; kept so the caller can re-raise the real cause (retry decisions
+        # depend on it).
+        self.error: BaseException | None = None
 
     def read(self, _size: int = -1) -> bytes:
         while True:
             item = self._q.get()
             if isinstance(item, BaseException):
+                self.error = item
                 raise item
             if item is None:
                 return b""  # ends the COPY
@@ -204,6 +215,7 @@ class ReplicaBatchesTypeHandler(DbTypeHandler[ReplicaBatches]):
         q: queue.Queue = queue.Queue(maxsize=_QUEUE_DEPTH)
         stop = threading.Event()
         reader = threading.Thread(target=_produce, args=(obj, q, stop), name=f"read {name}", daemon=True)
+        source: _CopySource | None = None
         try:
             with connection.cursor() as cur:
                 cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"mctm_replica:{name}",))
@@ -248,9 +260,14 @@ class ReplicaBatchesTypeHandler(DbTypeHandler[ReplicaBatches]):
         except BaseException as e:
             stop.set()
             _drain(q)
-            connection.rollback()
+            try:
+                connection.rollback()
+            except psycopg2.Error:
+                pass  # the connection is gone (the server rolls back); report the first error
             if reader.ident is not None:  # started: let it see `stop` and close the source
                 reader.join(timeout=60)
+            if source is not None and source.error is not None and isinstance(e, psycopg2.Error):
+                raise source.error  # the source's own error (its cause chain intact), not COPY's
             if isinstance(e, psycopg2.errors.LockNotAvailable):
                 raise TargetError(
                     f"replica table `{name}`: could not lock it for the swap within "
@@ -381,8 +398,11 @@ class _Progress:
 
 
 class ReplicaIOManager(IOManager):
-    def __init__(self, postgres: PostgresResource, lock_timeout_s: int):
+    def __init__(
+        self, postgres: PostgresResource, lock_timeout_s: int, retry: RetryPolicy | None = None
+    ):
         self.postgres = postgres
+        self.retry = retry or RetryPolicy()
         self.handlers: list[DbTypeHandler] = [
             ReplicaBatchesTypeHandler(lock_timeout_s),
             DataFrameTypeHandler(),
@@ -407,10 +427,21 @@ class ReplicaIOManager(IOManager):
     def handle_output(self, context: OutputContext, obj: object) -> None:
         table_slice = self._slice(context)
         handler = self._handler(type(obj))
-        with self.postgres.get_connection() as conn:
-            PostgresClient.ensure_schema(conn, table_slice.schema)
-            metadata = handler.handle_output(context, table_slice, obj, conn)
-        context.add_output_metadata(dict(metadata or {}))
+
+        def attempt() -> Mapping[str, Any]:
+            # Each attempt is a whole refresh: a fresh PostgreSQL connection and transaction,
+            # and (for ReplicaBatches) the source stream opened again from the first row.
+            with self.postgres.get_connection() as conn:
+                PostgresClient.ensure_schema(conn, table_slice.schema)
+                return handler.handle_output(context, table_slice, obj, conn)
+
+        metadata, attempts = call_with_retries(
+            attempt,
+            what=f"refreshing `{table_slice.schema}.{table_slice.table}`",
+            policy=self.retry,
+            log=context.log,
+        )
+        context.add_output_metadata({**dict(metadata or {}), "attempts": attempts})
 
     def load_input(self, context: InputContext) -> object:
         load_type = context.dagster_type.typing_type
@@ -430,6 +461,15 @@ class PostgresReplicaIOManager(ConfigurableIOManagerFactory):
         default=60,
         description="Seconds the final swap may wait for readers to release the live table",
     )
+    retry_attempts: int = Field(
+        default=RetryPolicy.max_attempts,
+        description="Attempts per table refresh on transient failures (connection lost, timeout)",
+    )
+    retry_base_delay_s: float = Field(
+        default=RetryPolicy.base_delay_s,
+        description="First backoff delay in seconds; doubles per attempt, with jitter",
+    )
 
     def create_io_manager(self, context) -> ReplicaIOManager:
-        return ReplicaIOManager(self.postgres, self.lock_timeout_s)
+        policy = RetryPolicy(max_attempts=self.retry_attempts, base_delay_s=self.retry_base_delay_s)
+        return ReplicaIOManager(self.postgres, self.lock_timeout_s, policy)

@@ -4,21 +4,29 @@ It connects (always closing), introspects a table's declared columns and primary
 from INFORMATION_SCHEMA, counts rows with ``COUNT_BIG(*)`` and streams a SELECT in
 ``fetchmany`` batches so memory does not grow with table size.
 
+Catalog queries and counts are retried on transient network failures (see
+:mod:`mctm_replica.retry`); a streamed copy is retried as a whole by the IO manager,
+because a copy cut mid-stream must restart in a fresh PostgreSQL transaction.
+
 TDS 7.4 is requested explicitly: below 7.3, FreeTDS hands date, time, datetime2 and
 datetimeoffset to pymssql as strings.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 import pymssql
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, get_dagster_logger
 from pydantic import Field
 
 from mctm_replica.naming import quote_tsql
+from mctm_replica.retry import RetryPolicy, call_with_retries
+
+T = TypeVar("T")
 from mctm_replica.typemap import SourceType
 
 
@@ -97,6 +105,23 @@ class MssqlResource(ConfigurableResource):
         default=10_000,
         description="Rows per fetchmany batch (the Lambda used 10,000); bounds memory per batch",
     )
+    retry_attempts: int = Field(
+        default=RetryPolicy.max_attempts,
+        description="Attempts for catalog queries and counts on transient network failures",
+    )
+    retry_base_delay_s: float = Field(
+        default=RetryPolicy.base_delay_s,
+        description="First backoff delay in seconds; doubles per attempt, with jitter",
+    )
+
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(max_attempts=self.retry_attempts, base_delay_s=self.retry_base_delay_s)
+
+    def _retrying(self, fn: Callable[[], T], what: str) -> T:
+        result, _attempts = call_with_retries(
+            fn, what=what, policy=self.retry_policy(), log=get_dagster_logger()
+        )
+        return result
 
     def _where(self) -> str:
         # Never the password: this text goes into error messages and logs.
@@ -137,6 +162,11 @@ class MssqlResource(ConfigurableResource):
             return str(cur.fetchone()[0])
 
     def describe_table(self, schema: str, table: str) -> SourceTable:
+        return self._retrying(
+            lambda: self._describe_table(schema, table), f"describing `{schema}.{table}`"
+        )
+
+    def _describe_table(self, schema: str, table: str) -> SourceTable:
         with self.get_connection() as conn, conn.cursor() as cur:
             cur.execute(_COLUMNS_SQL, (schema, table))
             rows = cur.fetchall()
@@ -159,6 +189,11 @@ class MssqlResource(ConfigurableResource):
         return SourceTable(schema, table, columns, pk)
 
     def count_rows(self, schema: str, table: str, *, nolock: bool = True) -> int:
+        return self._retrying(
+            lambda: self._count_rows(schema, table, nolock=nolock), f"counting `{schema}.{table}`"
+        )
+
+    def _count_rows(self, schema: str, table: str, *, nolock: bool) -> int:
         hint = " WITH (NOLOCK)" if nolock else ""
         with self.get_connection() as conn, conn.cursor() as cur:
             try:

@@ -34,9 +34,13 @@ def test_every_asset_has_a_blocking_row_count_check_in_the_job():
     job = defs.resolve_job_def("replica_job")
     checks = {n for n in job.graph.node_dict if n.endswith("_row_count_matches")}
     assert len(checks) == 4
-    for ck in defs.resolve_asset_graph().asset_check_keys:
-        assert ck.name == "row_count_matches"
-        assert defs.resolve_asset_graph().get_check_spec(ck).blocking
+    assert len({n for n in job.graph.node_dict if n.endswith("_rows_match")}) == 4
+    assert not [n for n in job.graph.node_dict if "freshness" in n]  # the sensor's, not the job's
+    graph = defs.resolve_asset_graph()
+    assert {ck.name for ck in graph.asset_check_keys} == {"row_count_matches", "rows_match", "freshness_check"}
+    for ck in graph.asset_check_keys:
+        if ck.name == "row_count_matches":
+            assert graph.get_check_spec(ck).blocking
 
 
 def test_schedule_runs_at_the_lambda_times_in_tokyo():

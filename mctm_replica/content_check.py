@@ -1,0 +1,420 @@
+"""``rows_match``: compare every value of a replica with its source, not just the count.
+
+Row counts miss the worst failures -- a changed value, two swapped rows, a truncated
+text, a timestamp shifted by a microsecond. This module reads both sides and reports
+the keys missing in the replica, the keys only in the replica, and the keys whose values
+differ, with the differing columns and up to :data:`MAX_EXAMPLES` example keys.
+
+Three strategies, chosen from the table's plan:
+
+* ``merge`` (streaming): when every key column has a type that SQL Server and
+  PostgreSQL sort the same way (integers, decimals, money, dates and times, bit,
+  floats), both sides are read ``ORDER BY`` the key in batches and merge-compared.
+  Memory is two batches whatever the table size; the cost is one ordered scan per side.
+* ``hash``: keys whose sort orders differ between the servers (text collations,
+  uniqueidentifier's byte order, binary) cannot be merged. The source's rows are held in
+  a dict by key and the target streamed against it: memory grows with the table (about
+  200 bytes plus the row's values per row), fine for today's tables.
+* ``multiset``: a table without a key is compared as a multiset of rows: each distinct
+  row must occur as often in the replica as in the source.
+
+Values are compared as the type map says they were copied (:mod:`mctm_replica.typemap`):
+money/decimal by numeric value (``Decimal`` equality ignores the scale), datetime2 and
+time at the microseconds the replica holds (pymssql already delivers microseconds),
+datetimeoffset by instant (aware datetimes compare by instant), text with NUL
+characters stripped, uniqueidentifier case-insensitively, real as float32, xml as text,
+binary as bytes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import queue
+import struct
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from psycopg2 import sql as pgsql
+
+from mctm_replica.naming import quote_tsql
+from mctm_replica.plan import TablePlan
+from mctm_replica.resources.mssql import select_sql
+
+#: Example keys kept in the check's metadata; enough to start an investigation, small
+#: enough for the UI and an alert message.
+MAX_EXAMPLES = 20
+#: Rendered example values are cut here so one long text cannot flood an alert.
+_MAX_VALUE_CHARS = 80
+
+#: Source types whose order is identical in SQL Server and PostgreSQL (no collation,
+#: no byte-order quirk), so an ORDER BY on both sides can be merged.
+MERGE_SAFE_TYPES = frozenset({
+    "bit", "tinyint", "smallint", "int", "bigint", "decimal", "numeric", "money",
+    "smallmoney", "float", "real", "date", "time", "datetime", "datetime2",
+    "smalldatetime", "datetimeoffset",
+})
+
+Strategy = Literal["merge", "hash", "multiset"]
+Kind = Literal["missing", "extra", "different"]
+Canon = Callable[[Any], Any] | None
+
+_F32 = struct.Struct("<f")
+
+
+class ContentCheckError(RuntimeError):
+    """The comparison itself could not be carried out (not a difference in the data)."""
+
+
+@dataclass(frozen=True)
+class Example:
+    kind: Kind  # missing: only in the source; extra: only in the replica
+    key: dict[str, Any]  # key columns (all columns for a table without key), JSON-safe
+    columns: tuple[str, ...] = ()  # for `different`: the columns whose values differ
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "key": self.key}
+        if self.columns:
+            out["columns"] = list(self.columns)
+        return out
+
+
+@dataclass
+class ContentDiff:
+    strategy: Strategy
+    source_rows: int = 0
+    target_rows: int = 0
+    missing: int = 0
+    extra: int = 0
+    different: int = 0
+    differing_columns: Counter = field(default_factory=Counter)
+    examples: list[Example] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.missing == 0 and self.extra == 0 and self.different == 0
+
+    def note(self, example: Example) -> None:
+        if len(self.examples) < MAX_EXAMPLES:
+            self.examples.append(example)
+
+    def summary(self) -> str:
+        if self.passed:
+            return f"all {self.source_rows:,} rows match ({self.strategy} comparison)"
+        parts = []
+        if self.missing:
+            parts.append(f"{self.missing:,} row(s) missing in the replica")
+        if self.extra:
+            parts.append(f"{self.extra:,} extra row(s) in the replica")
+        if self.different:
+            cols = ", ".join(sorted(self.differing_columns))
+            parts.append(f"{self.different:,} row(s) with different values (columns: {cols})")
+        return "; ".join(parts)
+
+    def metadata(self) -> dict[str, Any]:
+        """Plain values for AssetCheckResult metadata (the caller wraps the JSON ones)."""
+        return {
+            "source_rows": self.source_rows,
+            "target_rows": self.target_rows,
+            "missing_in_target": self.missing,
+            "extra_in_target": self.extra,
+            "different_values": self.different,
+            "differing_columns": dict(sorted(self.differing_columns.items())),
+            "example_keys": [e.as_json() for e in self.examples],
+            "strategy": self.strategy,
+            "duration_s": round(self.seconds, 3),
+        }
+
+
+# ---- canonical values -------------------------------------------------------------------
+
+
+def _real(v: Any) -> Any:
+    return None if v is None else _F32.unpack(_F32.pack(v))[0]
+
+
+def _uuid(v: Any) -> Any:
+    return None if v is None else str(v).lower()
+
+
+def _bytes(v: Any) -> Any:
+    return None if v is None else bytes(v)
+
+
+def _strip_nul(v: Any) -> Any:
+    return v.replace("\x00", "") if isinstance(v, str) and "\x00" in v else v
+
+
+def canonicalizers(plan: TablePlan) -> tuple[list[Canon], list[Canon]]:
+    """Per column: (source-side, target-side) function to the comparable value, or None
+    when the drivers already return equal Python values for equal data."""
+    src: list[Canon] = []
+    tgt: list[Canon] = []
+    for c in plan.columns:
+        name = c.source_type.name
+        if name == "real":
+            src.append(_real), tgt.append(_real)
+        elif name == "uniqueidentifier":
+            src.append(_uuid), tgt.append(_uuid)
+        elif c.value == "bytes":
+            src.append(_bytes), tgt.append(_bytes)  # psycopg2 returns memoryview
+        elif c.value == "text":
+            src.append(_strip_nul), tgt.append(None)  # the loader stripped NUL on the way in
+        else:
+            src.append(None), tgt.append(None)
+    return src, tgt
+
+
+def _canon_rows(batches: Iterable[list[tuple]], canon: list[Canon]) -> Iterator[tuple]:
+    active = [(i, f) for i, f in enumerate(canon) if f is not None]
+    for batch in batches:
+        if not active:
+            yield from batch
+            continue
+        for row in batch:
+            values = list(row)
+            for i, f in active:
+                values[i] = f(values[i])
+            yield tuple(values)
+
+
+def render(v: Any) -> Any:
+    """A JSON-safe, short rendering of a value for metadata and messages."""
+    if v is None or isinstance(v, (bool, int, float)):
+        return v
+    if isinstance(v, (dt.date, dt.time)):
+        text = v.isoformat()
+    elif isinstance(v, (bytes, bytearray, memoryview)):
+        text = "0x" + bytes(v).hex()
+    else:
+        text = str(v)
+    return text if len(text) <= _MAX_VALUE_CHARS else text[: _MAX_VALUE_CHARS - 1] + "…"
+
+
+# ---- comparison -------------------------------------------------------------------------
+
+
+def choose_strategy(plan: TablePlan) -> Strategy:
+    if not plan.primary_key:
+        return "multiset"
+    by_target = {c.target_name: c for c in plan.columns}
+    if all(by_target[k].source_type.name in MERGE_SAFE_TYPES for k in plan.primary_key):
+        return "merge"
+    return "hash"
+
+
+class _Comparer:
+    def __init__(self, plan: TablePlan, strategy: Strategy):
+        self.names = plan.target_columns
+        self.key_idx = [self.names.index(k) for k in plan.primary_key]
+        self.diff = ContentDiff(strategy)
+
+    def key(self, row: tuple) -> tuple:
+        return tuple(row[i] for i in self.key_idx)
+
+    def key_dict(self, row: tuple) -> dict[str, Any]:
+        idx = self.key_idx or range(len(self.names))
+        return {self.names[i]: render(row[i]) for i in idx}
+
+    def missing(self, row: tuple) -> None:
+        self.diff.missing += 1
+        self.diff.note(Example("missing", self.key_dict(row)))
+
+    def extra(self, row: tuple) -> None:
+        self.diff.extra += 1
+        self.diff.note(Example("extra", self.key_dict(row)))
+
+    def pair(self, s: tuple, t: tuple) -> None:
+        if s == t:
+            return
+        cols = tuple(self.names[i] for i, (a, b) in enumerate(zip(s, t)) if a != b)
+        self.diff.different += 1
+        self.diff.differing_columns.update(cols)
+        self.diff.note(Example("different", self.key_dict(s), cols))
+
+
+def _counted(rows: Iterator[tuple], diff: ContentDiff, attr: str) -> Iterator[tuple]:
+    n = 0
+    try:
+        for n, row in enumerate(rows, 1):  # noqa: B007 (n is read in `finally`)
+            yield row
+    finally:
+        setattr(diff, attr, n)
+
+
+def _ordered(rows: Iterator[tuple], key: Callable[[tuple], tuple], side: str) -> Iterator[tuple]:
+    """Pass rows through, failing loudly if ``side`` did not deliver them in key order
+    (a merge over unordered input would report false differences)."""
+    prev = None
+    for row in rows:
+        k = key(row)
+        if prev is not None and not prev < k:
+            raise ContentCheckError(
+                f"the {side} returned key {k!r} after {prev!r}: not in ascending key order, "
+                f"so a merge comparison is impossible (duplicate key or a type the two "
+                f"servers sort differently)"
+            )
+        prev = k
+        yield row
+
+
+def compare(
+    plan: TablePlan,
+    source_batches: Iterable[list[tuple]],
+    target_batches: Iterable[list[tuple]],
+    strategy: Strategy | None = None,
+) -> ContentDiff:
+    """Compare row batches of both sides (columns in ``plan.columns`` order).
+
+    For ``merge`` both inputs must be sorted by the key; the other strategies take any
+    order. Pure logic: the callers own the connections.
+    """
+    strategy = strategy or choose_strategy(plan)
+    if strategy != "multiset" and not plan.primary_key:
+        raise ContentCheckError(f"strategy `{strategy}` needs a key; the table has none")
+    cmp = _Comparer(plan, strategy)
+    diff = cmp.diff
+    src_canon, tgt_canon = canonicalizers(plan)
+    src = _counted(_canon_rows(source_batches, src_canon), diff, "source_rows")
+    tgt = _counted(_canon_rows(target_batches, tgt_canon), diff, "target_rows")
+    if strategy == "merge":
+        _merge(cmp, _ordered(src, cmp.key, "source"), _ordered(tgt, cmp.key, "replica"))
+    elif strategy == "hash":
+        _hash(cmp, src, tgt)
+    else:
+        _multiset(cmp, src, tgt)
+    return diff
+
+
+def _merge(cmp: _Comparer, src: Iterator[tuple], tgt: Iterator[tuple]) -> None:
+    s, t = next(src, None), next(tgt, None)
+    while s is not None or t is not None:
+        if t is None or (s is not None and cmp.key(s) < cmp.key(t)):
+            cmp.missing(s)
+            s = next(src, None)
+        elif s is None or cmp.key(t) < cmp.key(s):
+            cmp.extra(t)
+            t = next(tgt, None)
+        else:
+            cmp.pair(s, t)
+            s, t = next(src, None), next(tgt, None)
+
+
+def _hash(cmp: _Comparer, src: Iterator[tuple], tgt: Iterator[tuple]) -> None:
+    pending: dict[tuple, tuple] = {}
+    for s in src:
+        pending[cmp.key(s)] = s
+    for t in tgt:
+        s = pending.pop(cmp.key(t), None)
+        if s is None:
+            cmp.extra(t)
+        else:
+            cmp.pair(s, t)
+    for s in pending.values():
+        cmp.missing(s)
+
+
+def _multiset(cmp: _Comparer, src: Iterator[tuple], tgt: Iterator[tuple]) -> None:
+    counts: Counter = Counter(src)
+    for t in tgt:
+        if counts[t] > 0:
+            counts[t] -= 1
+        else:
+            cmp.extra(t)
+    for row, n in counts.items():
+        for _ in range(n):
+            cmp.missing(row)
+
+
+# ---- reading both sides -----------------------------------------------------------------
+
+# Source batches fetched ahead of the comparison: the source scan is the slow side, so
+# it keeps running while PostgreSQL is read and rows are compared; two batches bound memory.
+_PREFETCH_DEPTH = 2
+_DONE = object()
+
+
+@contextmanager
+def _prefetched(batches: Iterable[list[tuple]]) -> Iterator[Iterator[list[tuple]]]:
+    """Iterate ``batches`` on a background thread; errors are re-raised to the consumer.
+
+    Leaving the block stops and joins the thread, so the caller may close the source
+    connection right after.
+    """
+    q: queue.Queue = queue.Queue(maxsize=_PREFETCH_DEPTH)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for batch in batches:
+                if not put(batch):
+                    return
+            put(_DONE)
+        except BaseException as e:  # handed to the consumer, which re-raises it
+            put(e)
+
+    def consume() -> Iterator[list[tuple]]:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    thread = threading.Thread(target=produce, name="rows_match source", daemon=True)
+    thread.start()
+    try:
+        yield consume()
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+
+
+def compare_table(mssql: Any, pg_conn: Any, plan: TablePlan, *, batch_size: int = 10_000) -> ContentDiff:
+    """Read the source through ``mssql`` (a MssqlResource) and the replica through
+    ``pg_conn`` (psycopg2, not autocommit) and compare them with :func:`compare`."""
+    strategy = choose_strategy(plan)
+    spec = plan.spec
+    by_target = {c.target_name: c for c in plan.columns}
+    query = select_sql(spec.source_schema, spec.source_table, plan.source_columns, nolock=spec.nolock)
+    target_query = pgsql.SQL("SELECT {} FROM {}.{}").format(
+        pgsql.SQL(", ").join(map(pgsql.Identifier, plan.target_columns)),
+        pgsql.Identifier(spec.target_schema),
+        pgsql.Identifier(spec.target_table),
+    )
+    if strategy == "merge":
+        query += " ORDER BY " + ", ".join(quote_tsql(by_target[k].source_name) for k in plan.primary_key)
+        target_query = pgsql.SQL("{} ORDER BY {}").format(
+            target_query, pgsql.SQL(", ").join(map(pgsql.Identifier, plan.primary_key))
+        )
+    started = time.monotonic()
+    with mssql.stream(query, what=f"`{spec.source_name}`") as source_batches, \
+            pg_conn.cursor(name=f"rows_match_{uuid.uuid4().hex[:8]}") as cur:
+        cur.itersize = batch_size
+        cur.execute(target_query)
+
+        def target_batches() -> Iterator[list[tuple]]:
+            while rows := cur.fetchmany(batch_size):
+                yield rows
+
+        with _prefetched(source_batches) as source_ahead:
+            diff = compare(plan, source_ahead, target_batches(), strategy)
+    pg_conn.rollback()  # read-only; ends the snapshot
+    diff.seconds = time.monotonic() - started
+    return diff
