@@ -28,9 +28,7 @@ binary as bytes.
 
 from __future__ import annotations
 
-import datetime as dt
 import queue
-import struct
 import threading
 import time
 import uuid
@@ -42,6 +40,7 @@ from typing import Any, Literal
 
 from psycopg2 import sql as pgsql
 
+from mctm_replica.canonical import canon_rows, canonicalizers, render
 from mctm_replica.naming import quote_tsql
 from mctm_replica.plan import TablePlan
 from mctm_replica.resources.mssql import select_sql
@@ -49,8 +48,6 @@ from mctm_replica.resources.mssql import select_sql
 #: Example keys kept in the check's metadata; enough to start an investigation, small
 #: enough for the UI and an alert message.
 MAX_EXAMPLES = 20
-#: Rendered example values are cut here so one long text cannot flood an alert.
-_MAX_VALUE_CHARS = 80
 
 #: Source types whose order is identical in SQL Server and PostgreSQL (no collation,
 #: no byte-order quirk), so an ORDER BY on both sides can be merged.
@@ -62,9 +59,7 @@ MERGE_SAFE_TYPES = frozenset({
 
 Strategy = Literal["merge", "hash", "multiset"]
 Kind = Literal["missing", "extra", "different"]
-Canon = Callable[[Any], Any] | None
 
-_F32 = struct.Struct("<f")
 
 
 class ContentCheckError(RuntimeError):
@@ -130,71 +125,6 @@ class ContentDiff:
             "strategy": self.strategy,
             "duration_s": round(self.seconds, 3),
         }
-
-
-# ---- canonical values -------------------------------------------------------------------
-
-
-def _real(v: Any) -> Any:
-    return None if v is None else _F32.unpack(_F32.pack(v))[0]
-
-
-def _uuid(v: Any) -> Any:
-    return None if v is None else str(v).lower()
-
-
-def _bytes(v: Any) -> Any:
-    return None if v is None else bytes(v)
-
-
-def _strip_nul(v: Any) -> Any:
-    return v.replace("\x00", "") if isinstance(v, str) and "\x00" in v else v
-
-
-def canonicalizers(plan: TablePlan) -> tuple[list[Canon], list[Canon]]:
-    """Per column: (source-side, target-side) function to the comparable value, or None
-    when the drivers already return equal Python values for equal data."""
-    src: list[Canon] = []
-    tgt: list[Canon] = []
-    for c in plan.columns:
-        name = c.source_type.name
-        if name == "real":
-            src.append(_real), tgt.append(_real)
-        elif name == "uniqueidentifier":
-            src.append(_uuid), tgt.append(_uuid)
-        elif c.value == "bytes":
-            src.append(_bytes), tgt.append(_bytes)  # psycopg2 returns memoryview
-        elif c.value == "text":
-            src.append(_strip_nul), tgt.append(None)  # the loader stripped NUL on the way in
-        else:
-            src.append(None), tgt.append(None)
-    return src, tgt
-
-
-def _canon_rows(batches: Iterable[list[tuple]], canon: list[Canon]) -> Iterator[tuple]:
-    active = [(i, f) for i, f in enumerate(canon) if f is not None]
-    for batch in batches:
-        if not active:
-            yield from batch
-            continue
-        for row in batch:
-            values = list(row)
-            for i, f in active:
-                values[i] = f(values[i])
-            yield tuple(values)
-
-
-def render(v: Any) -> Any:
-    """A JSON-safe, short rendering of a value for metadata and messages."""
-    if v is None or isinstance(v, (bool, int, float)):
-        return v
-    if isinstance(v, (dt.date, dt.time)):
-        text = v.isoformat()
-    elif isinstance(v, (bytes, bytearray, memoryview)):
-        text = "0x" + bytes(v).hex()
-    else:
-        text = str(v)
-    return text if len(text) <= _MAX_VALUE_CHARS else text[: _MAX_VALUE_CHARS - 1] + "…"
 
 
 # ---- comparison -------------------------------------------------------------------------
@@ -281,8 +211,8 @@ def compare(
     cmp = _Comparer(plan, strategy)
     diff = cmp.diff
     src_canon, tgt_canon = canonicalizers(plan)
-    src = _counted(_canon_rows(source_batches, src_canon), diff, "source_rows")
-    tgt = _counted(_canon_rows(target_batches, tgt_canon), diff, "target_rows")
+    src = _counted(canon_rows(source_batches, src_canon), diff, "source_rows")
+    tgt = _counted(canon_rows(target_batches, tgt_canon), diff, "target_rows")
     if strategy == "merge":
         _merge(cmp, _ordered(src, cmp.key, "source"), _ordered(tgt, cmp.key, "replica"))
     elif strategy == "hash":

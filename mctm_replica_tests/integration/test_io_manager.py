@@ -10,7 +10,6 @@ import threading
 import time
 from decimal import Decimal
 
-import pytest
 import pandas as pd
 from dagster import AssetIn, AssetKey, DagsterInstance, SourceAsset, asset, materialize
 from psycopg2 import sql

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import struct
-import uuid
 from decimal import Decimal
 
 import pytds
