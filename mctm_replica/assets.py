@@ -60,7 +60,11 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
             f"copying {spec.source}:{spec.source_name} -> {spec.target_name} "
             f"({len(plan.columns)} columns, key {plan.primary_key or 'none'})"
         )
-        return ReplicaBatches(plan, open=lambda: mssql.stream(query, what=f"`{spec.source_name}`"))
+        return ReplicaBatches(
+            plan,
+            open=lambda: mssql.stream(query, what=f"`{spec.source_name}`"),
+            source_rows_hint=mssql.estimate_rows(spec.source_schema, spec.source_table),
+        )
 
     return _replica
 
