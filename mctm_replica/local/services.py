@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from mctm_replica.config import load_config
+from mctm_replica.config import ReplicaConfig, load_config
 from mctm_replica.local.postgres import LocalPostgres
 from mctm_replica.standin import StandIn
 
@@ -22,6 +22,21 @@ DEMO_DATABASES = {"mctm": "McTM", "voipdb": "VoipDB"}
 REPLICA_DB = "replica"
 DAGSTER_DB = "dagster"
 REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def demo_source_env(mssql: StandIn, config: ReplicaConfig) -> dict[str, str]:
+    """Every configured source pointed at its demo database in the stand-in."""
+    env: dict[str, str] = {}
+    for source in config.sources.values():
+        p = source.env_prefix
+        env |= {
+            f"{p}_HOST": mssql.host,
+            f"{p}_PORT": str(mssql.port),
+            f"{p}_DB": DEMO_DATABASES.get(source.name, source.name),
+            f"{p}_USER": mssql.user,
+            f"{p}_PASSWORD": mssql.password,
+        }
+    return env
 
 
 @contextmanager
@@ -44,13 +59,4 @@ def local_services(workdir: Path) -> Iterator[dict[str, str]]:
             "PG_SSLMODE": "disable",
             "DAGSTER_HOME": str(dagster_home),
         }
-        for source in config.sources.values():
-            p = source.env_prefix
-            env |= {
-                f"{p}_HOST": mssql.host,
-                f"{p}_PORT": str(mssql.port),
-                f"{p}_DB": DEMO_DATABASES.get(source.name, source.name),
-                f"{p}_USER": mssql.user,
-                f"{p}_PASSWORD": mssql.password,
-            }
-        yield env
+        yield env | demo_source_env(mssql, config)

@@ -83,7 +83,8 @@ def test_cli_help_names_every_command():
 @pytest.mark.slow
 def test_dagster_cli_materializes_everything_from_the_environment(tmp_path, pg_server):
     """`dagster asset materialize -m mctm_replica --select '*'` with only environment variables."""
-    from mctm_replica.local.services import DEMO_DATABASES
+    from mctm_replica.config import load_config
+    from mctm_replica.local.services import demo_source_env
     from mctm_replica.standin import StandIn
 
     database = "cli_replica"
@@ -93,10 +94,7 @@ def test_dagster_cli_materializes_everything_from_the_environment(tmp_path, pg_s
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     with StandIn(demo_data=True, mode="subprocess") as mssql:
         env = {**os.environ, **pg_server.env(database), "PG_SSLMODE": "disable", "DAGSTER_HOME": str(home)}
-        for name, prefix in (("mctm", "SQL_SERVER_MCTM"), ("voipdb", "SQL_SERVER_VOIPDB")):
-            env |= {f"{prefix}_HOST": mssql.host, f"{prefix}_PORT": str(mssql.port),
-                    f"{prefix}_DB": DEMO_DATABASES[name], f"{prefix}_USER": mssql.user,
-                    f"{prefix}_PASSWORD": mssql.password}
+        env |= demo_source_env(mssql, load_config())
         dagster = Path(sys.executable).with_name("dagster")
         proc = subprocess.run([str(dagster), "asset", "materialize", "-m", "mctm_replica", "--select", "*"],
                               capture_output=True, text=True, timeout=600, env=env, cwd=tmp_path)

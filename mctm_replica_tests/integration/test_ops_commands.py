@@ -14,10 +14,9 @@ from dagster import DagsterInstance
 from mctm_replica.config import load_config
 from mctm_replica.definitions import build_definitions
 from mctm_replica.local.postgres import free_port
-from mctm_replica.local.services import DEMO_DATABASES
+from mctm_replica.local.services import demo_source_env
 from mctm_replica.ops.info import table_info
 from mctm_replica.standin import StandIn
-from mctm_replica_tests.integration.source_helpers import source_env
 
 DEMO_ROWS = {"public.customer": 2000, "public.mctm_module": 3000,
              "public.voipdb_customer": 800, "public.voipdb_useragent": 2500}
@@ -34,9 +33,7 @@ def ops_env(demo_standin, pg_server):
     database = "ops_replica"
     pg_server.create_database(database)
     env = {**pg_server.env(database), "PG_SSLMODE": "disable"}
-    for name, prefix in (("mctm", "SQL_SERVER_MCTM"), ("voipdb", "SQL_SERVER_VOIPDB")):
-        env |= source_env(demo_standin, DEMO_DATABASES[name], prefix)
-    return env
+    return env | demo_source_env(demo_standin, load_config())
 
 
 def cli(*args: str, env: dict[str, str], home: Path | None = None) -> subprocess.CompletedProcess:
