@@ -40,6 +40,45 @@ rowversion (timestamp)      ``bytes`` of length 8
 uniqueidentifier            ``uuid.UUID``
 ==========================  ==================================================
 
+RPC *parameters* (``EngineSession.execute``'s ``params``) use the same
+representations, except that the three tick-based types arrive as the marked
+subclasses below, so the engine can tell a datetime2/time parameter from an int
+one and bind it with its declared type and scale (SQL Server types ``@p`` as
+the client declared it):
+
+==========================  ==================================================
+parameter declared as       Python value the front end passes
+==========================  ==================================================
+time(n)                     ``TimeTicks`` (an ``int`` of ticks, ``.scale`` = n)
+datetime2(n)                ``DateTime2Ticks`` (an ``int`` of ticks, ``.scale`` = n)
+datetimeoffset(n)           ``DateTimeOffsetTicks`` (a ``tuple[int, int]`` as above,
+                            ``.scale`` = n)
+==========================  ==================================================
+
+Packed columns: for speed, the engine may yield some columns in a cheaper form
+and list their indexes in ``ResultSet.packed``; the encoder then reads exactly
+that form for those columns and the value form above for all others, so it
+never has to guess from a value's Python type:
+
+==========================  ==================================================
+declared type               packed value
+==========================  ==================================================
+decimal/numeric/money/      ``int``: the unscaled value, value * 10**scale
+smallmoney                  (money and smallmoney: scale 4)
+uniqueidentifier            ``bytes``: the 16 bytes in wire order (``UUID.bytes_le``)
+time(n)                     ``int``: the value in 10**-n s units (its wire bytes, little-endian)
+datetime2(n)                ``int``: days << (8 * time bytes) | time units, i.e. the integer
+                            whose little-endian bytes are the wire value (time bytes: 3 for
+                            n <= 2, 4 for n <= 4, else 5; then 3 bytes of days)
+datetimeoffset(n)           ``int``: its UTC date and time packed as for datetime2(n); its
+                            offset (``int`` minutes) is an extra value appended to every
+                            row after the last column, one per packed datetimeoffset
+                            column, in column order
+==========================  ==================================================
+
+``ResultSet.value_batches()`` turns packed rows back into the value forms (for
+tests and tools; the TDS encoder reads the packed forms directly).
+
 Declared lengths: ``Column.length`` is in *characters* for nchar/nvarchar and in
 *bytes* for char/varchar/binary/varbinary (as T-SQL declares them); ``-1``
 means ``(max)``; ``None`` where the type has no length. ``Column.scale`` is the
@@ -48,8 +87,10 @@ fractional-second precision for time/datetime2/datetimeoffset (0..7).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Protocol, Union
 
 # One TDS tick of datetime2/time/datetimeoffset is 100 ns.
@@ -66,6 +107,39 @@ SUPPORTED_TYPES = frozenset(
         "binary", "varbinary", "image", "rowversion", "uniqueidentifier",
     }
 )
+
+
+class TimeTicks(int):
+    """A time(n) RPC parameter: 100-ns ticks since midnight, with its scale n."""
+
+    scale: int
+
+    def __new__(cls, ticks: int, scale: int = 7) -> TimeTicks:
+        obj = super().__new__(cls, ticks)
+        obj.scale = scale
+        return obj
+
+
+class DateTime2Ticks(int):
+    """A datetime2(n) RPC parameter: 100-ns ticks since 0001-01-01, with its scale n."""
+
+    scale: int
+
+    def __new__(cls, ticks: int, scale: int = 7) -> DateTime2Ticks:
+        obj = super().__new__(cls, ticks)
+        obj.scale = scale
+        return obj
+
+
+class DateTimeOffsetTicks(tuple):
+    """A datetimeoffset(n) RPC parameter: (UTC ticks, offset minutes), with its scale n."""
+
+    scale: int
+
+    def __new__(cls, utc_ticks: int, offset: int, scale: int = 7) -> DateTimeOffsetTicks:
+        obj = super().__new__(cls, (utc_ticks, offset))
+        obj.scale = scale
+        return obj
 
 
 @dataclass(frozen=True)
@@ -88,10 +162,59 @@ class ResultSet:
     ``rows`` is a lazy iterator; the server may stop consuming it early (client
     cancel) and then calls ``close()`` on it if it has one. The iterator may raise
     ``SqlError`` after some batches were produced (error mid-stream).
+    ``packed`` lists the columns whose values use the packed form (module docstring).
     """
 
     columns: list[Column]
     rows: Iterator[list[tuple]]
+    packed: frozenset[int] = frozenset()  # indexes of columns in their packed form
+
+    def value_batches(self) -> Iterator[list[tuple]]:
+        """``rows`` with packed columns turned into their value forms, for consumers
+        other than the encoder (tests, tools); consumes ``rows``."""
+        if not self.packed:
+            yield from self.rows
+            return
+        ncols = len(self.columns)
+        cols = [(i, self.columns[i]) for i in sorted(self.packed)]
+        offsets = dict(zip((i for i, c in cols if c.type == "datetimeoffset"), range(ncols, 2 * ncols)))
+        for batch in self.rows:
+            out = []
+            for row in batch:
+                r = list(row[:ncols])
+                for i, col in cols:
+                    if i in offsets:
+                        r[i] = None if r[i] is None else (
+                            unpack_value(Column("", "datetime2", scale=col.scale), r[i]), row[offsets[i]])
+                    else:
+                        r[i] = unpack_value(col, r[i])
+                out.append(tuple(r))
+            yield out
+
+
+def _time_bytes(scale: int) -> int:
+    return 3 if scale <= 2 else 4 if scale <= 4 else 5
+
+
+def unpack_value(col: Column, value: object) -> object:
+    """A packed value (see the module docstring) in its value form."""
+    if value is None:
+        return None
+    t = col.type
+    if t in ("money", "smallmoney"):
+        return Decimal(value).scaleb(-4)  # type: ignore[arg-type]
+    if t in ("decimal", "numeric"):
+        return Decimal(value).scaleb(-(col.scale or 0))  # type: ignore[arg-type]
+    if t == "uniqueidentifier":
+        return uuid.UUID(bytes_le=value)  # type: ignore[arg-type]
+    scale = 7 if col.scale is None else col.scale
+    unit = 10 ** (7 - scale)
+    if t == "time":
+        return value * unit  # type: ignore[operator]
+    if t == "datetime2":
+        shift = 8 * _time_bytes(scale)
+        return (value >> shift) * TICKS_PER_DAY + (value & ((1 << shift) - 1)) * unit  # type: ignore[operator]
+    raise ValueError(f"no packed form for declared type {t!r}")
 
 
 @dataclass(frozen=True)

@@ -254,7 +254,7 @@ class ClientSession:
     def _stream(self, rs: ResultSet, sql: str) -> int:
         rows = rs.rows
         try:
-            enc = RowEncoder(rs.columns)
+            enc = RowEncoder(rs.columns, rs.packed)
             w = self.writer
             w.write(enc.colmetadata())
             faults = self.server.faults

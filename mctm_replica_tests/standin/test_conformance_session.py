@@ -158,7 +158,7 @@ def test_pymssql_client_side_parameters_round_trip(ms):
     cur.execute(f"CREATE TABLE dbo.p ({PARAM_COLUMNS})")
     placeholders = ", ".join(["%s"] * len(PARAM_VALUES))
     cur.execute(f"INSERT INTO dbo.p VALUES ({placeholders})", PARAM_VALUES)
-    cur.execute(f"INSERT INTO dbo.p (id) VALUES (%(id)s)", {"id": 2})
+    cur.execute("INSERT INTO dbo.p (id) VALUES (%(id)s)", {"id": 2})
     cur.execute("SELECT * FROM dbo.p ORDER BY id")
     rows = cur.fetchall()
     # pymssql formats a naive datetime with milliseconds only: .123456 arrives as .123.

@@ -96,7 +96,8 @@ def test_pytds_parameters_round_trip(td, spec: TypeSpec):
     # A parameter in a WHERE clause finds the rows holding that value.  Skipped for
     # types SQL Server cannot compare (text/ntext/image/xml: errors 402/305) and for
     # datetime: a datetime2 parameter compares against the exact 1/300 s value
-    # (.993333...), so real SQL Server finds no row for .993 -- not pinned here.
+    # (.993333...), so SQL Server (and the stand-in) find no row for .993 -- pinned in
+    # test_protocol_e2e.test_time_family_parameters_compare_with_columns.
     if spec.decl in ("text", "ntext", "image", "xml", "datetime"):
         return
     for value in expected[:-1]:

@@ -31,7 +31,7 @@ def sess():
 def rows(s, sql):
     rs = list(s.execute(sql))[-1]
     assert isinstance(rs, ResultSet)
-    return rs, [r for b in rs.rows for r in b]
+    return rs, [r for b in rs.value_batches() for r in b]
 
 
 def test_information_schema_tables(sess):

@@ -12,7 +12,7 @@ from mctm_replica.standin.engine import DuckEngine
 
 def rows(s, sql):
     rs = list(s.execute(sql))[-1]
-    return rs, [r for b in rs.rows for r in b]
+    return rs, [r for b in rs.value_batches() for r in b]
 
 
 @pytest.fixture(scope="module")

@@ -92,7 +92,7 @@ def test_error_ends_batch_but_keeps_earlier_statements(sess):
         next(gen)
     assert info.value.number == 208
     rs = list(sess.execute("SELECT id FROM dbo.t WHERE id >= 10"))[0]
-    assert [r for b in rs.rows for r in b] == [(10,)]
+    assert [r for b in rs.value_batches() for r in b] == [(10,)]
 
 
 def test_error_after_rows_started_streaming(sess):

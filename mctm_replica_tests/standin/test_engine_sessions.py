@@ -15,7 +15,7 @@ def rows(s, sql, params=None):
     out = list(s.execute(sql, params))
     rs = out[-1]
     assert isinstance(rs, ResultSet)
-    return [r for b in rs.rows for r in b]
+    return [r for b in rs.value_batches() for r in b]
 
 
 @pytest.fixture
@@ -144,7 +144,7 @@ def test_identifiers_case_brackets_quotes_schemas(engine):
     list(s.execute("INSERT INTO [ops team].[ORDER]] LINES] ([SELECT], [quote\"d], [sim no], customerid) VALUES (1, N'a', 'S1', 7)"))
     rs = list(s.execute('SELECT [select], "QUOTE""D", [Sim No], CUSTOMERID FROM [OPS TEAM].[order]] lines] AS [o]'))[0]
     assert [c.name for c in rs.columns] == ["select", 'QUOTE"D', "Sim No", "CUSTOMERID"]
-    assert [r for b in rs.rows for r in b] == [(1, "a", "S1", 7)]
+    assert [r for b in rs.value_batches() for r in b] == [(1, "a", "S1", 7)]
     # string comparison is case-insensitive, as with SQL Server's default collation
     assert rows(s, "SELECT COUNT(*) FROM [Ops Team].[Order]] Lines] WHERE [SIM No] = 's1'") == [(1,)]
     s.close()
@@ -210,7 +210,7 @@ def test_persistence_across_restart(tmp_path):
         ("id", "int", None, True), ("v", "nvarchar", 10, False), ("t", "datetime2", None, False), ("m", "money", None, False)]
     from decimal import Decimal
 
-    assert [r for b in rs.rows for r in b] == [(1, "日本", 638396640001234567, Decimal("1.2500"))]
+    assert [r for b in rs.value_batches() for r in b] == [(1, "日本", 638396640001234567, Decimal("1.2500"))]
     list(s2.execute("INSERT INTO dbo.k (v) VALUES (N'x')"))
     assert rows(s2, "SELECT MAX(id) FROM dbo.k") == [(2,)]
     s2.close()

@@ -8,7 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from mctm_replica.standin.contract import Column, ResultSet, RowCount
+from mctm_replica.standin.contract import (
+    Column, DateTime2Ticks, DateTimeOffsetTicks, ResultSet, RowCount, TimeTicks,
+)
 from mctm_replica.standin.engine import DuckEngine
 
 
@@ -25,7 +27,7 @@ def one(s, sql, params=None) -> ResultSet:
     results = list(s.execute(sql, params))
     rs = results[-1]
     assert isinstance(rs, ResultSet)
-    rs.rows = [r for b in rs.rows for r in b]  # type: ignore[assignment]
+    rs.rows = [r for b in rs.value_batches() for r in b]  # type: ignore[assignment]
     return rs
 
 
@@ -152,13 +154,14 @@ def test_rowversion_increases_on_insert_and_update(sess):
 def test_parameters_in_contract_representations(sess):
     list(sess.execute("CREATE TABLE pr (id bigint PRIMARY KEY, d2 datetime2(7), dto datetimeoffset(7), t time(7),"
                       " dtm datetime, dt date, g uniqueidentifier, b varbinary(max), s nvarchar(max), m money)"))
-    params = {"id": 7, "d2": 638400000001234567, "dto": (638400000001234567, -300), "t": 123456789,
+    params = {"id": 7, "d2": DateTime2Ticks(638400000001234567, 7), "dto": DateTimeOffsetTicks(638400000001234567, -300, 7),
+              "t": TimeTicks(123456789, 7),
               "dtm": dt.datetime(2024, 1, 2, 3, 4, 5, 3000), "dt": dt.date(2024, 2, 29), "g": uuid.UUID(int=9),
               "b": b"\x00" * 1000, "s": "日本" * 300, "m": Decimal("12.3400")}
     out = list(sess.execute("INSERT INTO pr VALUES (@id, @d2, @dto, @t, @dtm, @dt, @g, @b, @s, @m)", params))
     assert out == [RowCount(1)]
-    rs = one(sess, "SELECT * FROM pr WHERE d2 = @d2 AND dto >= @dto AND id = @id", {"d2": 638400000001234567,
-                                                                                    "dto": (638400000001234567, 60), "id": 7})
+    rs = one(sess, "SELECT * FROM pr WHERE d2 = @d2 AND dto >= @dto AND id = @id",
+             {"d2": DateTime2Ticks(638400000001234567, 7), "dto": DateTimeOffsetTicks(638400000001234567, 60, 7), "id": 7})
     assert rs.rows == [(7, 638400000001234567, (638400000001234567, -300), 123456789,
                         dt.datetime(2024, 1, 2, 3, 4, 5, 3000), dt.date(2024, 2, 29), uuid.UUID(int=9),
                         b"\x00" * 1000, "日本" * 300, Decimal("12.3400"))]
@@ -202,3 +205,26 @@ def test_large_binary_and_text(sess):
 def test_xml_is_stored_parsed(sess):
     rs = one(sess, "SELECT CAST(N'<?xml version=\"1.0\"?><a> <b/><c x=''1''></c><d>t &amp; u</d></a>' AS xml)")
     assert rs.rows == [('<a><b /><c x="1" /><d>t &amp; u</d></a>',)]
+
+
+def test_packed_columns_keep_order_and_values_across_batches(sess):
+    """Packed columns come from a wrapping SELECT: ORDER BY must survive it, in every batch."""
+    list(sess.execute("CREATE TABLE pk (id int NOT NULL, m money, d decimal(18,4), g uniqueidentifier,"
+                      " dto datetimeoffset(3), d2 datetime2(7))"))
+    list(sess.execute("CREATE TABLE pkn (n int NOT NULL)"))
+    list(sess.execute("INSERT INTO pkn VALUES " + ", ".join(f"({i})" for i in range(100))))
+    list(sess.execute("INSERT INTO pk SELECT a.n * 100 + b.n, CAST(a.n * 100 + b.n AS money) / 4,"
+                      " CAST(-(a.n * 100 + b.n) AS decimal(18,4)) / 8,"
+                      " CAST('6F9619FF-8B86-D011-B42D-00C04FC964FF' AS uniqueidentifier),"
+                      " CAST('2024-06-01 12:00:00.123 +09:00' AS datetimeoffset(3)),"
+                      " CAST('2020-01-01T00:00:00.1234567' AS datetime2(7))"
+                      " FROM pkn AS a CROSS JOIN pkn AS b WHERE a.n < 50"))
+    results = list(sess.execute("SELECT id, m, d, g, dto, d2 FROM pk ORDER BY id DESC"))
+    rs = results[-1]
+    assert rs.packed == frozenset({1, 2, 3, 4, 5})
+    batches = list(rs.value_batches())
+    assert len(batches) > 1
+    got = [r for b in batches for r in b]
+    assert [r[0] for r in got] == list(range(4999, -1, -1))
+    assert got[0][1:] == (Decimal("1249.7500"), Decimal("-624.8750"), uuid.UUID("6F9619FF-8B86-D011-B42D-00C04FC964FF"),
+                          (638528076001230000, 540), 637134336001234567)  # UTC 03:00:00.123

@@ -159,19 +159,95 @@ def test_pymssql_autocommit_switch(standin, table):
     assert _count(standin, table) == 4
 
 
-def test_known_difference_datetime_and_time_parameters_selected_back(standin):
-    """Pins two known differences (see the report): python-tds sends Python
-    datetime/time as datetime2/time parameters; SQL Server returns them as
-    such. The stand-in passes a microsecond-exact datetime2 as a datetime, so
-    ``SELECT @p`` comes back rounded to datetime precision, and a time as int
-    ticks, so ``SELECT @p`` comes back as a bigint. INSERT/UPDATE/WHERE
-    against datetime, datetime2 and time columns convert correctly."""
+# pytds description fields (type id, size, precision, scale) of time(6), datetime2(6)
+# and datetimeoffset(6): the scale python-tds declares for its parameters.
+TIMEN, DATETIME2N, DATETIMEOFFSETN = 41, 42, 43
+SCALE6_DESCRIPTIONS = [(TIMEN, 5, 6, None), (DATETIME2N, 8, 6, None), (DATETIMEOFFSETN, 10, 6, None)]
+D2 = dt.datetime(2024, 1, 1, 1, 2, 3, 456789)
+TM = dt.time(1, 2, 3, 456789)
+
+
+def test_time_family_parameters_selected_back_as_declared(standin):
+    """python-tds sends time/datetime/aware datetime as time(6)/datetime2(6)/
+    datetimeoffset(6); SQL Server returns ``SELECT @p`` in those types, exactly."""
     conn = standin.connect_pytds(autocommit=True)
     cur = conn.cursor()
-    cur.execute("SELECT %s", (dt.datetime(2024, 1, 1, 1, 2, 3, 456789),))
-    assert cur.fetchall() == [(dt.datetime(2024, 1, 1, 1, 2, 3, 457000),)]  # SQL Server: .456789
-    cur.execute("SELECT %s", (dt.time(1, 2, 3, 456789),))
-    assert cur.fetchall() == [(37234567890,)]  # SQL Server: time(1, 2, 3, 456789)
+    dto = dt.datetime(2024, 1, 1, 1, 2, 3, 456789, tzinfo=dt.timezone(dt.timedelta(hours=9)))
+    cur.execute("SELECT %s, %s, %s", (TM, D2, dto))
+    row = cur.fetchone()
+    assert row == (TM, D2, dto)
+    assert row[2].utcoffset() == dt.timedelta(hours=9)
+    assert [d[1:2] + d[3:6] for d in cur.description] == SCALE6_DESCRIPTIONS
+    cur.execute("SELECT CAST(%s AS datetime), CAST(%s AS time(2)), CAST(%s AS date)", (D2, D2, dto))
+    assert cur.fetchall() == [(dt.datetime(2024, 1, 1, 1, 2, 3, 457000), dt.time(1, 2, 3, 460000),
+                               dt.date(2024, 1, 1))]
+    conn.close()
+
+
+def test_datetime2_parameter_into_every_temporal_column(standin, fresh_db):
+    conn = standin.connect_pytds(database=fresh_db, autocommit=True)
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE dbo.tt (dtm datetime, sdt smalldatetime, d2 datetime2(2), d date, t time(7),"
+                " dto datetimeoffset(3))")
+    cur.execute("INSERT INTO dbo.tt VALUES (%s, %s, %s, %s, %s, %s)", (D2,) * 6)
+    cur.execute("SELECT * FROM dbo.tt")
+    assert cur.fetchall() == [(
+        dt.datetime(2024, 1, 1, 1, 2, 3, 457000), dt.datetime(2024, 1, 1, 1, 2), dt.datetime(2024, 1, 1, 1, 2, 3, 460000),
+        dt.date(2024, 1, 1), TM, dt.datetime(2024, 1, 1, 1, 2, 3, 457000, tzinfo=dt.timezone.utc),
+    )]
+    # a time parameter into datetime: 1900-01-01 plus the time, rounded to 1/300 s
+    cur.execute("UPDATE dbo.tt SET dtm = %s", (TM,))
+    cur.execute("SELECT dtm FROM dbo.tt")
+    assert cur.fetchall() == [(dt.datetime(1900, 1, 1, 1, 2, 3, 457000),)]
+    conn.close()
+
+
+def test_int_parameter_into_datetime2_column_is_a_type_clash(standin, fresh_db):
+    """An int parameter is not ticks: SQL Server refuses it for datetime2 (206)."""
+    conn = standin.connect_pytds(database=fresh_db, autocommit=True)
+    try:
+        cur = conn.cursor()
+        cur.execute("CREATE TABLE dbo.ic (d2 datetime2 NULL)")
+        with pytest.raises(pytds.OperationalError) as ei:
+            cur.execute("INSERT INTO dbo.ic VALUES (%s)", (638396640000000000,))
+        assert (ei.value.msg_no, ei.value.text) == (206, "Operand type clash: bigint is incompatible with datetime2")
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    ("where", "param", "found"),
+    [
+        # datetime .457 widens to its exact 1/300 s (.4566667) and is not .456789
+        ("dtm = %s", D2, False),
+        ("dtm < %s", D2, True),
+        ("dtm = %s", dt.datetime(2024, 1, 1, 1, 2, 3, 456667), False),  # .4566670 vs .4566667
+        ("sdt = %s", dt.datetime(2024, 1, 1, 1, 2), True),
+        ("sdt < %s", dt.datetime(2024, 1, 1, 1, 2, 0, 1), True),
+        # datetime2(2) .46: the parameter is not rounded to the column's scale
+        ("d2 = %s", D2, False),
+        ("d2 > %s", D2, True),
+        ("d2 = %s", dt.datetime(2024, 1, 1, 1, 2, 3, 460000), True),
+        # date widens to midnight
+        ("d = %s", dt.datetime(2024, 1, 1), True),
+        ("d = %s", dt.datetime(2024, 1, 1, 0, 0, 0, 1), False),
+        ("t = %s", TM, True),
+        ("t > %s", dt.time(1, 2, 3, 456788), True),
+        # datetimeoffset compares its UTC instant with the datetime2 taken as UTC
+        ("dto = %s", dt.datetime(2024, 1, 1, 1, 2, 3, 457000), True),
+        ("dto = %s", dt.datetime(2024, 1, 1, 10, 2, 3, 457000, tzinfo=dt.timezone(dt.timedelta(hours=9))), True),
+        ("dto > %s", D2, True),
+    ],
+)
+def test_time_family_parameters_compare_with_columns(standin, fresh_db, where, param, found):
+    conn = standin.connect_pytds(database=fresh_db, autocommit=True)
+    cur = conn.cursor()
+    cur.execute("CREATE TABLE dbo.tc (dtm datetime, sdt smalldatetime, d2 datetime2(2), d date, t time(7),"
+                " dto datetimeoffset(3))")
+    cur.execute("INSERT INTO dbo.tc VALUES ('2024-01-01 01:02:03.457', '2024-01-01 01:02', "
+                "'2024-01-01 01:02:03.46', '2024-01-01', '01:02:03.456789', '2024-01-01 01:02:03.457 +00:00')")
+    cur.execute("SELECT COUNT(*) FROM dbo.tc WHERE " + where, (param,))
+    assert cur.fetchall() == [(1 if found else 0,)]
     conn.close()
 
 

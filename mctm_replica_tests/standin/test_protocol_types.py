@@ -16,7 +16,7 @@ import pytest
 from pytds import tds_types as T
 from pytds.tds_base import Param
 
-from mctm_replica.standin.contract import TICKS_PER_DAY
+from mctm_replica.standin.contract import TICKS_PER_DAY, DateTime2Ticks, DateTimeOffsetTicks, TimeTicks
 from mctm_replica.standin.contract import Column as C
 
 GUID = uuid.UUID("6F9619FF-8B86-D011-B42D-00C04FC964FF")
@@ -183,10 +183,13 @@ def test_rpc_parameters_inferred_by_pytds(fake_standin, fake_engine):
     assert sql == "ECHO " + " ".join(f"@P{i}" for i in range(1, len(params) + 1))
     assert list(got.values()) == [
         5, 2**40, D("1000000000000000000000000000000"), True, 1.5, D("-12.345"), "日本😀", "x" * 5000,
-        b"\x00\x01", b"z" * 9000, GUID, dt.date(2024, 2, 29), (3723 * 10**7) + 4567890,
-        # datetime2 exact to the microsecond arrives as a datetime (see tds/params.py)
-        dt.datetime(2024, 2, 29, 1, 2, 3, 456789), (ticks(2024, 2, 28, 16, 2, 3, 4567890), 540), "", b"",
+        b"\x00\x01", b"z" * 9000, GUID, dt.date(2024, 2, 29), TimeTicks((3723 * 10**7) + 4567890, 6),
+        DateTime2Ticks(ticks(2024, 2, 29, 1, 2, 3, 4567890), 6),
+        DateTimeOffsetTicks(ticks(2024, 2, 28, 16, 2, 3, 4567890), 540, 6), "", b"",
     ]
+    # python-tds declares time/datetime2/datetimeoffset parameters with scale 6
+    assert [(type(v).__name__, v.scale) for v in list(got.values())[12:15]] == [
+        ("TimeTicks", 6), ("DateTime2Ticks", 6), ("DateTimeOffsetTicks", 6)]
 
 
 TYPED_PARAMS = [
@@ -202,9 +205,10 @@ TYPED_PARAMS = [
     (T.TextType(), "txt", "txt"), (T.NTextType(), "日本", "日本"), (T.ImageType(), b"\x01", b"\x01"),
     (T.XmlType(), "<a/>", "<a/>"),
     (T.DateTimeOffsetType(precision=0), dt.datetime(2020, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=-5))),
-     (ticks(2020, 1, 1, 5), -300)),
-    (T.TimeType(precision=0), dt.time(23, 59, 59), 86399 * 10**7),
-    (T.DateTime2Type(precision=3), dt.datetime(9999, 12, 31, 23, 59, 59, 999000), dt.datetime(9999, 12, 31, 23, 59, 59, 999000)),
+     DateTimeOffsetTicks(ticks(2020, 1, 1, 5), -300, 0)),
+    (T.TimeType(precision=0), dt.time(23, 59, 59), TimeTicks(86399 * 10**7, 0)),
+    (T.DateTime2Type(precision=3), dt.datetime(9999, 12, 31, 23, 59, 59, 999000),
+     DateTime2Ticks(ticks(9999, 12, 31, 23, 59, 59, 9990000), 3)),
     (T.DateType(), None, None),
     (T.DecimalType(precision=38, scale=38), D("0.12345678901234567890123456789012345678"),
      D("0.12345678901234567890123456789012345678")),
@@ -227,3 +231,4 @@ def test_rpc_parameters_of_explicit_types(fake_standin, fake_engine):
         conn.close()
     assert got == [e for _t, _v, e in TYPED_PARAMS]
     assert [type(g) for g in got] == [type(e) for _t, _v, e in TYPED_PARAMS]
+    assert [getattr(g, "scale", None) for g in got] == [getattr(e, "scale", None) for _t, _v, e in TYPED_PARAMS]

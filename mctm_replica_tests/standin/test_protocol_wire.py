@@ -15,7 +15,9 @@ from decimal import Decimal as D
 
 import pytest
 
-from mctm_replica.standin.contract import TICKS_PER_DAY, Column, SqlError
+from mctm_replica.standin.contract import (
+    TICKS_PER_DAY, Column, DateTime2Ticks, DateTimeOffsetTicks, SqlError, TimeTicks,
+)
 from mctm_replica.standin.faults import parse_fault_command
 from mctm_replica.standin.tds.coltypes import codec_for
 from mctm_replica.standin.tds.params import parse_rpc
@@ -220,15 +222,19 @@ def _rpc_param(type_info_and_value: bytes) -> object:
     return call.params[0].value
 
 
-def test_datetime2_parameter_with_100ns_stays_ticks():
+def test_time_family_parameters_arrive_as_marked_ticks():
     # DATETIME2N(7): 5 time bytes (100-ns units) + 3 date bytes; 0001-01-02 00:00:00.0000001
-    assert _rpc_param(b"\x2a\x07\x08" + (1).to_bytes(5, "little") + (1).to_bytes(3, "little")) == (
-        TICKS_PER_DAY + 1
-    )
-    # the same instant without the 100-ns digit is a datetime
-    assert _rpc_param(b"\x2a\x07\x08" + (10).to_bytes(5, "little") + (1).to_bytes(3, "little")) == (
-        dt.datetime(1, 1, 2, 0, 0, 0, 1)
-    )
+    v = _rpc_param(b"\x2a\x07\x08" + (1).to_bytes(5, "little") + (1).to_bytes(3, "little"))
+    assert (type(v), v, v.scale) == (DateTime2Ticks, TICKS_PER_DAY + 1, 7)
+    # DATETIME2N(6) exact to the microsecond (what python-tds sends): still ticks, scale 6
+    v = _rpc_param(b"\x2a\x06\x08" + (1).to_bytes(5, "little") + (1).to_bytes(3, "little"))
+    assert (type(v), v, v.scale) == (DateTime2Ticks, TICKS_PER_DAY + 10, 6)
+    # TIMEN(3): 4 bytes of milliseconds
+    v = _rpc_param(b"\x29\x03\x04" + (1500).to_bytes(4, "little"))
+    assert (type(v), v, v.scale) == (TimeTicks, 15_000_000, 3)
+    # DATETIMEOFFSETN(0): 3 time bytes (seconds) + 3 date bytes + offset minutes
+    v = _rpc_param(b"\x2b\x00\x08" + (2).to_bytes(3, "little") + (1).to_bytes(3, "little") + struct.pack("<h", -300))
+    assert (type(v), v, v.scale) == (DateTimeOffsetTicks, (TICKS_PER_DAY + 20_000_000, -300), 0)
 
 
 def test_legacy_and_null_parameters_decode():

@@ -11,12 +11,13 @@ import datetime as dt
 import uuid
 from decimal import ROUND_DOWN, Decimal
 
-from mctm_replica.standin.contract import TICKS_PER_DAY, SqlError
+from mctm_replica.standin.contract import SqlError
 from mctm_replica.standin.engine.decl import (
     BINARY_TYPES, EXACT_TYPES, INT_RANGES, STRING_TYPES, UNICODE_TYPES, Decl,
 )
 from mctm_replica.standin.engine.values import (
-    check_decimal, check_int, convert_string, date_ticks, datetime_to_ticks, dto_decode, dto_encode, round_ticks,
+    check_decimal, check_int, convert_string, date_ticks, datetime_exact_ticks, dto_encode, round_ticks,
+    temporal_from_ticks,
 )
 
 
@@ -36,6 +37,8 @@ def _utf16_prefix(s: str, n: int) -> str:
     return "".join(out)
 
 
+_TICK_SOURCES = frozenset({"datetime2", "time", "datetimeoffset"})
+_TEMPORAL_TARGETS = frozenset({"date", "time", "datetime", "datetime2", "smalldatetime", "datetimeoffset"})
 _CODE_PAGE_TYPES = frozenset({"char", "varchar", "text"})
 
 
@@ -97,11 +100,6 @@ def convert_const(value: object, src: Decl, dst: Decl, *, assign: dict | None = 
             return float(v)
         if t in STRING_TYPES:
             return _truncation(str(v), dst, assign)
-        if t in ("datetime2", "time") and from_param:
-            return round_ticks(v, dst.scale if dst.scale is not None else 7)
-        if t == "datetimeoffset" and from_param:
-            utc, off = dto_decode(v)
-            return dto_encode(round_ticks(utc, dst.scale if dst.scale is not None else 7), off)
         if t == "datetime":
             return dt.datetime(1900, 1, 1) + dt.timedelta(days=v)
         return NotImplemented
@@ -127,7 +125,7 @@ def convert_const(value: object, src: Decl, dst: Decl, *, assign: dict | None = 
         return NotImplemented
     if s == "datetime" and isinstance(value, dt.datetime):
         if t == "datetime2":
-            return round_ticks(datetime_to_ticks(value), dst.scale if dst.scale is not None else 7)
+            return round_ticks(datetime_exact_ticks(value), dst.scale if dst.scale is not None else 7)
         if t == "date":
             return value.date()
         if t == "datetime":
@@ -143,10 +141,8 @@ def convert_const(value: object, src: Decl, dst: Decl, *, assign: dict | None = 
         if t == "datetimeoffset":
             return dto_encode(date_ticks(value), 0)
         return NotImplemented
-    if s == "datetime2" and t == "datetime2":
-        return round_ticks(int(value), dst.scale if dst.scale is not None else 7)
-    if s == "datetime2" and t == "date":
-        return dt.date(1, 1, 1) + dt.timedelta(days=int(value) // TICKS_PER_DAY)
+    if s in _TICK_SOURCES and t in _TEMPORAL_TARGETS and not (s == "time" and t == "date"):
+        return temporal_from_ticks(int(value), src, dst)
     if s == "uniqueidentifier":
         if t == "uniqueidentifier":
             return value

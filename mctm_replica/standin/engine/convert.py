@@ -27,6 +27,9 @@ MACROS = [
     "CREATE OR REPLACE TEMP MACRO __t2ts(x) AS make_timestamp(CAST((x) // 10 - 62135596800000000 AS BIGINT))",
     "CREATE OR REPLACE TEMP MACRO __dtround(x) AS date_trunc('second', x) + to_milliseconds(CAST(((("
     "(epoch_us(x) - epoch_us(date_trunc('second', x))) * 600 + 1000000) // 2000000) * 10 + 1) // 3 AS BIGINT))",
+    # datetime -> ticks of its exact 1/300 s (stored as the shown .000/.003/.007 ms)
+    "CREATE OR REPLACE TEMP MACRO __dtticks(x) AS __ts2t(date_trunc('second', x)) + (((("
+    "epoch_us(x) - epoch_us(date_trunc('second', x))) * 3 + 5000) // 10000) * 10000000 + 150) // 300",
     "CREATE OR REPLACE TEMP MACRO __sdtround(x) AS date_trunc('minute', x + to_microseconds(30001000))",
     "CREATE OR REPLACE TEMP MACRO __dto_utc(x) AS CAST((x) // 2048 AS BIGINT)",
     "CREATE OR REPLACE TEMP MACRO __dto_off(x) AS CAST((x) % 2048 - 1024 AS BIGINT)",
@@ -93,6 +96,9 @@ def _temporal_ticks(x: str, src: Decl) -> str:
         return f"({x} + {693595 * TPD})"  # time -> 1900-01-01 + time
     if t == "date":
         return f"(({x} - DATE '0001-01-01') * {TPD})"
+    if t == "datetime":
+        # the exact 1/300 s SQL Server stores (.993 is .9933333), not the shown milliseconds
+        return f"__dtticks({x})"
     if t in TIMESTAMP_TYPES:
         return f"__ts2t({x})"
     if t == "datetimeoffset":
@@ -282,6 +288,8 @@ def convert_sql(x: str, src: Decl | None, dst: Decl, *, assign: dict | None = No
             return f"from_hex(replace(CAST({x} AS VARCHAR), '-', ''))"
     if t == "rowversion" and s == "bigint":
         return x
+    if assign is not None:  # INSERT/UPDATE converts implicitly: SQL Server's 206
+        raise SqlError(206, f"Operand type clash: {_tname(src)} is incompatible with {_tname(dst)}")
     raise SqlError(529, f"Explicit conversion from data type {_tname(src)} to {_tname(dst)} is not allowed.")
 
 

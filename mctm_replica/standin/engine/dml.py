@@ -276,7 +276,6 @@ def bulk_insert(session, table: str, columns: list[str], rows: list[tuple]) -> i
             raise SqlError(207, f"Invalid column name '{n}'.")
         cols.append(c)
     from mctm_replica.standin.engine.decl import storage_type
-    from mctm_replica.standin.engine.values import dto_encode
 
     dto_idx = {i for i, c in enumerate(cols) if c.decl.type == "datetimeoffset"}
     given = {c.name.lower() for c in cols}

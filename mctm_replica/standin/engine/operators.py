@@ -42,6 +42,11 @@ def family(d: Decl | None) -> str:
 
 
 
+# SQL Server's data type precedence among the date/time types, highest first.
+_PRECEDENCE = ["datetimeoffset", "datetime2", "datetime", "smalldatetime", "date", "time"]
+_TICKED = TICK_TYPES | {"datetimeoffset"}
+
+
 class OperatorsMixin:
     """Translator methods for operators; see translate.Translator."""
 
@@ -121,6 +126,14 @@ class OperatorsMixin:
                 return a, b
         if a.decl is None or b.decl is None:
             return a, b
+        if a.decl.type in DATE_TYPES and b.decl.type in DATE_TYPES and a.decl != b.decl:
+            # Both date/time: SQL Server converts the lower-precedence operand (even a
+            # column) to the other's type, never rounding a datetime2 parameter down.
+            target = a.decl if _PRECEDENCE.index(a.decl.type) <= _PRECEDENCE.index(b.decl.type) else b.decl
+            if target.type in _TICKED:
+                # full precision: datetime2(3) .123 and a datetime's .4566667 stay exact
+                target = Decl(target.type, scale=7)
+            return self.convert(a, target), self.convert(b, target)
         if b.is_const and not a.is_const:
             return a, self.convert(b, a.decl)
         if a.is_const and not b.is_const:

@@ -1,9 +1,10 @@
 """Streaming result rows out of DuckDB in the contract's representations.
 
-Almost every stored value already is its contract representation, so most
-columns pass through untouched; only datetimeoffset (HUGEINT -> tuple),
-rowversion (BIGINT -> 8 bytes) and expressions DuckDB typed as TIMESTAMP/TIME
-(-> ticks) are converted, per value, in Python.
+Almost every stored value already is its contract representation, and the
+exact numerics, uniqueidentifier and tick types leave DuckDB packed (see
+packing.py), so most columns pass through untouched; only rowversion (BIGINT
+-> 8 bytes), real, TEXTSIZE cuts and expressions DuckDB typed as
+TIMESTAMP/TIME/TIMESTAMPTZ (-> ticks) are converted, per value, in Python.
 """
 
 from __future__ import annotations
@@ -51,12 +52,15 @@ def _textsize_cut(col: Column, textsize: int):
     return lambda v: v[:textsize]
 
 
-def converters_for(columns: list[Column], duck_types: list[str], outs, textsize: int = 2147483647) -> list:
+def converters_for(columns: list[Column], duck_types: list[str], outs, textsize: int = 2147483647,
+                   packed: frozenset[int] = frozenset()) -> list:
     convs = []
-    for col, dtype in zip(columns, duck_types):
+    for i, (col, dtype) in enumerate(zip(columns, duck_types)):
         t = col.type
         f = None
-        if t == "datetimeoffset":
+        if i in packed:
+            pass
+        elif t == "datetimeoffset":
             f = dto_decode if dtype == "HUGEINT" else _dto_from_tz
         elif t == "rowversion":
             f = (lambda v: _RV.pack(v)) if dtype == "BIGINT" else None

@@ -27,6 +27,7 @@ from mctm_replica.standin.engine.decl import decl_from_duckdb, to_column
 from mctm_replica.standin.engine.dialect import StandinTSQL
 from mctm_replica.standin.engine.errors import map_error
 from mctm_replica.standin.engine.query import translate_query, unsupported
+from mctm_replica.standin.engine.packing import needs_types, pack_query
 from mctm_replica.standin.engine.rows import converters_for, stream_rows
 from mctm_replica.standin.engine.translate import Translator
 from mctm_replica.standin.engine.typed import Scope
@@ -304,16 +305,21 @@ class DuckSession:
 
     def _query(self, stmt: exp.Expression, tr: Translator) -> ResultSet:
         sql, outs = translate_query(tr, stmt, Scope())
+        params = tr.params_for(sql)
+        decls = [t.decl for _name, t in outs]
         try:
-            res = self.cur.execute(sql, tr.params_for(sql))
+            bound = [str(t) for t in self.cur.sql(sql, params=params).types] if needs_types(decls) else None
+            sql, packed = pack_query(sql, decls, bound)
+            res = self.cur.execute(sql, params)
         except duckdb.Error as e:
             raise map_error(e) from e
         columns = []
         for (name, t), desc in zip(outs, res.description):
             d = t.decl if t.decl is not None else decl_from_duckdb(str(desc[1]))
             columns.append(to_column(name, d, nullable=t.nullable, identity=t.identity))
-        convs = converters_for(columns, [str(d[1]) for d in res.description], outs, self.textsize)
-        return ResultSet(columns, stream_rows(self, res, convs))
+        duck_types = [str(d[1]) for d in res.description]
+        convs = converters_for(columns, duck_types, outs, self.textsize, packed)
+        return ResultSet(columns, stream_rows(self, res, convs), packed)
 
     def _set(self, stmt: exp.Set) -> None:
         for item in stmt.expressions:

@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from sqlglot import exp
 
-from mctm_replica.standin.contract import SqlError
+from mctm_replica.standin.contract import DateTime2Ticks, DateTimeOffsetTicks, SqlError, TimeTicks
 from mctm_replica.standin.engine.catalog import quote
 from mctm_replica.standin.engine.constants import convert_const, to_code_page_1252
 from mctm_replica.standin.engine.convert import convert_sql, to_timestamp
@@ -38,6 +38,12 @@ def param_decl(value: object) -> Decl:
     """The declaration implied by an RPC parameter's Python value."""
     if value is None:
         return Decl("int")
+    if isinstance(value, DateTime2Ticks):
+        return Decl("datetime2", scale=value.scale)
+    if isinstance(value, TimeTicks):
+        return Decl("time", scale=value.scale)
+    if isinstance(value, DateTimeOffsetTicks):
+        return Decl("datetimeoffset", scale=value.scale)
     if isinstance(value, bool):
         return Decl("bit")
     if isinstance(value, int):
@@ -99,10 +105,6 @@ class Translator(OperatorsMixin):
             return self.const(None, dst)
         if t.decl == dst and dst.type not in ("char", "nchar", "binary"):
             return Typed(t.sql, dst, t.const, t.from_param, t.nullable)
-        if t.from_param and t.decl is not None and t.decl.type in ("int", "bigint") and dst.type in (
-                "datetime2", "time", "datetimeoffset"):
-            out = convert_const(t.const, t.decl, dst, from_param=True)
-            return self.const(out, dst)
         return Typed(convert_sql(t.sql, t.decl, dst, assign=assign, style=style), dst, nullable=t.nullable)
 
     # ------------------------------------------------------------ expressions
@@ -202,6 +204,8 @@ class Translator(OperatorsMixin):
         d = param_decl(value)
         if isinstance(value, tuple):
             value = dto_encode(value[0], value[1])
+        elif isinstance(value, (DateTime2Ticks, TimeTicks)):
+            value = int(value)  # the stored form: plain BIGINT ticks
         if isinstance(value, (bytearray, memoryview)):
             value = bytes(value)
         return self.const(value, d, from_param=True)

@@ -32,6 +32,9 @@ EPOCH_DATE = dt.date(1, 1, 1)
 MONEY_RANGE = {"money": (Decimal("-922337203685477.5808"), Decimal("922337203685477.5807")),
                "smallmoney": (Decimal("-214748.3648"), Decimal("214748.3647"))}
 MAX_TICKS = 3_652_059 * TICKS_PER_DAY - 1  # 9999-12-31 23:59:59.9999999
+# smalldatetime covers 1900-01-01 00:00 .. 2079-06-06 23:59 (ticks since 0001-01-01).
+SMALLDATETIME_MIN_TICKS = 693_595 * TICKS_PER_DAY
+SMALLDATETIME_MAX_TICKS = (693_595 + 65_535) * TICKS_PER_DAY + 1439 * 60 * TICKS_PER_SECOND
 
 
 def src_name(value: object, unicode: bool) -> str:
@@ -118,6 +121,11 @@ def _range_error(src: str, dst: str) -> SqlError:
 
 def temporal_from_string(s: str, dst: Decl, src: str) -> object:
     date, tod, offset = parse_temporal(s, dst.type)
+    return temporal_from_parts(date, tod, offset, dst, src)
+
+
+def temporal_from_parts(date: dt.date | None, tod: int | None, offset: int | None, dst: Decl, src: str) -> object:
+    """A date, a time of day in ticks and an offset (each optional) in ``dst``'s stored form."""
     t = dst.type
     if t == "date":
         if date is None:
@@ -139,10 +147,9 @@ def temporal_from_string(s: str, dst: Decl, src: str) -> object:
         total = date_ticks(date) + tod
         minute = 60 * TICKS_PER_SECOND
         total = (total + 30_001 * 10_000) // minute * minute  # 29.999 s and more round up
-        v = ticks_to_datetime(total)
-        if not dt.datetime(1900, 1, 1) <= v <= dt.datetime(2079, 6, 6, 23, 59):
+        if not SMALLDATETIME_MIN_TICKS <= total <= SMALLDATETIME_MAX_TICKS:
             raise _range_error(src, "smalldatetime")
-        return v
+        return ticks_to_datetime(total)
     scale = dst.scale if dst.scale is not None else 7
     ticks = round_ticks(date_ticks(date) + tod, scale)
     if ticks > MAX_TICKS:
@@ -153,6 +160,31 @@ def temporal_from_string(s: str, dst: Decl, src: str) -> object:
         off = offset or 0
         return dto_encode(ticks - off * 60 * TICKS_PER_SECOND, off)
     raise AssertionError(t)
+
+
+def temporal_from_ticks(value: int, src: Decl, dst: Decl) -> object:
+    """A datetime2/time/datetimeoffset constant (stored form) converted to another date/time type."""
+    s = src.type
+    offset = None
+    if s == "datetimeoffset":
+        utc, offset = dto_decode(value)
+        if dst.type == "datetimeoffset":
+            scale = dst.scale if dst.scale is not None else 7
+            return dto_encode(round_ticks(utc, scale), offset)
+        local = utc + offset * 60 * TICKS_PER_SECOND
+    else:
+        local = value
+    if s == "time":
+        return temporal_from_parts(None, local, None, dst, s)
+    days, tod = divmod(local, TICKS_PER_DAY)
+    return temporal_from_parts(EPOCH_DATE + dt.timedelta(days=days), tod, offset, dst, s)
+
+
+def datetime_exact_ticks(v: dt.datetime) -> int:
+    """Ticks of a datetime value as SQL Server widens it to datetime2: its exact 1/300 s
+    (.993 is 298/300 s, so .9933333), not the rounded milliseconds it displays."""
+    t300 = (v.microsecond * 3 + 5_000) // 10_000
+    return datetime_to_ticks(v.replace(microsecond=0)) + (t300 * TICKS_PER_SECOND + 150) // 300
 
 
 def _int_error(s: str, dst: str, src: str) -> SqlError:

@@ -12,6 +12,7 @@ import struct
 from dataclasses import dataclass
 
 from ..contract import Column
+from . import packedenc as pe
 from . import valueenc as ve
 from .tokens import DEFAULT_COLLATION
 
@@ -46,10 +47,15 @@ _FIXED_INT = {"tinyint": (INT1, "<B"), "smallint": (INT2, "<h"), "int": (INT4, "
 _TABLE_NAME_NONE = b"\x00"  # NumParts = 0: the stand-in does not track source tables
 
 
-def codec_for(col: Column) -> ColumnCodec:
-    """Build the TYPE_INFO and encoder SQL Server would use for ``col``."""
+def codec_for(col: Column, packed: bool = False) -> ColumnCodec:
+    """Build the TYPE_INFO and encoder SQL Server would use for ``col``.
+
+    ``packed``: the column's values come in the contract's packed form.
+    """
     t = col.type
     nullable = col.nullable
+    if packed:
+        return _packed_codec(col)
     if t in _NULLABLE_INT:
         if nullable:
             st, size = _NULLABLE_INT[t]
@@ -95,7 +101,7 @@ def codec_for(col: Column) -> ColumnCodec:
         info = bytes([BIGBINARY]) + struct.pack("<H", 8)
         return ColumnCodec(USERTYPE_TIMESTAMP, info, ve.short_bytes(ve.raw, None, b"\x00"), False)
     if t == "xml":
-        return ColumnCodec(0, bytes([XML, 0]), ve.plp(ve.utf16), False)
+        return ColumnCodec(0, bytes([XML, 0]), ve.plp_utf16, False)
     if t == "text":
         info = bytes([TEXT]) + struct.pack("<I", TEXT_MAX) + DEFAULT_COLLATION + _TABLE_NAME_NONE
         return ColumnCodec(0, info, ve.legacy_lob(ve.cp1252), False)
@@ -106,6 +112,31 @@ def codec_for(col: Column) -> ColumnCodec:
         info = bytes([IMAGE]) + struct.pack("<I", TEXT_MAX) + _TABLE_NAME_NONE
         return ColumnCodec(0, info, ve.legacy_lob(ve.raw), False)
     raise ValueError(f"unsupported declared type {t!r} for column {col.name!r}")
+
+
+def _packed_codec(col: Column) -> ColumnCodec:
+    t = col.type
+    nullable = col.nullable
+    if t == "money":
+        return ColumnCodec(0, bytes([MONEYN, 8]) if nullable else bytes([MONEY]), pe.money8_packed(nullable), not nullable)
+    if t == "smallmoney":
+        return ColumnCodec(0, bytes([MONEYN, 4]) if nullable else bytes([MONEY4]), pe.money4_packed(nullable), not nullable)
+    if t in ("decimal", "numeric"):
+        p = col.precision or 18
+        s = col.scale or 0
+        tid = DECIMALN if t == "decimal" else NUMERICN
+        return ColumnCodec(0, bytes([tid, ve.decimal_len(p), p, s]), pe.decimaln_packed(p), False)
+    if t == "datetimeoffset":
+        s = 7 if col.scale is None else col.scale
+        return ColumnCodec(0, bytes([DATETIMEOFFSETN, s]), pe.datetimeoffset_packed(s), False)
+    if t == "uniqueidentifier":
+        return ColumnCodec(0, bytes([GUID, 16]), pe.guid_packed, False)
+    if t in ("time", "datetime2"):
+        s = 7 if col.scale is None else col.scale
+        if t == "time":
+            return ColumnCodec(0, bytes([TIMEN, s]), pe.time_packed(s), False)
+        return ColumnCodec(0, bytes([DATETIME2N, s]), pe.datetime2_packed(s), False)
+    raise ValueError(f"no packed form for declared type {t!r} of column {col.name!r}")
 
 
 def _sized_codec(col: Column) -> ColumnCodec:
@@ -121,7 +152,8 @@ def _sized_codec(col: Column) -> ColumnCodec:
     collation = b"" if binary else DEFAULT_COLLATION
     length = col.length
     if length == -1:
-        return ColumnCodec(0, bytes([tid]) + struct.pack("<H", MAX_LEN) + collation, ve.plp(to_bytes), False)
+        encoder = ve.plp_utf16 if unicode else ve.plp(to_bytes)
+        return ColumnCodec(0, bytes([tid]) + struct.pack("<H", MAX_LEN) + collation, encoder, False)
     if length is None:
         # No declared length: declare the widest non-max size and do not pad.
         max_bytes = 8000

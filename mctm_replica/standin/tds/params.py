@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from ..contract import TICKS_PER_DAY, SqlError
+from ..contract import TICKS_PER_DAY, DateTime2Ticks, DateTimeOffsetTicks, SqlError, TimeTicks
 from . import coltypes as ct
 from .valueenc import DATE_EPOCH_ORDINAL, DATETIME_EPOCH, EXACT, time_len
 
@@ -23,8 +23,6 @@ PROC_IDS = {
     9: "sp_cursorclose", 10: "sp_executesql", 11: "sp_prepare", 12: "sp_execute",
     13: "sp_prepexec", 14: "sp_prepexecrpc", 15: "sp_unprepare",
 }
-TICKS_PER_MICROSECOND = 10
-DATE_MIN = dt.datetime(1, 1, 1)
 # Separators between several RPC calls in one message (TDS 7.2+).
 BATCH_FLAG = 0x80
 NO_EXEC_FLAG = 0xFF
@@ -246,15 +244,10 @@ def _read_time_family(r: _Reader, tid: int) -> object:
     raw = r.take(n)
     ticks = int.from_bytes(raw[:tlen], "little") * 10 ** (7 - scale)
     if tid == ct.TIMEN:
-        return ticks
+        return TimeTicks(ticks, scale)
     days = int.from_bytes(raw[tlen : tlen + 3], "little")
     total = days * TICKS_PER_DAY + ticks
     if tid == ct.DATETIME2N:
-        if total % TICKS_PER_MICROSECOND == 0:
-            # Exact to the microsecond (every Python datetime python-tds sends): pass
-            # a datetime, because int ticks cannot be told apart from an int
-            # parameter and would be misread next to datetime/smalldatetime columns.
-            return DATE_MIN + dt.timedelta(microseconds=total // TICKS_PER_MICROSECOND)
-        return total
+        return DateTime2Ticks(total, scale)
     offset = struct.unpack("<h", raw[tlen + 3 : tlen + 5])[0]
-    return (total, offset)
+    return DateTimeOffsetTicks(total, offset, scale)

@@ -30,12 +30,23 @@ _NBCROW = bytes([NBCROW])
 class RowEncoder:
     """Encodes one result set described by contract columns."""
 
-    def __init__(self, columns: list[Column]) -> None:
+    def __init__(self, columns: list[Column], packed: frozenset[int] = frozenset()) -> None:
         self.columns = columns
         try:
-            self.codecs: list[ColumnCodec] = [codec_for(c) for c in columns]
+            self.codecs: list[ColumnCodec] = [codec_for(c, i in packed) for i, c in enumerate(columns)]
         except ValueError as e:
             raise SqlError(50000, f"The SQL Server stand-in does not support this result type: {e}") from e
+        # Which values each codec reads: its column, and for a packed datetimeoffset
+        # also its offset, appended after the last column (contract.py).
+        self.args: list[tuple[int, ...]] = []
+        extra = len(columns)
+        for i, c in enumerate(columns):
+            if i in packed and c.type == "datetimeoffset":
+                self.args.append((i, extra))
+                extra += 1
+            else:
+                self.args.append((i,))
+        self.width = extra
         self.fixed_idx = [i for i, c in enumerate(self.codecs) if c.fixed]
 
     def colmetadata(self) -> bytes:
@@ -56,16 +67,16 @@ class RowEncoder:
         if not n:
             return b""
         cols = list(zip(*rows))
-        if len(cols) != len(self.codecs):
+        if len(cols) != self.width:
             raise SqlError(
                 50000,
-                f"The SQL Server stand-in produced rows with {len(cols)} values for {len(self.codecs)} columns.",
+                f"The SQL Server stand-in produced rows with {len(cols)} values for {self.width} values per row.",
             )
         pieces = []
         with decimal.localcontext(EXACT):
             try:
-                for col, codec, values in zip(self.columns, self.codecs, cols):
-                    pieces.append(codec.encode(values))
+                for col, codec, args in zip(self.columns, self.codecs, self.args):
+                    pieces.append(codec.encode(cols[args[0]]) if len(args) == 1 else codec.encode(*(cols[a] for a in args)))
             except (TypeError, ValueError, AttributeError, OverflowError, struct.error) as e:
                 raise SqlError(
                     50000,
