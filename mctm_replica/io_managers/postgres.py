@@ -15,10 +15,8 @@ Safe full refresh, in one PostgreSQL transaction:
    the previous contents stay; readers never see an empty or partial table, because
    TRUNCATE and INSERT become visible together at commit.
 
-Reading from SQL Server and loading overlap: a reader thread only fetches batches
-(pymssql releases the GIL while it waits for the server) and hands them through a small
-bounded queue to the COPY side, which encodes and streams them, so memory does not grow
-with the table.
+Reading from SQL Server and loading overlap (:mod:`~mctm_replica.io_managers.copy_stream`):
+a reader thread fetches, the COPY side encodes and streams, through a small bounded queue.
 
 A refresh that fails for a transient reason (connection to either server lost, login
 timeout) is retried as a whole -- new connection, new transaction, source read again
@@ -30,8 +28,6 @@ Names come from the asset key only: ``[schema, table]``.
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -54,16 +50,10 @@ from psycopg2 import sql
 from pydantic import Field
 
 from mctm_replica.io_managers.copy_format import CsvBatchEncoder
+from mctm_replica.io_managers.copy_stream import CopyFeed, Progress
 from mctm_replica.plan import ReplicaBatches, TablePlan
 from mctm_replica.resources.postgres import PostgresResource, TargetError
 from mctm_replica.retry import RetryPolicy, call_with_retries
-
-# Batches encoded ahead of the COPY: enough to keep both sides busy, small enough that
-# memory stays at a few batches (about 2-3 MB each for 10,000 typical rows).
-_QUEUE_DEPTH = 4
-# Progress is logged at this interval on long copies, not per batch.
-_PROGRESS_EVERY_S = 5.0
-
 
 class ReplicaLayoutError(TargetError):
     """An existing replica table no longer matches the source's columns and types."""
@@ -153,6 +143,32 @@ class PostgresClient:
         )
 
     @staticmethod
+    def create_stage(cur, slice_: TableSlice) -> sql.Composed:
+        """A TEMP copy of the live table's columns: no WAL, gone at commit or rollback."""
+        stage = sql.Identifier(stage_name(slice_))
+        cur.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP").format(
+            stage, PostgresClient.table(slice_)))
+        return stage
+
+    @staticmethod
+    def copy_into(stage: sql.Composed, columns: Sequence[str]) -> sql.Composed:
+        return sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
+            stage, sql.SQL(", ").join(map(sql.Identifier, columns)))
+
+    @staticmethod
+    def swap(cur, slice_: TableSlice, stage: sql.Composed, columns: Sequence[str],
+             lock_timeout_s: int) -> None:
+        """The short server-side step that makes the new rows live: readers wait at most for
+        this, never for the transfer. The live table keeps its OID, so dependants survive."""
+        live = PostgresClient.table(slice_)
+        cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+        cur.execute("SELECT set_config('lock_timeout', %s, true)", (f"{lock_timeout_s}s",))
+        cur.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(live))
+        cur.execute(sql.SQL("TRUNCATE {}").format(live))
+        cur.execute(sql.SQL("INSERT INTO {} ({cols}) SELECT {cols} FROM {}").format(
+            live, stage, cols=cols))
+
+    @staticmethod
     def select(slice_: TableSlice, columns: Sequence[str] | None = None) -> sql.Composed:
         cols = (
             sql.SQL(", ").join(map(sql.Identifier, columns)) if columns else sql.SQL("*")
@@ -164,32 +180,6 @@ class PostgresClient:
         with conn.cursor() as cur:
             cur.execute(sql.SQL("SELECT count(*) FROM {}").format(PostgresClient.table(slice_)))
             return int(cur.fetchone()[0])
-
-
-class _CopySource:
-    """The file-like object ``copy_expert`` reads: takes row batches from the reader thread's
-    queue and encodes them for COPY, counting rows and logging progress."""
-
-    def __init__(self, q: queue.Queue, encoder: CsvBatchEncoder, progress: _Progress):
-        self._q, self._encoder, self._progress = q, encoder, progress
-        self.rows = 0
-        # psycopg2 turns an exception raised here into "COPY from stdin failed" and drops
-        # the original; kept so the caller can re-raise the real cause (retry decisions
-        # depend on it).
-        self.error: BaseException | None = None
-
-    def read(self, _size: int = -1) -> bytes:
-        while True:
-            item = self._q.get()
-            if isinstance(item, BaseException):
-                self.error = item
-                raise item
-            if item is None:
-                return b""  # ends the COPY
-            self.rows += len(item)
-            self._progress.tick(self.rows)
-            if data := self._encoder.encode(item):
-                return data
 
 
 class ReplicaBatchesTypeHandler(DbTypeHandler[ReplicaBatches]):
@@ -212,10 +202,7 @@ class ReplicaBatchesTypeHandler(DbTypeHandler[ReplicaBatches]):
             [c.nullable for c in plan.columns],
         )
         started = time.monotonic()
-        q: queue.Queue = queue.Queue(maxsize=_QUEUE_DEPTH)
-        stop = threading.Event()
-        reader = threading.Thread(target=_produce, args=(obj, q, stop), name=f"read {name}", daemon=True)
-        source: _CopySource | None = None
+        feed = CopyFeed(obj, encoder, Progress(context.log, name, obj.source_rows_hint), name)
         try:
             with connection.cursor() as cur:
                 cur.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"mctm_replica:{name}",))
@@ -225,49 +212,23 @@ class ReplicaBatchesTypeHandler(DbTypeHandler[ReplicaBatches]):
                     context.log.info(f"created replica table {name}")
                 else:
                     PostgresClient.check_layout(existing, plan, name)
-                cur.execute(
-                    sql.SQL("CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP").format(
-                        sql.Identifier(_stage_name(table_slice)), PostgresClient.table(table_slice)
-                    )
-                )
-                reader.start()
-                copy = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
-                    sql.Identifier(_stage_name(table_slice)),
-                    sql.SQL(", ").join(map(sql.Identifier, plan.target_columns)),
-                )
-                source = _CopySource(q, encoder, _Progress(context, name, obj.source_rows_hint))
-                cur.copy_expert(copy, source, size=1 << 16)
-                reader.join()
-                copied = source.rows
-                # The short server-side swap: readers wait at most for this, never for the transfer.
+                stage = PostgresClient.create_stage(cur, table_slice)
+                feed.start()
+                cur.copy_expert(PostgresClient.copy_into(stage, plan.target_columns), feed, size=1 << 16)
+                feed.finish()
+                copied = feed.rows
                 swap_started = time.monotonic()
-                cur.execute("SELECT set_config('lock_timeout', %s, true)", (f"{self.lock_timeout_s}s",))
-                cur.execute(
-                    sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
-                        PostgresClient.table(table_slice)
-                    )
-                )
-                cur.execute(sql.SQL("TRUNCATE {}").format(PostgresClient.table(table_slice)))
-                cur.execute(
-                    sql.SQL("INSERT INTO {} ({cols}) SELECT {cols} FROM {}").format(
-                        PostgresClient.table(table_slice),
-                        sql.Identifier(_stage_name(table_slice)),
-                        cols=sql.SQL(", ").join(map(sql.Identifier, plan.target_columns)),
-                    )
-                )
+                PostgresClient.swap(cur, table_slice, stage, plan.target_columns, self.lock_timeout_s)
                 swap_s = time.monotonic() - swap_started
             connection.commit()
         except BaseException as e:
-            stop.set()
-            _drain(q)
+            feed.abort()
             try:
                 connection.rollback()
             except psycopg2.Error:
                 pass  # the connection is gone (the server rolls back); report the first error
-            if reader.ident is not None:  # started: let it see `stop` and close the source
-                reader.join(timeout=60)
-            if source is not None and source.error is not None and isinstance(e, psycopg2.Error):
-                raise source.error  # the source's own error (its cause chain intact), not COPY's
+            if feed.error is not None and isinstance(e, psycopg2.Error):
+                raise feed.error  # the source's own error (its cause chain intact), not COPY's
             if isinstance(e, psycopg2.errors.LockNotAvailable):
                 raise TargetError(
                     f"replica table `{name}`: could not lock it for the swap within "
@@ -339,62 +300,9 @@ def column_schema(plan: TablePlan) -> TableSchema:
     )
 
 
-def _stage_name(slice_: TableSlice) -> str:
+def stage_name(slice_: TableSlice) -> str:
     # Temp tables live in the session's own schema, so the name only has to be unique per session.
     return f"mctm_stage_{slice_.table}"[:63]
-
-
-def _produce(obj: ReplicaBatches, q: queue.Queue, stop: threading.Event) -> None:
-    """Reader thread: source row batches -> queue; an error goes through the queue too.
-
-    It only fetches: pymssql releases the GIL while it waits for the server, so the COPY
-    thread encodes the previous batch meanwhile instead of the source stalling.
-    """
-    try:
-        with obj.open() as batches:
-            for rows in batches:
-                if not _put(q, rows, stop):
-                    return
-        _put(q, None, stop)
-    except BaseException as e:  # handed to the COPY side, which re-raises it
-        _put(q, e, stop)
-
-
-def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
-    while not stop.is_set():
-        try:
-            q.put(item, timeout=0.2)
-            return True
-        except queue.Full:
-            continue
-    return False
-
-
-def _drain(q: queue.Queue) -> None:
-    try:
-        while True:
-            q.get_nowait()
-    except queue.Empty:
-        pass
-
-
-class _Progress:
-    def __init__(self, context, name: str, total: int | None):
-        self.context, self.name, self.total = context, name, total
-        self.started = self.last = time.monotonic()
-
-    def tick(self, rows: int) -> None:
-        now = time.monotonic()
-        if now - self.last < _PROGRESS_EVERY_S:
-            return
-        self.last = now
-        rate = rows / (now - self.started)
-        msg = f"{self.name}: {rows:,} rows, {rate:,.0f} rows/s"
-        if self.total:
-            pct = min(100.0, 100.0 * rows / self.total)
-            eta = max(0.0, (self.total - rows) / rate) if rate else 0.0
-            msg += f", {pct:.0f}% of {self.total:,}, ETA {eta:.0f}s"
-        self.context.log.info(msg)
 
 
 class ReplicaIOManager(IOManager):

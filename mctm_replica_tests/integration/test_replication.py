@@ -333,9 +333,9 @@ def test_check_before_any_materialization_fails_clearly(tmp_path, env, mssql_ser
 
 def test_progress_shows_percent_of_the_catalog_row_count(tmp_path, env, monkeypatch, mssql_server,
                                                           source_db, pg_schema):
-    import mctm_replica.io_managers.postgres as io_module
+    import mctm_replica.io_managers.copy_stream as copy_stream
 
-    monkeypatch.setattr(io_module, "_PROGRESS_EVERY_S", 0.0)  # log on every batch
+    monkeypatch.setattr(copy_stream, "PROGRESS_EVERY_S", 0.0)  # log on every batch
     tsql(mssql_server, source_db, "CREATE TABLE dbo.prog (id int PRIMARY KEY)",
          "INSERT INTO dbo.prog VALUES " + ", ".join(f"({i})" for i in range(1, 1201)))
     defs = replica_defs(tmp_path, [{"source_table": "dbo.prog", "target_table": f"{pg_schema}.prog"}])
