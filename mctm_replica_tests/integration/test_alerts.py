@@ -8,11 +8,7 @@ posts its generic JSON (``json://``) to a receiver on 127.0.0.1 started by the t
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from dagster import AssetCheckKey, AssetKey, AssetSelection, DagsterInstance, build_sensor_context, materialize
@@ -22,45 +18,7 @@ from mctm_replica.definitions import build_definitions
 from mctm_replica.sensors import CHECK_ALERT_SENSOR, RUN_FAILURE_SENSOR, AlertCursor
 from mctm_replica_tests.conftest import REPLICA_DB
 from mctm_replica_tests.integration.source_helpers import replica_defs, run_job, source_env, tsql
-
-WEBHOOK_SECRET = "hook-Secret-Tok3n-5150"
-
-
-class Receiver:
-    """A webhook endpoint on 127.0.0.1: records JSON posts; `status` sets the answer."""
-
-    def __init__(self) -> None:
-        self.posts: list[dict] = []
-        self.status = 200
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                if receiver.status == 200:
-                    receiver.posts.append({"path": self.path, **json.loads(body)})
-                self.send_response(receiver.status)
-                self.end_headers()
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def url(self, path: str = "hook") -> str:
-        return f"json://127.0.0.1:{self.port}/{path}/{WEBHOOK_SECRET}"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    r.thread.start()
-    yield r
-    r.server.shutdown()
-    r.server.server_close()
-
+from mctm_replica_tests.integration.webhook import WEBHOOK_SECRET
 
 @pytest.fixture
 def env(monkeypatch, mssql_server, source_db, pg_server, receiver):

@@ -27,21 +27,11 @@ from mctm_replica.freshness import FRESHNESS_SENSOR_NAME
 from mctm_replica.sensors import CHECK_ALERT_SENSOR
 from mctm_replica_tests.conftest import REPLICA_DB
 from mctm_replica_tests.integration.source_helpers import replica_defs, run_job, source_env, tsql
-from mctm_replica_tests.integration.test_alerts import Receiver
 
 JST = dt.timezone(dt.timedelta(hours=9))
 REFRESHED = dt.datetime(2026, 11, 20, 8, 5, tzinfo=JST)  # the 08:00 schedule run finished
 STILL_FRESH = dt.datetime(2026, 11, 20, 12, 10, tzinfo=JST)  # deadline 12:00: needs >= 07:00
 STALE = dt.datetime(2026, 11, 20, 14, 10, tzinfo=JST)  # deadline 14:00: needs >= 09:00
-
-
-@pytest.fixture
-def receiver():
-    r = Receiver()
-    r.thread.start()
-    yield r
-    r.server.shutdown()
-    r.server.server_close()
 
 
 @pytest.fixture
