@@ -250,19 +250,20 @@ class Translator(OperatorsMixin):
         d = Decl("bigint") if node.args.get("big_int") else Decl("int")
         return Typed(f"CAST({node.sql(dialect='duckdb')} AS {storage_type(d)})", d, nullable=False)
 
-    def _agg_same(self, node, scope):
+    def _agg_operand(self, node, scope) -> tuple[str, Decl | None]:
+        """Translate an aggregate's argument in place: (DuckDB SQL of the call, arg's type)."""
         t = self.expr(node.this, scope)
         node.this.replace(exp.Var(this=t.sql))
-        return Typed(node.sql(dialect="duckdb"), t.decl)
+        return node.sql(dialect="duckdb"), t.decl
+
+    def _agg_same(self, node, scope):
+        return Typed(*self._agg_operand(node, scope))
 
     x_Min = _agg_same
     x_Max = _agg_same
 
     def x_Sum(self, node, scope):
-        t = self.expr(node.this, scope)
-        node.this.replace(exp.Var(this=t.sql))
-        sql = node.sql(dialect="duckdb")
-        d = t.decl
+        sql, d = self._agg_operand(node, scope)
         if d is None:
             return Typed(sql, None)
         if d.type in ("bit", "tinyint", "smallint", "int"):
@@ -276,10 +277,7 @@ class Translator(OperatorsMixin):
         return Typed(f"CAST({sql} AS {storage_type(d)})", d)
 
     def x_Avg(self, node, scope):
-        t = self.expr(node.this, scope)
-        node.this.replace(exp.Var(this=t.sql))
-        sql = node.sql(dialect="duckdb")
-        d = t.decl
+        sql, d = self._agg_operand(node, scope)
         if d is None:
             return Typed(sql, None)
         if d.type in ("bit",):
