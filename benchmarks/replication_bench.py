@@ -154,7 +154,8 @@ def work_mctm_load(cfg: dict):
     from dagster import AssetKey, build_output_context
     from dagster._core.storage.db_io_manager import TableSlice
 
-    from mctm_replica.io_managers.postgres import PostgresClient, ReplicaBatchesTypeHandler
+    from mctm_replica.io_managers.client import PostgresClient
+    from mctm_replica.io_managers.refresh import ReplicaBatchesTypeHandler
     from mctm_replica.plan import ReplicaBatches
 
     def run() -> int:

@@ -1,6 +1,6 @@
 """One Dagster asset per replicated table, built by one factory from tables.yaml.
 
-Replication semantics (mode ``full``, the only mode today):
+Replication semantics, mode ``full`` (the default):
 
 * Every materialization copies the whole source table: ``SELECT <columns> FROM
   [schema].[table] WITH (NOLOCK)`` (``nolock: false`` drops the hint), streamed in
@@ -17,19 +17,54 @@ Replication semantics (mode ``full``, the only mode today):
   name. Assets are grouped by source; tables of one source are copied one at a time by
   default (``max_concurrent_tables``), because the source was never sized for parallel
   full scans.
+
+Mode ``incremental`` (a ``watermark`` column and a ``primary_key`` in tables.yaml):
+
+* The IO manager reads the table's stored watermark inside the transaction that will
+  replace it, and reads only source rows with ``watermark >= stored - lookback`` (rows
+  whose watermark is NULL every time). They are merged by primary key: new keys
+  inserted, changed rows updated, unchanged ones left alone, so re-reading the overlap is
+  harmless. The new watermark is committed with the rows it covers.
+* Deletes: the source's primary keys (a narrow read, never NOLOCK: a NOLOCK scan can skip
+  rows, and a skipped key would delete a live row) are streamed after the changes, and
+  replica rows whose key is gone are deleted in the same transaction -- every run, every
+  Nth run, or only in ``replica_deletes_job`` (``deletes`` in tables.yaml).
+* The first run, a changed watermark column, or run config ``full_refresh: true`` loads
+  every row as mode ``full`` does and sets the watermark.
+
+Schema drift (both modes; :mod:`mctm_replica.io_managers.drift`): added columns are added,
+widened types widened in place; a dropped, narrowed or retyped column fails the run with
+the fix, unless the run has ``full_refresh: true``, which rebuilds those columns.
 """
 
 # No `from __future__ import annotations`: Dagster reads the `context` annotation at runtime.
 
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, asset
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Config, asset
+from pydantic import Field
 
 from mctm_replica.config import ReplicaConfig, SourceSpec, TableSpec
 from mctm_replica.plan import ReplicaBatches, build_plan
+from mctm_replica.naming import quote_tsql
 from mctm_replica.resources.mssql import MssqlResource, select_sql
 
 #: Op tag the job's executor limits per source (tag_concurrency_limits).
 SOURCE_TAG = "mctm_replica/source"
 IO_MANAGER_KEY = "replica_io_manager"
+
+
+class ReplicaRunConfig(Config):
+    """Per-run options of a replica asset (the launchpad's ``ops: <asset>: config:``)."""
+
+    full_refresh: bool = Field(
+        default=False,
+        description="Reload every row (incremental tables too, resetting the watermark) and "
+        "rebuild columns the source dropped, narrowed or retyped",
+    )
+    reconcile_deletes: bool = Field(
+        default=False,
+        description="Incremental tables: remove rows deleted in the source on this run, "
+        "whatever `deletes` says",
+    )
 
 
 def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinition:
@@ -40,8 +75,8 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
         group_name=spec.source,
         kinds={"mssql", "postgres"},
         description=spec.description
-        or f"Full copy of SQL Server `{spec.source_name}` (source `{spec.source}`) "
-        f"into PostgreSQL `{spec.target_name}`.",
+        or f"{'Incremental' if spec.incremental else 'Full'} copy of SQL Server "
+        f"`{spec.source_name}` (source `{spec.source}`) into PostgreSQL `{spec.target_name}`.",
         required_resource_keys={source.resource_key},
         io_manager_key=IO_MANAGER_KEY,
         op_tags={SOURCE_TAG: spec.source},
@@ -51,20 +86,31 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
             "mode": spec.mode,
         },
     )
-    def _replica(context: AssetExecutionContext) -> ReplicaBatches:
+    def _replica(context: AssetExecutionContext, config: ReplicaRunConfig) -> ReplicaBatches:
         mssql: MssqlResource = getattr(context.resources, source.resource_key)
         table = mssql.describe_table(spec.source_schema, spec.source_table)
         plan = build_plan(spec, table)
+        what = f"`{spec.source_name}`"
         query = select_sql(spec.source_schema, spec.source_table, plan.source_columns, nolock=spec.nolock)
         context.log.info(
             f"copying {spec.source}:{spec.source_name} -> {spec.target_name} "
-            f"({len(plan.columns)} columns, key {plan.primary_key or 'none'})"
+            f"({len(plan.columns)} columns, key {plan.primary_key or 'none'}, mode {spec.mode})"
         )
-        return ReplicaBatches(
+        batches = ReplicaBatches(
             plan,
-            open=lambda: mssql.stream(query, what=f"`{spec.source_name}`"),
+            open=lambda: mssql.stream(query, what=what),
             source_rows_hint=mssql.estimate_rows(spec.source_schema, spec.source_table),
+            full_refresh=config.full_refresh,
+            reconcile_deletes=config.reconcile_deletes,
         )
+        if (wm := plan.watermark) is not None:
+            changed = f"{query} WHERE {wm.predicate(quote_tsql(wm.source_column))}"
+            source_of = {c.target_name: c.source_name for c in plan.columns}
+            key_columns = [source_of[k] for k in plan.primary_key]
+            keys = select_sql(spec.source_schema, spec.source_table, key_columns, nolock=False)
+            batches.changes = lambda bound: mssql.stream(changed, (wm.parameter(bound),), what=what)
+            batches.keys = lambda: mssql.stream(keys, what=f"the keys of {what}")
+        return batches
 
     return _replica
 

@@ -10,6 +10,14 @@ differing columns as metadata. ERROR severity; blocking unless the table sets
 table's ``row_count_tolerance`` (default 0) the check's step fails, and with it the run,
 so the schedule's run shows red and run-failure alerting sees it. It runs after every
 materialization in the same run and can be run on its own from the UI.
+
+``schema_matches`` (WARN, never blocking) compares the replica's columns and types with
+what the type map gives for the source's current schema and lists every difference --
+the drift the next materialization will apply, or refuse (:mod:`.io_managers.drift`).
+
+Incremental tables whose deletes are reconciled later (``deletes`` other than
+``every_run``) may legitimately hold rows the source already deleted, so for them the
+count and content checks warn (WARN, not blocking) instead of failing the run.
 """
 
 # No `from __future__ import annotations`: Dagster reads the `context` annotation at runtime.
@@ -28,6 +36,7 @@ from dagster._core.storage.db_io_manager import TableSlice
 
 from mctm_replica.config import ReplicaConfig, SourceSpec, TableSpec
 from mctm_replica.content_check import compare_table
+from mctm_replica.io_managers.drift import diff_layout
 from mctm_replica.io_managers.postgres import PostgresClient
 from mctm_replica.plan import build_plan
 from mctm_replica.resources.mssql import MssqlResource
@@ -37,11 +46,19 @@ from mctm_replica.retry import call_with_retries
 POSTGRES_KEY = "postgres"
 
 
+def _deferred_deletes(spec: TableSpec) -> bool:
+    return spec.incremental is not None and spec.incremental.deletes.deferred
+
+
+def _severity(spec: TableSpec) -> AssetCheckSeverity:
+    return AssetCheckSeverity.WARN if _deferred_deletes(spec) else AssetCheckSeverity.ERROR
+
+
 def build_row_count_check(*, spec: TableSpec, source: SourceSpec) -> AssetChecksDefinition:
     @asset_check(
         asset=AssetKey(spec.asset_key_path),
         name="row_count_matches",
-        blocking=True,
+        blocking=not _deferred_deletes(spec),
         required_resource_keys={source.resource_key, POSTGRES_KEY},
         description=(
             f"Source `{spec.source_name}` COUNT_BIG(*) equals the replica's count(*) "
@@ -59,7 +76,7 @@ def build_row_count_check(*, spec: TableSpec, source: SourceSpec) -> AssetChecks
             except psycopg2.errors.UndefinedTable:  # the one expected case: no replica yet
                 return AssetCheckResult(
                     passed=False,
-                    severity=AssetCheckSeverity.ERROR,
+                    severity=_severity(spec),
                     description=f"replica table `{spec.target_name}` does not exist yet; "
                     f"materialize the asset first",
                     metadata={"source_rows": source_rows, "target_rows": None},
@@ -67,7 +84,7 @@ def build_row_count_check(*, spec: TableSpec, source: SourceSpec) -> AssetChecks
         difference = target_rows - source_rows
         return AssetCheckResult(
             passed=abs(difference) <= spec.row_count_tolerance,
-            severity=AssetCheckSeverity.ERROR,
+            severity=_severity(spec),
             metadata={
                 "source_rows": source_rows,
                 "target_rows": target_rows,
@@ -83,7 +100,7 @@ def build_rows_match_check(*, spec: TableSpec, source: SourceSpec) -> AssetCheck
     @asset_check(
         asset=AssetKey(spec.asset_key_path),
         name="rows_match",
-        blocking=spec.rows_match_blocking,
+        blocking=spec.rows_match_blocking and not _deferred_deletes(spec),
         required_resource_keys={source.resource_key, POSTGRES_KEY},
         description=(
             f"Every row of source `{spec.source_name}` is in the replica with equal values "
@@ -107,7 +124,7 @@ def build_rows_match_check(*, spec: TableSpec, source: SourceSpec) -> AssetCheck
         except (psycopg2.errors.UndefinedTable, psycopg2.errors.UndefinedColumn):  # no replica yet
             return AssetCheckResult(
                 passed=False,
-                severity=AssetCheckSeverity.ERROR,
+                severity=_severity(spec),
                 description=f"replica table `{spec.target_name}` does not exist yet or lacks "
                 f"columns; materialize the asset first",
             )
@@ -115,7 +132,7 @@ def build_rows_match_check(*, spec: TableSpec, source: SourceSpec) -> AssetCheck
         context.log.info(f"rows_match {spec.target_name}: {diff.summary()} in {diff.seconds:.2f}s")
         return AssetCheckResult(
             passed=diff.passed,
-            severity=AssetCheckSeverity.ERROR,
+            severity=_severity(spec),
             description=diff.summary(),
             metadata={
                 **{k: v for k, v in meta.items() if k not in ("differing_columns", "example_keys")},
@@ -128,10 +145,43 @@ def build_rows_match_check(*, spec: TableSpec, source: SourceSpec) -> AssetCheck
     return _rows_match
 
 
+def build_schema_check(*, spec: TableSpec, source: SourceSpec) -> AssetChecksDefinition:
+    @asset_check(
+        asset=AssetKey(spec.asset_key_path),
+        name="schema_matches",
+        blocking=False,
+        required_resource_keys={source.resource_key, POSTGRES_KEY},
+        description=(
+            f"The replica's columns and types are what the type map gives for the current "
+            f"schema of source `{spec.source_name}`."
+        ),
+    )
+    def _schema(context: AssetCheckExecutionContext) -> AssetCheckResult:
+        mssql: MssqlResource = getattr(context.resources, source.resource_key)
+        postgres: PostgresResource = getattr(context.resources, POSTGRES_KEY)
+        plan = build_plan(spec, mssql.describe_table(spec.source_schema, spec.source_table))
+        slice_ = TableSlice(table=spec.target_table, schema=spec.target_schema)
+        with postgres.get_connection() as conn, conn.cursor() as cur:
+            existing = PostgresClient.existing_columns(cur, slice_)
+        if existing is None:
+            return AssetCheckResult(
+                passed=False, severity=AssetCheckSeverity.WARN,
+                description=f"replica table `{spec.target_name}` does not exist yet; materialize the asset")
+        changes = diff_layout(existing, plan)
+        return AssetCheckResult(
+            passed=not changes,
+            severity=AssetCheckSeverity.WARN,
+            description="; ".join(c.describe() for c in changes) or "columns and types match",
+            metadata={
+                "differences": MetadataValue.json([c.describe() for c in changes]),
+                "applied_by_next_run": MetadataValue.json([c.describe() for c in changes if c.compatible]),
+                "need_full_refresh": MetadataValue.json([c.describe() for c in changes if not c.compatible]),
+            },
+        )
+
+    return _schema
+
+
 def build_replica_checks(config: ReplicaConfig) -> list[AssetChecksDefinition]:
-    checks = []
-    for t in config.tables:
-        source = config.sources[t.source]
-        checks.append(build_row_count_check(spec=t, source=source))
-        checks.append(build_rows_match_check(spec=t, source=source))
-    return checks
+    builders = (build_row_count_check, build_rows_match_check, build_schema_check)
+    return [build(spec=t, source=config.sources[t.source]) for t in config.tables for build in builders]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,9 +36,20 @@ _SOURCE_KEYS = {"env_prefix", "max_concurrent_tables", "description"}
 _TABLE_KEYS = {
     "source", "source_table", "target_table", "mode", "primary_key", "columns", "nolock",
     "row_count_tolerance", "column_naming", "column_names", "description",
-    "rows_match_blocking", "freshness",
+    "rows_match_blocking", "freshness", "watermark", "watermark_lookback", "deletes",
 }
+_INCREMENTAL_ONLY = ("watermark", "watermark_lookback", "deletes")
 _FRESHNESS_KEYS = {"max_lag_hours", "deadline_cron", "timezone"}
+
+
+# `watermark_lookback`: "10 minutes", "90s", "2 hours"... (time watermarks) or a whole number
+# of values (bigint and rowversion watermarks).
+_LOOKBACK = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?)\s*")
+_LOOKBACK_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+#: Re-read window of a time watermark when tables.yaml gives none: covers writers whose
+#: transactions commit up to 10 minutes after they stamped the row.
+DEFAULT_TIME_LOOKBACK = timedelta(minutes=10)
+DeletesMode = Literal["every_run", "every_n_runs", "scheduled", "never"]
 
 
 class ConfigError(ValueError):
@@ -73,6 +85,30 @@ class FreshnessSpec:
 
 
 @dataclass(frozen=True)
+class DeletesSpec:
+    """When an incremental table removes rows deleted in the source (key reconciliation)."""
+
+    mode: DeletesMode = "every_run"
+    every_n_runs: int = 1  # with mode `every_n_runs`: reconcile on every Nth run
+
+    @property
+    def deferred(self) -> bool:
+        """Between two reconciliations the replica may keep rows the source deleted."""
+        return self.mode != "every_run"
+
+
+@dataclass(frozen=True)
+class IncrementalSpec:
+    """``mode: incremental``: copy rows whose ``watermark`` is past the last committed one."""
+
+    watermark: str  # source column name
+    # Re-read overlap: a timedelta for time watermarks, a number of values for bigint and
+    # rowversion ones; None: DEFAULT_TIME_LOOKBACK or 0 values, by the column's type.
+    lookback: timedelta | int | None = None
+    deletes: DeletesSpec = field(default_factory=DeletesSpec)
+
+
+@dataclass(frozen=True)
 class TableSpec:
     source: str
     source_schema: str
@@ -90,6 +126,7 @@ class TableSpec:
     description: str = ""
     rows_match_blocking: bool = True  # a content mismatch fails the run (false: alert only)
     freshness: FreshnessSpec = field(default_factory=FreshnessSpec)
+    incremental: IncrementalSpec | None = None  # set exactly when mode is incremental
 
     @property
     def source_name(self) -> str:
@@ -198,17 +235,24 @@ def _parse_table(entry: Any, index: int, sources: dict[str, SourceSpec], path: P
             )
         check_pg_identifier(part, what=f"{where}: `target_table`")
     mode = entry.get("mode", "full")
-    if mode == "incremental":
-        raise ConfigError(f"{where}: `mode: incremental` is not available yet; use `mode: full`")
-    if mode != "full":
-        raise ConfigError(f"{where}: `mode` must be `full`, got `{mode}`")
+    if mode not in ("full", "incremental"):
+        raise ConfigError(f"{where}: `mode` must be `full` or `incremental`, got `{mode}`")
+    incremental = _parse_incremental(entry, where) if mode == "incremental" else None
+    if incremental is None:
+        given = [k for k in _INCREMENTAL_ONLY if k in entry]
+        if given:
+            raise ConfigError(f"{where}: {given} only apply to `mode: incremental`; remove them "
+                              f"or set `mode: incremental`")
     naming = entry.get("column_naming", "snake_case")
     if naming not in ("snake_case", "preserve"):
         raise ConfigError(f"{where}: `column_naming` must be `snake_case` or `preserve`")
     tolerance = entry.get("row_count_tolerance", 0)
     if not isinstance(tolerance, int) or isinstance(tolerance, bool) or tolerance < 0:
         raise ConfigError(f"{where}: `row_count_tolerance` must be a whole number >= 0")
-    nolock = entry.get("nolock", True)
+    # Incremental tables read committed data by default: a dirty read of a change that is
+    # later rolled back would stay in the replica until the row changes again (a full copy
+    # heals by itself on the next run).
+    nolock = entry.get("nolock", incremental is None)
     if not isinstance(nolock, bool):
         raise ConfigError(f"{where}: `nolock` must be true or false")
     rows_match_blocking = entry.get("rows_match_blocking", True)
@@ -227,7 +271,7 @@ def _parse_table(entry: Any, index: int, sources: dict[str, SourceSpec], path: P
         source_table=s_table,
         target_schema=t_schema,
         target_table=t_table,
-        mode="full",
+        mode=mode,
         primary_key=_str_list(entry.get("primary_key"), "primary_key", where),
         include=include,
         exclude=exclude,
@@ -238,6 +282,52 @@ def _parse_table(entry: Any, index: int, sources: dict[str, SourceSpec], path: P
         description=str(entry.get("description", "")),
         rows_match_blocking=rows_match_blocking,
         freshness=freshness,
+        incremental=incremental,
+    )
+
+
+def _parse_incremental(entry: dict, where: str) -> IncrementalSpec:
+    watermark = entry.get("watermark")
+    if not isinstance(watermark, str) or not watermark.strip():
+        raise ConfigError(
+            f"{where}: `mode: incremental` needs `watermark`: the source column that grows with "
+            f"every change (datetime, datetime2, datetimeoffset, bigint or rowversion)"
+        )
+    if entry.get("primary_key") is None:
+        raise ConfigError(
+            f"{where}: `mode: incremental` needs `primary_key` (changed rows are merged into the "
+            f"replica by key); list the key column(s), or use `mode: full` for a table without one"
+        )
+    return IncrementalSpec(
+        watermark=watermark,
+        lookback=_parse_lookback(entry.get("watermark_lookback"), where),
+        deletes=_parse_deletes(entry.get("deletes", "every_run"), where),
+    )
+
+
+def _parse_lookback(raw: Any, where: str) -> timedelta | int | None:
+    if raw is None:
+        return None
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+        return raw
+    m = _LOOKBACK.fullmatch(raw) if isinstance(raw, str) else None
+    if m is None:
+        raise ConfigError(
+            f"{where}: `watermark_lookback` must be a duration like `10 minutes`, `90s` or `2h` "
+            f"(time watermarks) or a whole number of values >= 0 (bigint/rowversion), got {raw!r}"
+        )
+    return timedelta(seconds=float(m.group(1)) * _LOOKBACK_UNITS[m.group(2)[0]])
+
+
+def _parse_deletes(raw: Any, where: str) -> DeletesSpec:
+    if raw in ("every_run", "scheduled", "never"):
+        return DeletesSpec(mode=raw)
+    n = raw.get("every_n_runs") if isinstance(raw, dict) and set(raw) == {"every_n_runs"} else None
+    if isinstance(n, int) and not isinstance(n, bool) and n >= 1:
+        return DeletesSpec(mode="every_n_runs", every_n_runs=n)
+    raise ConfigError(
+        f"{where}: `deletes` must be `every_run` (default), `{{every_n_runs: N}}` (N >= 1), "
+        f"`scheduled` (by replica_deletes_job) or `never`, got {raw!r}"
     )
 
 

@@ -12,11 +12,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import Any
 
 from mctm_replica.config import ConfigError, TableSpec
 from mctm_replica.naming import target_column_names
 from mctm_replica.resources.mssql import SourceTable
 from mctm_replica.typemap import SourceType, lookup, pg_type
+from mctm_replica.watermark import Watermark, resolve_watermark
+
+Batches = AbstractContextManager[Iterator[list[tuple]]]
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,7 @@ class TablePlan:
     spec: TableSpec
     columns: list[ColumnPlan]
     primary_key: list[str]  # target column names, in key order; empty = no key
+    watermark: Watermark | None = None  # incremental tables only
 
     @property
     def source_columns(self) -> list[str]:
@@ -46,15 +51,24 @@ class TablePlan:
 
 @dataclass
 class ReplicaBatches:
-    """What a replica asset returns: the plan and a way to open the source's row batches.
+    """What a replica asset returns: the plan and ways to open the source's row batches.
 
-    ``open()`` is a context manager yielding an iterator of row batches (lists of tuples
-    in ``plan.columns`` order); leaving it closes the source connection.
+    Each opener is a context manager yielding an iterator of row batches (lists of tuples);
+    leaving it closes the source connection. The IO manager decides which it reads, because
+    it holds the stored watermark, in the transaction that will replace it.
     """
 
     plan: TablePlan
-    open: Callable[[], AbstractContextManager[Iterator[list[tuple]]]]
-    source_rows_hint: int | None = None  # COUNT_BIG before the copy, for progress/ETA
+    open: Callable[[], Batches]  # every row, in ``plan.columns`` order
+    source_rows_hint: int | None = None  # sys.partitions row count, for progress/ETA
+    # Run config: reload every row, and rebuild columns the source dropped or retyped.
+    full_refresh: bool = False
+    # Incremental tables: rows whose watermark is >= the bound given (``plan.columns`` order)...
+    changes: Callable[[Any], Batches] | None = None
+    # ...and the primary-key columns of every source row, for delete reconciliation.
+    keys: Callable[[], Batches] | None = None
+    # Run config: reconcile deletes on this run whatever the table's `deletes` setting says.
+    reconcile_deletes: bool = False
 
 
 def build_plan(spec: TableSpec, source: SourceTable) -> TablePlan:
@@ -109,4 +123,16 @@ def build_plan(spec: TableSpec, source: SourceTable) -> TablePlan:
             f"{where}: primary key column(s) {left_out} are excluded from the copy; include "
             f"them or set `primary_key` in tables.yaml"
         )
-    return TablePlan(spec, columns, [names[k] for k in key_source])
+    watermark = None
+    if spec.incremental is not None:
+        (wm_name,) = resolve((spec.incremental.watermark,), "watermark")
+        wm_column = next(c for c in columns if c.source_name == wm_name) if wm_name in selected_names else None
+        if wm_column is None:
+            raise ConfigError(f"{where}: the watermark column `{wm_name}` is excluded from the copy; "
+                              f"include it in `columns`")
+        watermark = resolve_watermark(
+            table=f"{spec.source}:{spec.source_name}", column=wm_name, source_type=wm_column.source_type,
+            target_column=wm_column.target_name, nullable=wm_column.nullable,
+            lookback=spec.incremental.lookback,
+        )
+    return TablePlan(spec, columns, [names[k] for k in key_source], watermark)

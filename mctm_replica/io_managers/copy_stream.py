@@ -13,9 +13,10 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable
 
 from mctm_replica.io_managers.copy_format import CsvBatchEncoder
-from mctm_replica.plan import ReplicaBatches
+from mctm_replica.plan import Batches
 
 # Batches fetched ahead of the COPY: enough to keep both sides busy, small enough that
 # memory stays at a few batches (about 2-3 MB each for 10,000 typical rows).
@@ -50,8 +51,17 @@ class Progress:
 class CopyFeed:
     """Runs the reader thread and is the file-like object ``copy_expert`` reads."""
 
-    def __init__(self, obj: ReplicaBatches, encoder: CsvBatchEncoder, progress: Progress, name: str):
-        self._obj, self._encoder, self._progress = obj, encoder, progress
+    def __init__(
+        self,
+        open_batches: Callable[[], Batches],
+        encoder: CsvBatchEncoder,
+        progress: Progress,
+        name: str,
+        observe: Callable[[list[tuple]], None] | None = None,
+    ):
+        """``observe`` sees every batch before it is encoded (the watermark's maximum)."""
+        self._open, self._encoder, self._progress = open_batches, encoder, progress
+        self._observe = observe
         self._q: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
         self._stop = threading.Event()
         self._reader = threading.Thread(target=self._produce, name=f"read {name}", daemon=True)
@@ -71,6 +81,8 @@ class CopyFeed:
                 return b""  # ends the COPY
             self.rows += len(item)
             self._progress.tick(self.rows)
+            if self._observe is not None:
+                self._observe(item)
             if data := self._encoder.encode(item):
                 return data
 
@@ -91,7 +103,7 @@ class CopyFeed:
 
     def _produce(self) -> None:
         try:
-            with self._obj.open() as batches:
+            with self._open() as batches:
                 for rows in batches:
                     if not self._put(rows):
                         return

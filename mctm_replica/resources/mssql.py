@@ -223,8 +223,9 @@ class MssqlResource(ConfigurableResource):
         return int(row[0]) if row and row[0] is not None else None
 
     @contextmanager
-    def stream(self, sql: str, *, what: str) -> Iterator[Iterator[list[tuple]]]:
-        """Run ``sql`` on its own connection and yield an iterator of row batches.
+    def stream(self, sql: str, params: tuple = (), *, what: str) -> Iterator[Iterator[list[tuple]]]:
+        """Run ``sql`` (``%s`` placeholders take ``params``) on its own connection and
+        yield an iterator of row batches.
 
         The connection closes when the ``with`` block ends, even if the batches were not
         all read (a failed load), so a cancelled copy never leaves a query running.
@@ -232,7 +233,7 @@ class MssqlResource(ConfigurableResource):
         with self.get_connection() as conn:
             cur = conn.cursor()
             try:
-                cur.execute(sql)
+                cur.execute(sql, params or None)
             except pymssql.Error as e:
                 raise SourceError(f"cannot read {what} from {self._where()}: {_first_line(e)}") from e
 

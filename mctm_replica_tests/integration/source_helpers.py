@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from dagster import AssetKey, AssetSelection, Definitions, materialize
+from dagster import AssetCheckKey, AssetKey, AssetSelection, Definitions, materialize
 
 from mctm_replica.config import load_config
 from mctm_replica.definitions import build_definitions
@@ -58,9 +58,13 @@ def run_job(defs: Definitions, instance=None, selection=None):
     return job.execute_in_process(instance=instance, raise_on_error=False, asset_selection=selection)
 
 
-def run_checks_only(defs: Definitions, key: AssetKey, **kw):
-    """Run only the asset checks of ``key`` (as "Execute checks" in the UI does)."""
+def run_checks_only(defs: Definitions, key: AssetKey, names: tuple[str, ...] | None = None, **kw):
+    """Run only the asset checks of ``key`` (as "Execute checks" in the UI does); all of
+    them in the job, or those ``names``."""
     asset_def = next(a for a in defs.assets if key in a.keys)
-    check_def = next(c for c in defs.asset_checks if key in {k.asset_key for k in c.check_keys})
-    return materialize([asset_def, check_def],
-                       selection=AssetSelection.checks_for_assets(key), resources=defs.resources, **kw)
+    job_checks = {k.name for k in defs.resolve_job_def("replica_job").asset_layer.asset_graph.asset_check_keys}
+    check_defs = [c for c in defs.asset_checks
+                  if any(k.asset_key == key and k.name in (names or job_checks) for k in c.check_keys)]
+    selection = AssetSelection.checks(*[AssetCheckKey(key, n) for n in names]) if names \
+        else AssetSelection.checks_for_assets(key)
+    return materialize([asset_def, *check_defs], selection=selection, resources=defs.resources, **kw)

@@ -16,18 +16,15 @@ from psycopg2 import sql
 
 from mctm_replica.definitions import build_definitions
 from mctm_replica.sensors import CHECK_ALERT_SENSOR, RUN_FAILURE_SENSOR, AlertCursor
-from mctm_replica_tests.conftest import REPLICA_DB
-from mctm_replica_tests.integration.source_helpers import replica_defs, run_job, source_env, tsql
+from mctm_replica_tests.integration.conftest import set_env
+from mctm_replica_tests.integration.source_helpers import replica_defs, run_job, tsql
 from mctm_replica_tests.integration.webhook import WEBHOOK_SECRET
 
 @pytest.fixture
-def env(monkeypatch, mssql_server, source_db, pg_server, receiver):
-    values = {**source_env(mssql_server, source_db), **pg_server.env(REPLICA_DB), "PG_SSLMODE": "disable",
-              "REPLICA_ALERT_URLS": receiver.url(), "DAGSTER_WEBSERVER_URL": "http://dagster.test:3000/",
-              "REPLICA_RETRY_BASE_DELAY_S": "0.01"}
-    for k, v in values.items():
-        monkeypatch.setenv(k, v)
-    return values
+def env(base_env, monkeypatch, receiver):
+    return {**base_env, **set_env(monkeypatch, {
+        "REPLICA_ALERT_URLS": receiver.url(), "DAGSTER_WEBSERVER_URL": "http://dagster.test:3000/",
+        "REPLICA_RETRY_BASE_DELAY_S": "0.01"})}
 
 
 def tick(defs, name: str, instance, cursor: str | None):

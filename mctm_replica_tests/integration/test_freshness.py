@@ -25,8 +25,8 @@ from mctm_replica.config import ConfigError, FreshnessSpec, load_config
 from mctm_replica.definitions import build_definitions
 from mctm_replica.freshness import FRESHNESS_SENSOR_NAME
 from mctm_replica.sensors import CHECK_ALERT_SENSOR
-from mctm_replica_tests.conftest import REPLICA_DB
-from mctm_replica_tests.integration.source_helpers import replica_defs, run_job, source_env, tsql
+from mctm_replica_tests.integration.conftest import set_env
+from mctm_replica_tests.integration.source_helpers import replica_defs, run_job, tsql
 
 JST = dt.timezone(dt.timedelta(hours=9))
 REFRESHED = dt.datetime(2026, 11, 20, 8, 5, tzinfo=JST)  # the 08:00 schedule run finished
@@ -35,12 +35,8 @@ STALE = dt.datetime(2026, 11, 20, 14, 10, tzinfo=JST)  # deadline 14:00: needs >
 
 
 @pytest.fixture
-def env(monkeypatch, mssql_server, source_db, pg_server, receiver):
-    values = {**source_env(mssql_server, source_db), **pg_server.env(REPLICA_DB), "PG_SSLMODE": "disable",
-              "REPLICA_ALERT_URLS": receiver.url()}
-    for k, v in values.items():
-        monkeypatch.setenv(k, v)
-    return values
+def env(base_env, monkeypatch, receiver):
+    return {**base_env, **set_env(monkeypatch, {"REPLICA_ALERT_URLS": receiver.url()})}
 
 
 def run_freshness_check(defs, key: AssetKey, instance):

@@ -16,7 +16,6 @@ import pytest
 from dagster import AssetKey, DagsterInstance
 from psycopg2 import sql
 
-from mctm_replica_tests.conftest import REPLICA_DB
 from mctm_replica_tests.integration.replica_helpers import (
     failure_text,
     materialization_metadata,
@@ -26,21 +25,11 @@ from mctm_replica_tests.integration.source_helpers import (
     replica_defs,
     run_checks_only,
     run_job,
-    source_env,
     source_rows,
     tsql,
 )
 
 UTC = dt.timezone.utc
-
-
-@pytest.fixture
-def env(monkeypatch, mssql_server, source_db, pg_server):
-    values = {**source_env(mssql_server, source_db), **pg_server.env(REPLICA_DB), "PG_SSLMODE": "disable",
-              "REPLICA_RETRY_BASE_DELAY_S": "0.05"}
-    for k, v in values.items():
-        monkeypatch.setenv(k, v)
-    return values
 
 
 def pg_fetch(pg_conn, schema: str, table: str, order: str = "id") -> list[tuple]:

@@ -20,6 +20,7 @@ from mctm_replica.io_managers.postgres import PostgresReplicaIOManager
 from mctm_replica.plan import ReplicaBatches
 from mctm_replica.typemap import SourceType
 from mctm_replica_tests.conftest import REPLICA_DB
+from mctm_replica_tests.integration.conftest import set_env
 from mctm_replica_tests.integration.replica_helpers import (
     batches_of,
     failure_text,
@@ -28,19 +29,15 @@ from mctm_replica_tests.integration.replica_helpers import (
     postgres_resource,
     run_log_text,
 )
-from mctm_replica_tests.integration.source_helpers import replica_defs, run_job, source_env, tsql
+from mctm_replica_tests.integration.source_helpers import replica_defs, run_job, tsql
 
 # Backoff in these tests: long enough to be a real sleep, short enough to keep them fast.
 FAST_RETRY = "0.05"
 
 
 @pytest.fixture
-def env(monkeypatch, mssql_server, source_db, pg_server):
-    values = {**source_env(mssql_server, source_db), **pg_server.env(REPLICA_DB), "PG_SSLMODE": "disable",
-              "REPLICA_RETRY_BASE_DELAY_S": FAST_RETRY}
-    for k, v in values.items():
-        monkeypatch.setenv(k, v)
-    return values
+def env(base_env, monkeypatch):
+    return {**base_env, **set_env(monkeypatch, {"REPLICA_RETRY_BASE_DELAY_S": FAST_RETRY})}
 
 
 def pg_rows(pg_conn, schema: str, table: str) -> list[tuple]:
@@ -112,7 +109,7 @@ def test_postgres_connection_lost_mid_copy_is_retried(pg_server, pg_conn, pg_sch
                 deadline = time.monotonic() + 10
                 while time.monotonic() < deadline:  # the COPY starts right after the reader thread
                     cur.execute("SELECT pid FROM pg_stat_activity WHERE query LIKE %s AND pid <> pg_backend_pid()",
-                                (f'COPY "mctm_stage_{table}"%',))
+                                (f'COPY "mctm_rows_{table}"%',))
                     pids = [r[0] for r in cur.fetchall()]
                     if pids:
                         break

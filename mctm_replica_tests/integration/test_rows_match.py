@@ -7,17 +7,8 @@ import pytest
 from dagster import AssetCheckKey, AssetKey, AssetSelection, materialize
 from psycopg2 import sql
 
-from mctm_replica_tests.conftest import REPLICA_DB
 from mctm_replica_tests.integration.replica_helpers import failure_text
-from mctm_replica_tests.integration.source_helpers import replica_defs, run_job, source_env, tsql
-
-
-@pytest.fixture
-def env(monkeypatch, mssql_server, source_db, pg_server):
-    values = {**source_env(mssql_server, source_db), **pg_server.env(REPLICA_DB), "PG_SSLMODE": "disable"}
-    for k, v in values.items():
-        monkeypatch.setenv(k, v)
-    return values
+from mctm_replica_tests.integration.source_helpers import replica_defs, run_job, tsql
 
 
 def run_rows_match(defs, key: AssetKey):

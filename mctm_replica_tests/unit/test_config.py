@@ -1,5 +1,6 @@
 """Pure logic: tables.yaml loading and its error messages."""
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,9 @@ GOOD = {
          "mode": "full"},
     ],
 }
+
+
+INCREMENTAL = {"mode": "incremental", "watermark": "UpdatedAt", "primary_key": ["CustomerID"]}
 
 
 def write(tmp_path: Path, data) -> Path:
@@ -58,6 +62,26 @@ def test_defaults_and_options(tmp_path):
     assert t.asset_key_path == ["public", "customer"]
 
 
+def test_incremental_defaults_and_options(tmp_path):
+    t = load_config(write(tmp_path, with_table(**INCREMENTAL))).tables[0]
+    assert t.mode == "incremental" and t.incremental.watermark == "UpdatedAt"
+    assert t.incremental.lookback is None  # resolved by the column's type at run time
+    assert t.incremental.deletes.mode == "every_run" and not t.incremental.deletes.deferred
+    assert t.nolock is False  # incremental tables read committed data unless told otherwise
+    t = load_config(write(tmp_path, with_table(
+        **INCREMENTAL, watermark_lookback="90 seconds", deletes={"every_n_runs": 3}, nolock=True,
+    ))).tables[0]
+    assert t.incremental.lookback == dt.timedelta(seconds=90)
+    assert (t.incremental.deletes.mode, t.incremental.deletes.every_n_runs) == ("every_n_runs", 3)
+    assert t.incremental.deletes.deferred and t.nolock is True
+    for text, seconds in [("10 minutes", 600), ("2h", 7200), ("1.5 days", 129600), ("30s", 30)]:
+        spec = load_config(write(tmp_path, with_table(**INCREMENTAL, watermark_lookback=text))).tables[0]
+        assert spec.incremental.lookback == dt.timedelta(seconds=seconds)
+    spec = load_config(write(tmp_path, with_table(**INCREMENTAL, watermark_lookback=500))).tables[0]
+    assert spec.incremental.lookback == 500
+    assert load_config(write(tmp_path, with_table())).tables[0].incremental is None
+
+
 @pytest.mark.parametrize(
     ("data", "fragment"),
     [
@@ -66,7 +90,13 @@ def test_defaults_and_options(tmp_path):
         (with_table(target_table=None), "missing `target_table`"),
         (with_table(source_table="customer"), "`source_table`"),
         (with_table(target_table="public.my table"), "`target_table` must be `schema.table`"),
-        (with_table(mode="incremental"), "`mode: incremental` is not available yet"),
+        (with_table(mode="incremental", primary_key=["CustomerID"]), "needs `watermark`"),
+        (with_table(mode="incremental", watermark="UpdatedAt"), "needs `primary_key`"),
+        (with_table(watermark="UpdatedAt"), "['watermark'] only apply to `mode: incremental`"),
+        (with_table(**INCREMENTAL, watermark_lookback="soon"), "`watermark_lookback` must be"),
+        (with_table(**INCREMENTAL, watermark_lookback=-3), "`watermark_lookback` must be"),
+        (with_table(**INCREMENTAL, deletes="sometimes"), "`deletes` must be `every_run`"),
+        (with_table(**INCREMENTAL, deletes={"every_n_runs": 0}), "`deletes` must be"),
         (with_table(mode="sometimes"), "`mode` must be `full`"),
         (with_table(row_count_tolerance=-1), "`row_count_tolerance`"),
         (with_table(nolock="yes"), "`nolock` must be true or false"),

@@ -37,7 +37,8 @@ def test_every_asset_has_a_blocking_row_count_check_in_the_job():
     assert len({n for n in job.graph.node_dict if n.endswith("_rows_match")}) == 4
     assert not [n for n in job.graph.node_dict if "freshness" in n]  # the sensor's, not the job's
     graph = defs.resolve_asset_graph()
-    assert {ck.name for ck in graph.asset_check_keys} == {"row_count_matches", "rows_match", "freshness_check"}
+    assert {ck.name for ck in graph.asset_check_keys} == {
+        "row_count_matches", "rows_match", "schema_matches", "freshness_check"}
     for ck in graph.asset_check_keys:
         if ck.name == "row_count_matches":
             assert graph.get_check_spec(ck).blocking

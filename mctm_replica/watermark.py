@@ -1,0 +1,129 @@
+"""Watermarks of incremental tables: which column types can be one, and how a value is
+stored, compared and moved back by the lookback.
+
+A watermark is the largest value of the table's ``watermark`` column among the rows the
+replica holds. Each incremental run reads the source rows whose watermark is at or past
+``stored - lookback`` (the overlap catches rows committed late with an older value; the
+merge by primary key makes re-reading them harmless) and stores the new largest value in
+the same PostgreSQL transaction as the rows it covers.
+
+Values are kept as text in the state table (:mod:`mctm_replica.io_managers.state`) so one
+column serves every kind, and are sent to SQL Server as parameters -- a string ``CAST`` to
+the column's own type for times (exact to the microsecond, which is what pymssql reads),
+an integer for bigint, bytes for rowversion -- never formatted into the SQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from mctm_replica.config import DEFAULT_TIME_LOOKBACK, ConfigError
+from mctm_replica.typemap import SourceType
+
+WatermarkKind = Literal["time", "time_tz", "integer", "rowversion"]
+
+_KINDS: dict[str, WatermarkKind] = {
+    "datetime": "time",
+    "datetime2": "time",
+    "datetimeoffset": "time_tz",
+    "bigint": "integer",
+    "timestamp": "rowversion",  # INFORMATION_SCHEMA's DATA_TYPE for rowversion
+    "rowversion": "rowversion",
+}
+ROWVERSION_BYTES = 8
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """The watermark column of one incremental table, resolved against the live source."""
+
+    source_column: str
+    target_column: str
+    kind: WatermarkKind
+    cast_type: str  # T-SQL type a time parameter is CAST to: datetime2(7) or datetimeoffset(7)
+    lookback: dt.timedelta | int
+    nullable: bool
+
+    def to_text(self, value: Any) -> str:
+        if self.kind == "rowversion":
+            return bytes(value).hex()
+        if self.kind == "integer":
+            return str(int(value))
+        return value.isoformat(sep=" ")
+
+    def from_text(self, text: str) -> Any:
+        if self.kind == "rowversion":
+            return bytes.fromhex(text)
+        if self.kind == "integer":
+            return int(text)
+        return dt.datetime.fromisoformat(text)
+
+    def low_bound(self, stored: Any) -> Any:
+        """The first value the next read includes: ``stored`` moved back by the lookback."""
+        if self.kind in ("time", "time_tz"):
+            try:
+                return stored - self.lookback
+            except OverflowError:  # a lookback reaching before year 1
+                return dt.datetime.min.replace(tzinfo=stored.tzinfo)
+        if self.kind == "integer":
+            return stored - self.lookback
+        n = max(0, int.from_bytes(stored, "big") - self.lookback)
+        return n.to_bytes(ROWVERSION_BYTES, "big")
+
+    def parameter(self, bound: Any) -> Any:
+        """``bound`` as the pymssql parameter of :meth:`predicate`."""
+        if self.kind in ("time", "time_tz"):
+            return self.to_text(bound)
+        return bound
+
+    def predicate(self, quoted_column: str) -> str:
+        """T-SQL condition with one ``%s`` parameter (:meth:`parameter`). Rows whose
+        watermark is NULL are read every run: skipping them would lose them for good."""
+        value = f"CAST(%s AS {self.cast_type})" if self.kind in ("time", "time_tz") else "%s"
+        condition = f"{quoted_column} >= {value}"
+        return f"({condition} OR {quoted_column} IS NULL)" if self.nullable else condition
+
+    def larger(self, a: Any, b: Any) -> Any:
+        if a is None:
+            return b
+        if b is None:
+            return a
+        return max(a, b)
+
+
+def resolve_watermark(
+    *, table: str, column: str, source_type: SourceType, target_column: str, nullable: bool,
+    lookback: dt.timedelta | int | None,
+) -> Watermark:
+    """The :class:`Watermark` for ``column``; a :class:`ConfigError` naming the table, the
+    column and the fix when its type cannot be one or the lookback does not fit it."""
+    where = f"table `{table}`, watermark column `{column}`"
+    kind = _KINDS.get(source_type.name)
+    if kind is None:
+        raise ConfigError(
+            f"{where}: type `{source_type.declared()}` cannot be a watermark; choose a "
+            f"datetime, datetime2, datetimeoffset, bigint or rowversion column as `watermark` "
+            f"in tables.yaml, or use `mode: full`"
+        )
+    if kind in ("time", "time_tz"):
+        if lookback is None:
+            lookback = DEFAULT_TIME_LOOKBACK
+        elif not isinstance(lookback, dt.timedelta):
+            raise ConfigError(
+                f"{where}: is a {source_type.declared()} column, so `watermark_lookback` must be "
+                f"a duration like `10 minutes`, not the number {lookback}"
+            )
+    else:
+        if lookback is None:
+            lookback = 0
+        elif isinstance(lookback, dt.timedelta):
+            raise ConfigError(
+                f"{where}: is a {source_type.declared()} column, so `watermark_lookback` must be "
+                f"a whole number of values, not a duration"
+            )
+    # Full precision, whatever the column's: a bound rounded *up* to the column's own
+    # precision could skip a row; SQL Server compares a datetime with a datetime2 exactly.
+    cast_type = {"time": "datetime2(7)", "time_tz": "datetimeoffset(7)"}.get(kind, source_type.name)
+    return Watermark(column, target_column, kind, cast_type, lookback, nullable)
