@@ -26,7 +26,12 @@ from mctm_replica.io_managers.postgres import PostgresReplicaIOManager
 from mctm_replica.resources.mssql import MssqlResource
 from mctm_replica.resources.postgres import PostgresResource
 from mctm_replica.retry import RetryPolicy
-from mctm_replica.schedules import build_replica_job, build_replica_schedule
+from mctm_replica.schedules import (
+    build_deletes_job,
+    build_deletes_schedule,
+    build_replica_job,
+    build_replica_schedule,
+)
 from mctm_replica.sensors import build_check_alert_sensor, build_run_failure_sensor
 
 
@@ -61,16 +66,21 @@ def build_definitions(config: ReplicaConfig | None = None) -> Definitions:
     retry = RetryPolicy.from_env()  # not secret: read when the definitions load, like ports
     freshness_checks = build_freshness_checks(config)
     job = build_replica_job(config, without_checks=freshness_checks)
+    deletes_job = build_deletes_job(config, without_checks=freshness_checks)
+    jobs = [job] if deletes_job is None else [job, deletes_job]
+    schedules = [build_replica_schedule(job)]
+    if deletes_job is not None:
+        schedules.append(build_deletes_schedule(deletes_job))
     return Definitions(
         assets=build_replica_assets(config),
         asset_checks=[*build_replica_checks(config), *freshness_checks],
-        jobs=[job],
-        schedules=[build_replica_schedule(job)],
+        jobs=jobs,
+        schedules=schedules,
         sensors=[
             build_check_alert_sensor(),
             # The UI's "Materialize" and the freshness sensor's runs use Dagster's implicit
             # asset job; their failures concern the replica as much as the schedule's.
-            build_run_failure_sensor({job.name, IMPLICIT_ASSET_JOB_NAME}),
+            build_run_failure_sensor({j.name for j in jobs} | {IMPLICIT_ASSET_JOB_NAME}),
             build_freshness_sensor(freshness_checks),
         ],
         resources={

@@ -2,16 +2,22 @@
 
 Starts the SQL Server stand-in with its demo databases and an embedded PostgreSQL,
 materializes every replica asset with its checks through the real ``replica_job``
-(multiprocess executor, PostgreSQL-backed Dagster instance), prints a per-table summary
-and exits non-zero if anything failed.
+(multiprocess executor, PostgreSQL-backed Dagster instance), prints a per-table summary,
+then changes the demo's incremental table in the source (updates, inserts, deletes) and
+runs the job again, so the second summary shows the incremental merge. Exits non-zero if
+anything failed.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
+
+import pymssql
 
 from dagster import DagsterInstance, JobDefinition, execute_job, reconstructable
 
@@ -26,19 +32,52 @@ def replica_job() -> JobDefinition:
     return build_definitions().resolve_job_def("replica_job")
 
 
+# What the demo changes in its incremental table between the two runs.
+DEMO_UPDATES = "UPDATE dbo.mctm_module_usage SET DataMB = DataMB + 1.5, UpdatedAt = SYSDATETIME() WHERE UsageID % 100 = 0"
+DEMO_DELETES = "DELETE FROM dbo.mctm_module_usage WHERE UsageID % 500 = 1"
+DEMO_INSERT = ("INSERT INTO dbo.mctm_module_usage (UsageID, ModuleID, UsageDate, DataMB, SmsCount, UpdatedAt) "
+               "VALUES (%s, %s, %s, %s, %s, SYSDATETIME())")
+DEMO_NEW_ROWS = 25
+
+
+def change_demo_source(env: dict[str, str]) -> str:
+    """Update, insert and delete rows of the demo's incremental table, as its application would."""
+    conn = pymssql.connect(server=env["SQL_SERVER_MCTM_HOST"], port=env["SQL_SERVER_MCTM_PORT"],
+                           user=env["SQL_SERVER_MCTM_USER"], password=env["SQL_SERVER_MCTM_PASSWORD"],
+                           database=env["SQL_SERVER_MCTM_DB"], autocommit=True, tds_version="7.4")
+    try:
+        with conn.cursor() as cur:
+            cur.execute(DEMO_UPDATES)
+            updated = cur.rowcount
+            cur.execute(DEMO_DELETES)
+            deleted = cur.rowcount
+            cur.executemany(DEMO_INSERT, [(900_000 + i, 10_000_000_007, dt.date.today(), Decimal("0.125") * i, i)
+                                          for i in range(DEMO_NEW_ROWS)])
+    finally:
+        conn.close()
+    return f"{updated} rows updated, {DEMO_NEW_ROWS} inserted, {deleted} deleted in McTM dbo.mctm_module_usage"
+
+
+def _run(instance: DagsterInstance, title: str) -> bool:
+    result = execute_job(reconstructable(replica_job), instance=instance)
+    summary = summarize_run(instance, result.run_id)
+    print(f"\n{title}\n")
+    print(format_summary(summary))
+    ok = result.success and len(summary) > 0 and all(t.ok for t in summary)
+    print(f"\nrun {result.run_id}: {'SUCCESS' if ok else 'FAILED'}", flush=True)
+    return ok
+
+
 def run_demo(workdir: Path) -> int:
     with local_services(workdir) as env:
         os.environ.update(env)
         print(f"SQL Server stand-in on {env['SQL_SERVER_MCTM_HOST']}:{env['SQL_SERVER_MCTM_PORT']}, "
               f"PostgreSQL on {env['PG_HOST']}:{env['PG_PORT']}", flush=True)
         with DagsterInstance.get() as instance:
-            result = execute_job(reconstructable(replica_job), instance=instance)
-            summary = summarize_run(instance, result.run_id)
-        print()
-        print(format_summary(summary))
-        ok = result.success and len(summary) > 0 and all(t.ok for t in summary)
-        print(f"\nrun {result.run_id}: {'SUCCESS' if ok else 'FAILED'}")
-        return 0 if ok else 1
+            first = _run(instance, "Run 1: every table copied (the incremental table's first run loads it in full)")
+            print(f"\nChanging the source between runs: {change_demo_source(env)}", flush=True)
+            second = _run(instance, "Run 2: full tables copied again; the incremental table merges only its changes")
+        return 0 if first and second else 1
 
 
 def run_dev(workdir: Path) -> int:

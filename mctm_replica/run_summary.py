@@ -17,6 +17,7 @@ class TableSummary:
     rows: int | None = None
     seconds: float | None = None
     rows_per_s: float | None = None
+    load: str = "-"  # "full", or "incremental +inserted ~updated -deleted"
     checks: dict[str, bool] = field(default_factory=dict)
 
     @property
@@ -37,6 +38,7 @@ def summarize_run(instance: DagsterInstance, run_id: str) -> list[TableSummary]:
             rows=meta["rows_copied"].value if "rows_copied" in meta else None,
             seconds=meta["duration_s"].value if "duration_s" in meta else None,
             rows_per_s=meta["rows_per_s"].value if "rows_per_s" in meta else None,
+            load=_load(meta),
         )
     for record in instance.get_records_for_run(
         run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
@@ -47,13 +49,22 @@ def summarize_run(instance: DagsterInstance, run_id: str) -> list[TableSummary]:
     return sorted(tables.values(), key=lambda t: t.asset)
 
 
+def _load(meta) -> str:
+    if "load" not in meta:
+        return "-"
+    if meta["load"].value != "incremental":
+        return str(meta["load"].value)
+    deleted = f" -{meta['rows_deleted'].value}" if "rows_deleted" in meta else ""
+    return f"incremental +{meta['rows_inserted'].value} ~{meta['rows_updated'].value}{deleted}"
+
+
 def format_summary(rows: list[TableSummary]) -> str:
-    header = f"{'table':<28} {'rows':>9} {'seconds':>8} {'rows/s':>10}  checks"
+    header = f"{'table':<28} {'load':<24} {'rows':>9} {'seconds':>8} {'rows/s':>10}  checks"
     lines = [header, "-" * len(header)]
     for t in rows:
         checks = ", ".join(f"{n} {'passed' if ok else 'FAILED'}" for n, ok in sorted(t.checks.items()))
         lines.append(
-            f"{t.asset:<28} {_n(t.rows):>9} {_f(t.seconds, 2):>8} {_f(t.rows_per_s, 0):>10}  "
+            f"{t.asset:<28} {t.load:<24} {_n(t.rows):>9} {_f(t.seconds, 2):>8} {_f(t.rows_per_s, 0):>10}  "
             f"{checks or 'none'}"
         )
     return "\n".join(lines)

@@ -25,6 +25,9 @@ from mctm_replica.config import ReplicaConfig
 
 REPLICA_CRON = ["0 8 * * *", "30 12 * * *", "0 16 * * *"]
 REPLICA_TIMEZONE = "Asia/Tokyo"
+# Tables with `deletes: scheduled` reconcile at night: the key scan is the one read of
+# the whole table an incremental table still needs, and nobody works at 03:00.
+DELETES_CRON = "0 3 * * *"
 
 
 def source_concurrency_limits(config: ReplicaConfig) -> list[dict]:
@@ -43,26 +46,59 @@ def build_replica_job(
     ``without_checks`` leaves checks out of the job: the freshness checks belong to their
     sensor (right after a copy they can only pass, and each check is one more process).
     """
-    executor = multiprocess_executor.configured(
-        {"tag_concurrency_limits": source_concurrency_limits(config)}
-    )
     selection = AssetSelection.assets(*(AssetKey(t.asset_key_path) for t in config.tables))
     if without_checks:
         selection = selection - AssetSelection.checks(*without_checks)
     return define_asset_job(
         "replica_job",
         selection=selection,
-        executor_def=executor,
+        executor_def=_executor(config),
         description="Refresh every PostgreSQL replica table and check it against its source.",
     )
 
 
-def build_replica_schedule(job: UnresolvedAssetJobDefinition) -> ScheduleDefinition:
+def _executor(config: ReplicaConfig):
+    return multiprocess_executor.configured({"tag_concurrency_limits": source_concurrency_limits(config)})
+
+
+def build_deletes_job(
+    config: ReplicaConfig, *, without_checks: Sequence[AssetChecksDefinition] = ()
+) -> UnresolvedAssetJobDefinition | None:
+    """The tables with ``deletes: scheduled``: an incremental refresh that also removes rows
+    deleted in the source (run config ``reconcile_deletes: true``), then their checks.
+    None when no table uses it."""
+    tables = [t for t in config.tables if t.incremental and t.incremental.deletes.mode == "scheduled"]
+    if not tables:
+        return None
+    keys = [AssetKey(t.asset_key_path) for t in tables]
+    return define_asset_job(
+        "replica_deletes_job",
+        selection=AssetSelection.assets(*keys) - AssetSelection.checks(*without_checks),
+        executor_def=_executor(config),
+        config={"ops": {k.to_python_identifier(): {"config": {"reconcile_deletes": True}}} for k in keys},
+        description="Remove rows deleted in the source from incremental tables with "
+        "`deletes: scheduled`.",
+    )
+
+
+def _japan_schedule(name: str, job: UnresolvedAssetJobDefinition, cron: str | list[str],
+                    description: str) -> ScheduleDefinition:
+    """RUNNING by default: a deployment that forgot to switch it on would silently stop."""
     return ScheduleDefinition(
-        name="replica_schedule",
+        name=name,
         job=job,
-        cron_schedule=REPLICA_CRON,
+        cron_schedule=cron,
         execution_timezone=REPLICA_TIMEZONE,
         default_status=DefaultScheduleStatus.RUNNING,
-        description="Replica refresh at 08:00, 12:30 and 16:00 Japan time (the Lambda's times).",
+        description=description,
     )
+
+
+def build_deletes_schedule(job: UnresolvedAssetJobDefinition) -> ScheduleDefinition:
+    return _japan_schedule("replica_deletes_schedule", job, DELETES_CRON,
+                           "Delete reconciliation of `deletes: scheduled` tables, 03:00 Japan time.")
+
+
+def build_replica_schedule(job: UnresolvedAssetJobDefinition) -> ScheduleDefinition:
+    return _japan_schedule("replica_schedule", job, REPLICA_CRON,
+                           "Replica refresh at 08:00, 12:30 and 16:00 Japan time (the Lambda's times).")

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from mctm_replica.config import ReplicaConfig, load_config
+from mctm_replica.config import TABLES_ENV, ReplicaConfig, load_config
 from mctm_replica.local.postgres import LocalPostgres
 from mctm_replica.standin import StandIn
 
@@ -22,6 +22,8 @@ DEMO_DATABASES = {"mctm": "McTM", "voipdb": "VoipDB"}
 REPLICA_DB = "replica"
 DAGSTER_DB = "dagster"
 REPO_ROOT = Path(__file__).resolve().parents[2]
+#: The demo's registry: production's four tables plus an incremental demo-only table.
+DEMO_TABLES = Path(__file__).with_name("demo_tables.yaml")
 
 
 def demo_source_env(mssql: StandIn, config: ReplicaConfig) -> dict[str, str]:
@@ -47,7 +49,7 @@ def local_services(workdir: Path) -> Iterator[dict[str, str]]:
     dagster_home = workdir / "dagster_home"
     dagster_home.mkdir(exist_ok=True)
     shutil.copyfile(REPO_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
-    config = load_config()
+    config = load_config(DEMO_TABLES)
     with LocalPostgres(data_dir=workdir / "pgdata") as pg, StandIn(
         mode="subprocess", demo_data=True
     ) as mssql:
@@ -58,5 +60,6 @@ def local_services(workdir: Path) -> Iterator[dict[str, str]]:
             **pg.env(DAGSTER_DB, "DAGSTER_PG"),
             "PG_SSLMODE": "disable",
             "DAGSTER_HOME": str(dagster_home),
+            TABLES_ENV: str(DEMO_TABLES),
         }
         yield env | demo_source_env(mssql, config)

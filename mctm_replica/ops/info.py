@@ -17,6 +17,7 @@ from dagster import AssetCheckKey, AssetKey, DagsterInstance
 from psycopg2 import sql
 
 from mctm_replica.config import ReplicaConfig, TableSpec
+from mctm_replica.io_managers.state import ReplicaState, read_all_states
 from mctm_replica.ops.connections import Endpoint, mssql_connect, mssql_error_number, endpoints
 from mctm_replica.resources.mssql import qualified
 
@@ -33,7 +34,8 @@ class TableInfo:
     last_rows: int | None = None
     last_seconds: float | None = None
     checks: dict[str, str] = field(default_factory=dict)  # check name -> status
-    watermark: str | None = None  # incremental tables only (none yet)
+    watermark: str | None = None  # incremental tables: the stored watermark
+    deletes_reconciled_at: str | None = None  # incremental tables: last key reconciliation (UTC)
 
 
 def _count_source(ep: Endpoint, spec: TableSpec) -> int | str:
@@ -52,10 +54,25 @@ def _count_source(ep: Endpoint, spec: TableSpec) -> int | str:
         conn.close()
 
 
+def _pg_connect(ep: Endpoint):
+    return psycopg2.connect(host=ep.host, port=ep.port, dbname=ep.database, user=ep.user,
+                            password=ep.password, connect_timeout=10, sslmode=ep.sslmode)
+
+
+def _states(ep: Endpoint) -> dict[str, ReplicaState]:
+    try:
+        conn = _pg_connect(ep)
+    except psycopg2.OperationalError:
+        return {}
+    try:
+        return read_all_states(conn)
+    finally:
+        conn.close()
+
+
 def _count_target(ep: Endpoint, spec: TableSpec) -> int | str:
     try:
-        conn = psycopg2.connect(host=ep.host, port=ep.port, dbname=ep.database, user=ep.user,
-                                password=ep.password, connect_timeout=10, sslmode=ep.sslmode)
+        conn = _pg_connect(ep)
     except psycopg2.OperationalError:
         return "unreachable"
     try:
@@ -103,11 +120,17 @@ def table_info(config: ReplicaConfig, instance: DagsterInstance | None,
                env: dict[str, str] | None = None) -> list[TableInfo]:
     eps = {e.name: e for e in endpoints(config, env)}
     checks = _checks_by_asset(config) if instance is not None else {}
+    states = _states(eps["target"]) if any(t.incremental for t in config.tables) else {}
     rows = []
     for spec in config.tables:
         row = TableInfo(f"{spec.source}:{spec.source_name}", spec.target_name, spec.mode)
         row.source_rows = _count_source(eps[spec.source], spec)
         row.target_rows = _count_target(eps["target"], spec)
+        if (state := states.get(spec.target_name)) is not None and spec.incremental is not None:
+            row.watermark = state.watermark
+            if state.last_reconciled_at is not None:
+                row.deletes_reconciled_at = state.last_reconciled_at.astimezone(dt.timezone.utc).isoformat(
+                    timespec="seconds")
         if instance is not None:
             _from_instance(instance, spec, row, checks.get(AssetKey(spec.asset_key_path), []))
         rows.append(row)
@@ -119,16 +142,17 @@ def as_dicts(rows: list[TableInfo]) -> list[dict]:
 
 
 def format_table(rows: list[TableInfo]) -> str:
-    header = (f"{'source table':<28} {'target table':<26} {'mode':<5} {'source':>9} {'target':>9}  "
+    header = (f"{'source table':<28} {'target table':<26} {'mode':<11} {'source':>9} {'target':>9}  "
               f"{'last materialization':<25} {'status':<8} {'rows':>9} {'secs':>6}  checks")
     out = [header, "-" * len(header)]
     for r in rows:
         checks = ", ".join(f"{k} {v.lower()}" for k, v in r.checks.items()) or "-"
         out.append(
-            f"{r.source_table:<28} {r.target_table:<26} {r.mode:<5} {_cell(r.source_rows):>9} "
+            f"{r.source_table:<28} {r.target_table:<26} {r.mode:<11} {_cell(r.source_rows):>9} "
             f"{_cell(r.target_rows):>9}  {r.last_materialization or 'never':<25} "
             f"{(r.last_run_status or '-').lower():<8} {_cell(r.last_rows):>9} "
             f"{_cell(r.last_seconds):>6}  {checks}"
+            + (f"; watermark {r.watermark}" if r.watermark is not None else "")
         )
     return "\n".join(out)
 

@@ -22,6 +22,7 @@ CUSTOMERS = 2000
 MODULES = 3000
 VOIP_CUSTOMERS = 800
 USER_AGENTS = 2500
+MODULE_USAGE = 5000  # daily usage rows: the demo's incremental table
 
 _FAMILY = [("佐藤", "サトウ"), ("鈴木", "スズキ"), ("高橋", "タカハシ"), ("田中", "タナカ"), ("伊藤", "イトウ"),
            ("渡辺", "ワタナベ"), ("山本", "ヤマモト"), ("中村", "ナカムラ"), ("小林", "コバヤシ"), ("加藤", "カトウ"),
@@ -140,6 +141,19 @@ def _user_agents(rng: random.Random) -> list[tuple]:
     return rows
 
 
+def _module_usage(rng: random.Random) -> list[tuple]:
+    rows = []
+    for i in range(1, MODULE_USAGE + 1):
+        day = dt.date(2024, 4, 1) + dt.timedelta(days=i % 60)
+        updated = dt.datetime.combine(day, dt.time()) + dt.timedelta(days=1, seconds=rng.randrange(6 * 3600))
+        rows.append((
+            i, 10_000_000_000 + rng.randrange(1, MODULES + 1) * 7, day,
+            _n(i, 3, Decimal(rng.randrange(0, 5_000_000)) / 1000), _n(i, 4, rng.randrange(0, 40)),
+            datetime_to_ticks(updated) // 10_000 * 10_000,  # datetime2(3): milliseconds
+        ))
+    return rows
+
+
 _MCTM_DDL = """
 CREATE TABLE dbo.customer (
     CustomerID int IDENTITY(1,1) NOT NULL,
@@ -170,6 +184,15 @@ CREATE TABLE dbo.mctm_module (
     Rowguid uniqueidentifier NULL,
     [SIM No] varchar(20) NULL,
     CONSTRAINT PK_mctm_module PRIMARY KEY CLUSTERED (ModuleID ASC)
+);
+CREATE TABLE dbo.mctm_module_usage (
+    UsageID bigint NOT NULL,
+    ModuleID bigint NOT NULL,
+    UsageDate date NOT NULL,
+    DataMB decimal(12,3) NULL,
+    SmsCount int NULL,
+    UpdatedAt datetime2(3) NOT NULL,
+    CONSTRAINT PK_mctm_module_usage PRIMARY KEY CLUSTERED (UsageID ASC)
 );
 """
 
@@ -217,6 +240,9 @@ def load_demo_data(engine) -> None:
             session.bulk_insert("dbo.mctm_module", ["ModuleID", "CustomerID", "ICCID", "IMSI", "MSISDN",
                                                     "ModuleType", "Status", "ActivatedOn", "LastSeen",
                                                     "DataUsageMB", "Rowguid", "SIM No"], _modules(rng))
+            session.bulk_insert("dbo.mctm_module_usage", ["UsageID", "ModuleID", "UsageDate", "DataMB",
+                                                          "SmsCount", "UpdatedAt"],
+                                _module_usage(random.Random(SEED + 2)))
         if not engine.has_database("VoipDB"):
             list(session.execute("CREATE DATABASE VoipDB"))
             list(session.execute("USE VoipDB"))

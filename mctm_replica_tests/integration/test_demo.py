@@ -31,6 +31,8 @@ def demo_workdir():
 
 
 TABLES = ("public.customer", "public.mctm_module", "public.voipdb_customer", "public.voipdb_useragent")
+INCREMENTAL = "public.mctm_module_usage"
+LINE = re.compile(r"(?P<table>\S+)\s+(?P<load>full|incremental \+\d+ ~\d+(?: -\d+)?)\s+(?P<rows>[\d,]+)\s")
 
 
 @pytest.mark.slow
@@ -42,21 +44,33 @@ def test_demo_materializes_every_table_and_passes_its_checks(demo_workdir):
     )
     out = proc.stdout
     assert proc.returncode == 0, out[-4000:] + proc.stderr[-4000:]
-    reported = {}
-    for table in TABLES:
-        line = next(l for l in out.splitlines() if l.startswith(table + " "))
-        reported[table] = int(re.split(r"\s+", line)[1].replace(",", ""))
-        assert reported[table] > 0, line
-        assert "row_count_matches passed" in line, line
-    run_id = re.search(r"run ([0-9a-f-]{36}): SUCCESS", out).group(1)
+    first, second = out.split("Changing the source between runs:")
+    reported, loads = {}, {}
+    for text, where in ((first, "run 1"), (second, "run 2")):
+        for table in (*TABLES, INCREMENTAL):
+            line = next(l for l in text.splitlines() if l.startswith(table + " "))
+            m = LINE.match(line)
+            assert m, f"{where}: {line}"
+            reported[table], loads[table] = int(m["rows"].replace(",", "")), m["load"]
+            assert reported[table] > 0, line
+            for check in ("row_count_matches", "rows_match", "schema_matches"):
+                assert f"{check} passed" in line, line
+    # Run 2 merged only the demo's changes: 10 deleted, 25 inserted, 50 updated.
+    assert loads[INCREMENTAL] == "incremental +25 ~50 -10"
+    assert all(loads[t] == "full" for t in TABLES)
+    run_id = re.findall(r"run ([0-9a-f-]{36}): SUCCESS", out)[-1]
 
     # The demo's PostgreSQL keeps its data directory: the replica holds the reported rows,
     # and dagster-postgres stored the run in the `dagster` database.
     with LocalPostgres(data_dir=workdir / "pgdata") as pg:
         with psycopg2.connect(pg.dsn(REPLICA_DB)) as conn, conn.cursor() as cur:
-            for table, rows in reported.items():
+            for table in TABLES:
                 cur.execute(f"SELECT count(*) FROM {table}")  # fixed names from TABLES
-                assert cur.fetchone()[0] == rows
+                assert cur.fetchone()[0] == reported[table]
+            cur.execute(f"SELECT count(*), max(updated_at) > '2025-01-01' FROM {INCREMENTAL}")
+            assert cur.fetchone() == (5000 - 10 + 25, True)
+            cur.execute("SELECT watermark FROM mctm_replica.replica_state WHERE target_table = %s", (INCREMENTAL,))
+            assert cur.fetchone()[0] > "2025"
         with psycopg2.connect(pg.dsn(DAGSTER_DB)) as conn, conn.cursor() as cur:
             cur.execute("SELECT status FROM runs WHERE run_id = %s", (run_id,))
             assert cur.fetchone() == ("SUCCESS",)

@@ -248,5 +248,27 @@ def test_run_killed_between_reading_and_commit_leaves_rows_and_watermark_then_co
     assert result.success, failure_text(result)
     assert replica(pg_conn, pg_schema) == [(2, "b2"), (3, "c")]
     assert stored_watermark(pg_conn, f"{pg_schema}.t") == "4"
-    assert run_checks_only(defs, AssetKey([pg_schema, "t"])).success
+    assert run_checks_only(defs, AssetKey([pg_schema, "t"]), ("row_count_matches", "rows_match")).success
     time.sleep(max(0.0, held_until + 1 - time.monotonic()))  # lets the fixture drop the database
+
+
+def test_scheduled_deletes_wait_for_the_deletes_job_and_the_checks_only_warn(
+        tmp_path, env, mssql_server, source_db, pg_conn, pg_schema):
+    tsql(mssql_server, source_db, "CREATE TABLE dbo.t (id int NOT NULL PRIMARY KEY, v nvarchar(20), wm bigint NOT NULL)")
+    tsql(mssql_server, source_db, "INSERT INTO dbo.t VALUES (1, N'a', 1), (2, N'b', 2)")
+    defs = replica_defs(tmp_path, [incremental_table(pg_schema, deletes="scheduled")])
+    assert {s.name for s in defs.schedules} == {"replica_schedule", "replica_deletes_schedule"}
+    assert run_job(defs).success
+    tsql(mssql_server, source_db, "DELETE FROM dbo.t WHERE id = 1")
+
+    result = run_job(defs)
+    assert result.success  # the replica still has row 1: expected until the deletes job runs
+    assert materialization_metadata(result)["deletes_reconciled"].value is False
+    counts = next(e for e in result.get_asset_check_evaluations() if e.check_name == "row_count_matches")
+    assert (counts.passed, counts.severity.value) == (False, "WARN")
+    assert [r[0] for r in replica(pg_conn, pg_schema)] == [1, 2]
+
+    result = defs.resolve_job_def("replica_deletes_job").execute_in_process()
+    assert materialization_metadata(result)["rows_deleted"].value == 1
+    assert [r[0] for r in replica(pg_conn, pg_schema)] == [2]
+    assert all(e.passed for e in result.get_asset_check_evaluations())

@@ -14,12 +14,13 @@ from dagster import DagsterInstance
 from mctm_replica.config import load_config
 from mctm_replica.definitions import build_definitions
 from mctm_replica.local.postgres import free_port
-from mctm_replica.local.services import demo_source_env
+from mctm_replica.config import TABLES_ENV
+from mctm_replica.local.services import DEMO_TABLES, demo_source_env
 from mctm_replica.ops.info import table_info
 from mctm_replica.standin import StandIn
 
 DEMO_ROWS = {"public.customer": 2000, "public.mctm_module": 3000,
-             "public.voipdb_customer": 800, "public.voipdb_useragent": 2500}
+             "public.voipdb_customer": 800, "public.voipdb_useragent": 2500, "public.mctm_module_usage": 5000}
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +33,8 @@ def demo_standin():
 def ops_env(demo_standin, pg_server):
     database = "ops_replica"
     pg_server.create_database(database)
-    env = {**pg_server.env(database), "PG_SSLMODE": "disable"}
-    return env | demo_source_env(demo_standin, load_config())
+    env = {**pg_server.env(database), "PG_SSLMODE": "disable", TABLES_ENV: str(DEMO_TABLES)}
+    return env | demo_source_env(demo_standin, load_config(DEMO_TABLES))
 
 
 def cli(*args: str, env: dict[str, str], home: Path | None = None) -> subprocess.CompletedProcess:
@@ -106,7 +107,7 @@ def test_info_shows_counts_last_materialization_and_checks(ops_env, tmp_path, mo
     home = tmp_path / "home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    config = load_config()
+    config = load_config(DEMO_TABLES)
     with DagsterInstance.from_config(str(home)) as instance:
         before = {r.target_table: r for r in table_info(config, instance, ops_env)}
         assert before["public.customer"].target_rows == "not created yet"
@@ -120,8 +121,13 @@ def test_info_shows_counts_last_materialization_and_checks(ops_env, tmp_path, mo
     for table, n in DEMO_ROWS.items():
         r = rows[table]
         assert (r["source_rows"], r["target_rows"], r["last_rows"]) == (n, n, n)
-        assert r["last_run_status"] == "SUCCESS" and r["mode"] == "full"
+        assert r["last_run_status"] == "SUCCESS"
+        assert r["mode"] == ("incremental" if table == "public.mctm_module_usage" else "full")
+        assert (r["watermark"] is not None) == (r["mode"] == "incremental")
         assert r["checks"]["row_count_matches"] == "SUCCEEDED"
         assert r["last_materialization"].endswith("+00:00")
+    assert rows["public.mctm_module_usage"]["watermark"].startswith("2024-05-31 ")  # the demo's newest row
+    assert rows["public.mctm_module_usage"]["deletes_reconciled_at"].endswith("+00:00")
     text = cli("info", env=ops_env, home=home).stdout
     assert "mctm:dbo.customer" in text and "row_count_matches succeeded" in text
+    assert "; watermark 2024-05-31 " in text

@@ -120,3 +120,14 @@ def test_bad_file_names_file_entry_and_fix(tmp_path, data, fragment):
 def test_missing_file_names_the_variable(tmp_path):
     with pytest.raises(ConfigError, match="MCTM_REPLICA_TABLES"):
         load_config(tmp_path / "absent.yaml")
+
+
+def test_demo_registry_is_production_plus_one_incremental_table():
+    from mctm_replica.local.services import DEMO_TABLES
+
+    production, demo = load_config(PACKAGED_TABLES), load_config(DEMO_TABLES)
+    assert demo.sources == production.sources
+    assert demo.tables[:len(production.tables)] == production.tables
+    (extra,) = demo.tables[len(production.tables):]
+    assert (extra.mode, extra.target_name, extra.incremental.watermark) == (
+        "incremental", "public.mctm_module_usage", "UpdatedAt")
