@@ -24,7 +24,9 @@ Mode ``incremental`` (a ``watermark`` column and a ``primary_key`` in tables.yam
   replace it, and reads only source rows with ``watermark >= stored - lookback`` (rows
   whose watermark is NULL every time). They are merged by primary key: new keys
   inserted, changed rows updated, unchanged ones left alone, so re-reading the overlap is
-  harmless. The new watermark is committed with the rows it covers.
+  harmless. The new watermark -- the largest value read, but never past the limit read
+  before the scan (the column's maximum; ``MIN_ACTIVE_ROWVERSION()`` for rowversion) -- is
+  committed with the rows it covers.
 * Deletes: the source's primary keys (a narrow read, never NOLOCK: a NOLOCK scan can skip
   rows, and a skipped key would delete a live row) are streamed after the changes, and
   replica rows whose key is gone are deleted in the same transaction -- every run, every
@@ -45,7 +47,7 @@ from pydantic import Field
 from mctm_replica.config import ReplicaConfig, SourceSpec, TableSpec
 from mctm_replica.plan import ReplicaBatches, build_plan
 from mctm_replica.naming import quote_tsql
-from mctm_replica.resources.mssql import MssqlResource, select_sql
+from mctm_replica.resources.mssql import MssqlResource, qualified, select_sql
 
 #: Op tag the job's executor limits per source (tag_concurrency_limits).
 SOURCE_TAG = "mctm_replica/source"
@@ -104,12 +106,16 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
             reconcile_deletes=config.reconcile_deletes,
         )
         if (wm := plan.watermark) is not None:
-            changed = f"{query} WHERE {wm.predicate(quote_tsql(wm.source_column))}"
+            # pymssql substitutes parameters with %: a % in a quoted name must not be one.
+            changed = f"{query.replace('%', '%%')} WHERE {wm.predicate(quote_tsql(wm.source_column))}"
+            cap = wm.cap_sql(qualified(spec.source_schema, spec.source_table), quote_tsql(wm.source_column),
+                             nolock=spec.nolock)
             source_of = {c.target_name: c.source_name for c in plan.columns}
             key_columns = [source_of[k] for k in plan.primary_key]
             keys = select_sql(spec.source_schema, spec.source_table, key_columns, nolock=False)
             batches.changes = lambda bound: mssql.stream(changed, (wm.parameter(bound),), what=what)
             batches.keys = lambda: mssql.stream(keys, what=f"the keys of {what}")
+            batches.cap = lambda: mssql.scalar(cap, what=f"the watermark limit of {what}")
         return batches
 
     return _replica

@@ -22,6 +22,8 @@ count and content checks warn (WARN, not blocking) instead of failing the run.
 
 # No `from __future__ import annotations`: Dagster reads the `context` annotation at runtime.
 
+from dataclasses import replace
+
 import psycopg2.errors
 from dagster import (
     AssetCheckExecutionContext,
@@ -37,6 +39,7 @@ from dagster._core.storage.db_io_manager import TableSlice
 from mctm_replica.config import ReplicaConfig, SourceSpec, TableSpec
 from mctm_replica.content_check import compare_table
 from mctm_replica.io_managers.drift import diff_layout
+from mctm_replica.io_managers.state import read_state, state_table_exists
 from mctm_replica.io_managers.postgres import PostgresClient
 from mctm_replica.plan import build_plan
 from mctm_replica.resources.mssql import MssqlResource
@@ -110,10 +113,17 @@ def build_rows_match_check(*, spec: TableSpec, source: SourceSpec) -> AssetCheck
     def _rows_match(context: AssetCheckExecutionContext) -> AssetCheckResult:
         mssql: MssqlResource = getattr(context.resources, source.resource_key)
         postgres: PostgresResource = getattr(context.resources, POSTGRES_KEY)
-        plan = build_plan(spec, mssql.describe_table(spec.source_schema, spec.source_table))
+        full_plan = build_plan(spec, mssql.describe_table(spec.source_schema, spec.source_table))
+        unfilled: list[str] = []
 
         def attempt():
+            nonlocal unfilled
             with postgres.get_connection() as conn:
+                if spec.incremental is not None:
+                    with conn.cursor() as cur:
+                        state = read_state(cur, spec.target_name) if state_table_exists(cur) else None
+                    unfilled = state.unfilled_columns if state else []
+                plan = replace(full_plan, columns=[c for c in full_plan.columns if c.target_name not in unfilled])
                 return compare_table(mssql, conn, plan, batch_size=mssql.batch_size)
 
         try:
@@ -129,12 +139,16 @@ def build_rows_match_check(*, spec: TableSpec, source: SourceSpec) -> AssetCheck
                 f"columns; materialize the asset first",
             )
         meta = diff.metadata()
-        context.log.info(f"rows_match {spec.target_name}: {diff.summary()} in {diff.seconds:.2f}s")
+        summary = diff.summary() + (
+            f"; not compared: {unfilled} (added to the source after the last full load; run with "
+            f"`full_refresh: true` to fill older rows)" if unfilled else "")
+        context.log.info(f"rows_match {spec.target_name}: {summary} in {diff.seconds:.2f}s")
         return AssetCheckResult(
             passed=diff.passed,
             severity=_severity(spec),
-            description=diff.summary(),
+            description=summary,
             metadata={
+                **({"not_compared": MetadataValue.json(unfilled)} if spec.incremental else {}),
                 **{k: v for k, v in meta.items() if k not in ("differing_columns", "example_keys")},
                 "differing_columns": MetadataValue.json(meta["differing_columns"]),
                 "example_keys": MetadataValue.json(meta["example_keys"]),
@@ -163,11 +177,12 @@ def build_schema_check(*, spec: TableSpec, source: SourceSpec) -> AssetChecksDef
         slice_ = TableSlice(table=spec.target_table, schema=spec.target_schema)
         with postgres.get_connection() as conn, conn.cursor() as cur:
             existing = PostgresClient.existing_columns(cur, slice_)
+            key = PostgresClient.primary_key(cur, slice_)[1]
         if existing is None:
             return AssetCheckResult(
                 passed=False, severity=AssetCheckSeverity.WARN,
                 description=f"replica table `{spec.target_name}` does not exist yet; materialize the asset")
-        changes = diff_layout(existing, plan)
+        changes = diff_layout(existing, plan, key)
         return AssetCheckResult(
             passed=not changes,
             severity=AssetCheckSeverity.WARN,

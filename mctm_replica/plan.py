@@ -67,6 +67,8 @@ class ReplicaBatches:
     changes: Callable[[Any], Batches] | None = None
     # ...and the primary-key columns of every source row, for delete reconciliation.
     keys: Callable[[], Batches] | None = None
+    # ...and the highest watermark this run may store, read before the scan starts.
+    cap: Callable[[], Any] | None = None
     # Run config: reconcile deletes on this run whatever the table's `deletes` setting says.
     reconcile_deletes: bool = False
 

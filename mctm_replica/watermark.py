@@ -33,6 +33,7 @@ _KINDS: dict[str, WatermarkKind] = {
     "rowversion": "rowversion",
 }
 ROWVERSION_BYTES = 8
+DATETIME_TICK = dt.timedelta(milliseconds=4)  # datetime's resolution is 1/300 s, rounded up
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,26 @@ class Watermark:
         condition = f"{quoted_column} >= {value}"
         return f"({condition} OR {quoted_column} IS NULL)" if self.nullable else condition
 
+    def cap_sql(self, quoted_table: str, quoted_column: str, *, nolock: bool) -> str:
+        """T-SQL for the highest watermark a run may store, read *before* its scan starts.
+
+        Rowversion: ``MIN_ACTIVE_ROWVERSION()``, the lowest value an open transaction may
+        still commit. Other kinds: the column's current maximum -- rows changed while the
+        scan runs get higher values, so they are read again next time even if the scan
+        passed them by; changes committed late with older values are the lookback's job.
+        """
+        if self.kind == "rowversion":
+            return "SELECT MIN_ACTIVE_ROWVERSION()"
+        hint = " WITH (NOLOCK)" if nolock else ""
+        return f"SELECT MAX({quoted_column}) FROM {quoted_table}{hint}"
+
+    def to_store(self, largest_read: Any, cap: Any) -> Any:
+        """The watermark to commit: the largest value read, but never past ``cap``; None
+        (the next run loads in full) when the cap was unknown -- an empty table."""
+        if cap is None or largest_read is None:
+            return None if cap is None else largest_read
+        return min(largest_read, cap)
+
     def larger(self, a: Any, b: Any) -> Any:
         if a is None:
             return b
@@ -123,7 +144,11 @@ def resolve_watermark(
                 f"{where}: is a {source_type.declared()} column, so `watermark_lookback` must be "
                 f"a whole number of values, not a duration"
             )
+    if source_type.name == "datetime":
+        # datetime ticks are 1/300 s; a client may round one up to the next millisecond,
+        # so the bound always reaches back at least one tick.
+        lookback = max(lookback, DATETIME_TICK)
     # Full precision, whatever the column's: a bound rounded *up* to the column's own
-    # precision could skip a row; SQL Server compares a datetime with a datetime2 exactly.
+    # precision could skip a row.
     cast_type = {"time": "datetime2(7)", "time_tz": "datetimeoffset(7)"}.get(kind, source_type.name)
     return Watermark(column, target_column, kind, cast_type, lookback, nullable)

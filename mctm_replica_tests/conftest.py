@@ -14,7 +14,7 @@ import psycopg2
 import pytest
 from psycopg2 import sql
 
-from mctm_replica.io_managers.state import STATE_SCHEMA, STATE_TABLE
+from mctm_replica.io_managers.state import STATE_SCHEMA, STATE_TABLE, state_table_exists
 from mctm_replica.local.postgres import LocalPostgres
 from mctm_replica.standin import StandIn
 from mctm_replica_tests.integration.source_helpers import tsql
@@ -45,8 +45,7 @@ def pg_schema(pg_conn) -> Iterator[str]:
     with pg_conn.cursor() as cur:
         cur.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
         # Incremental tables leave their watermark in the shared state table.
-        cur.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{STATE_SCHEMA}.{STATE_TABLE}",))
-        if cur.fetchone()[0]:
+        if state_table_exists(cur):
             cur.execute(sql.SQL("DELETE FROM {}.{} WHERE target_table LIKE %s").format(
                 sql.Identifier(STATE_SCHEMA), sql.Identifier(STATE_TABLE)), (f"{name}.%",))
 

@@ -84,6 +84,20 @@ class PostgresClient:
         return [] if cur.fetchone() else None
 
     @staticmethod
+    def primary_key(cur, slice_: TableSlice) -> tuple[str | None, list[str]]:
+        """The live table's primary-key constraint name and columns in key order."""
+        cur.execute(
+            "SELECT c.conname, array_agg(a.attname ORDER BY k.ord) FROM pg_constraint c "
+            "JOIN pg_class t ON t.oid = c.conrelid JOIN pg_namespace n ON n.oid = t.relnamespace "
+            "CROSS JOIN LATERAL unnest(c.conkey) WITH ORDINALITY AS k(attnum, ord) "
+            "JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = k.attnum "
+            "WHERE n.nspname = %s AND t.relname = %s AND c.contype = 'p' GROUP BY c.conname",
+            (slice_.schema, slice_.table),
+        )
+        row = cur.fetchone()
+        return (row[0], list(row[1])) if row else (None, [])
+
+    @staticmethod
     def _column_defs(plan: TablePlan, *, constraints: bool) -> list[sql.Composable]:
         return [
             sql.SQL("{} {}{}").format(
@@ -130,6 +144,13 @@ class PostgresClient:
                 stmt = sql.SQL("ALTER TABLE {} DROP COLUMN {}").format(live, col)
             elif change.kind == "allow_null":
                 stmt = sql.SQL("ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL").format(live, col)
+            elif change.kind == "key":  # on the emptied table, so the new key cannot conflict
+                name, _ = PostgresClient.primary_key(cur, slice_)
+                if name is not None:
+                    cur.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT {}").format(live, sql.Identifier(name)))
+                if not plan.primary_key:
+                    continue
+                stmt = sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({})").format(live, _idents(plan.primary_key))
             else:  # widen keeps every value; narrow/retype run on an empty table
                 using = sql.SQL("") if change.kind == "widen" else sql.SQL(" USING NULL")
                 stmt = sql.SQL("ALTER TABLE {} ALTER COLUMN {} TYPE {}{}").format(
@@ -140,10 +161,11 @@ class PostgresClient:
                 cur.execute(stmt)
             except (psycopg2.errors.FeatureNotSupported,
                     psycopg2.errors.DependentObjectsStillExist) as e:
+                detail = " ".join(filter(None, [str(e).strip().splitlines()[0], e.diag.message_detail]))
                 raise ReplicaLayoutError(
                     f"replica table `{name}`: cannot apply \"{change.describe()}\" because other "
-                    f"objects depend on the column ({str(e).strip().splitlines()[0]}). Nothing "
-                    f"was changed. Fix: drop the dependent view(s), run again, and recreate them"
+                    f"objects depend on the column ({detail}). Nothing was changed. Fix: drop the "
+                    f"dependent view(s), run again, and recreate them"
                 ) from e
 
     @staticmethod

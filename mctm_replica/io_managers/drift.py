@@ -9,8 +9,9 @@ type map), each difference is one :class:`ColumnChange`:
   smallint -> integer -> bigint, more numeric digits, finer timestamp precision, real ->
   double precision. Applied in place with ``ALTER COLUMN ... TYPE``.
 * ``allow_null`` -- the source column became nullable: ``DROP NOT NULL``.
-* ``drop``, ``narrow``, ``retype`` -- a column gone from the source, a type that cannot
-  hold every old value, or a different type altogether. Never applied silently: the run
+* ``drop``, ``narrow``, ``retype``, ``key`` -- a column gone from the source, a type that
+  cannot hold every old value, a different type altogether, or a different primary key
+  (the incremental merge needs the replica's key to be the configured one). Never applied silently: the run
   fails naming them, unless it was started with ``full_refresh: true``, which rebuilds
   the column (or drops it) and reloads every row.
 
@@ -26,7 +27,7 @@ from typing import Literal
 
 from mctm_replica.plan import TablePlan
 
-ChangeKind = Literal["add", "widen", "allow_null", "drop", "narrow", "retype"]
+ChangeKind = Literal["add", "widen", "allow_null", "drop", "narrow", "retype", "key"]
 COMPATIBLE: frozenset[str] = frozenset({"add", "widen", "allow_null"})
 
 _INTEGER_RANK = {"smallint": 1, "integer": 2, "bigint": 3}
@@ -55,6 +56,7 @@ class ColumnChange:
             "drop": f"`{self.column}` ({self.old}) is no longer in the source",
             "narrow": f"`{self.column}` narrowed from {self.old} to {self.new}",
             "retype": f"`{self.column}` changed type from {self.old} to {self.new}",
+            "key": f"the primary key changed from {self.old} to {self.new}",
         }[self.kind]
 
 
@@ -83,9 +85,15 @@ def classify(old: str, new: str) -> ChangeKind | None:
     return "retype"
 
 
-def diff_layout(existing: Sequence[tuple[str, str, bool]], plan: TablePlan) -> list[ColumnChange]:
+def _key_text(columns: Sequence[str]) -> str:
+    return f"({', '.join(columns)})" if columns else "none"
+
+
+def diff_layout(existing: Sequence[tuple[str, str, bool]], plan: TablePlan,
+                existing_key: Sequence[str] | None = None) -> list[ColumnChange]:
     """Every difference between the replica's columns ``(name, type, nullable)`` and the
-    plan's, in the plan's column order, then columns gone from the source."""
+    plan's, in the plan's column order, then columns gone from the source, then the
+    primary key (when ``existing_key`` is given)."""
     actual = {name: (pg, nullable) for name, pg, nullable in existing}
     changes: list[ColumnChange] = []
     for c in plan.columns:
@@ -100,4 +108,7 @@ def diff_layout(existing: Sequence[tuple[str, str, bool]], plan: TablePlan) -> l
             changes.append(ColumnChange(c.target_name, "allow_null", old, old))
     planned = set(plan.target_columns)
     changes += [ColumnChange(n, "drop", pg, None) for n, (pg, _) in actual.items() if n not in planned]
+    if existing_key is not None and list(existing_key) != list(plan.primary_key):
+        changes.append(ColumnChange(", ".join(plan.primary_key), "key", _key_text(existing_key),
+                                    _key_text(plan.primary_key)))
     return changes

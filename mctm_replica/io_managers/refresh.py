@@ -18,7 +18,7 @@ from dagster._core.storage.db_io_manager import DbTypeHandler, TableSlice
 from mctm_replica.io_managers.client import PostgresClient
 from mctm_replica.io_managers.copy_format import CsvBatchEncoder
 from mctm_replica.io_managers.copy_stream import CopyFeed, Progress
-from mctm_replica.io_managers.drift import ColumnChange, diff_layout
+from mctm_replica.io_managers.drift import diff_layout
 from mctm_replica.io_managers.state import ReplicaState, read_state, write_state
 from mctm_replica.plan import Batches, ReplicaBatches, TablePlan
 from mctm_replica.resources.postgres import TargetError
@@ -48,8 +48,7 @@ class _WatermarkMax:
             self.value = top if self.value is None else max(self.value, top)
 
 
-def decide(plan: TablePlan, obj: ReplicaBatches, state: ReplicaState | None, table_created: bool,
-           changes: Sequence[ColumnChange]) -> LoadDecision:
+def decide(plan: TablePlan, obj: ReplicaBatches, state: ReplicaState | None, table_created: bool) -> LoadDecision:
     """Full load or incremental merge, and whether deletes are reconciled (pure logic)."""
     wm = plan.watermark
     if wm is None:
@@ -107,20 +106,22 @@ class ReplicaBatchesTypeHandler(DbTypeHandler[ReplicaBatches]):
             with connection.cursor() as cur:
                 PostgresClient.lock_refresh(cur, name)
                 existing = PostgresClient.existing_columns(cur, table_slice)
-                changes = [] if existing is None else diff_layout(existing, plan)
+                changes = [] if existing is None else diff_layout(
+                    existing, plan, PostgresClient.primary_key(cur, table_slice)[1])
                 if not obj.full_refresh:
                     PostgresClient.refuse_incompatible(changes, name)
                 if existing is None:
                     PostgresClient.create_table(cur, table_slice, plan)
                     context.log.info(f"created replica table {name}")
                 state = read_state(cur, name, for_update=True) if plan.watermark else None
-                load = decide(plan, obj, state, existing is None, changes)
+                load = decide(plan, obj, state, existing is None)
                 wm = plan.watermark
                 high = _WatermarkMax(plan.target_columns.index(wm.target_column), load.previous) if wm else None
                 if not load.full:
                     context.log.info(f"{name}: reading rows with {wm.source_column} >= {load.since} "
                                      f"(stored watermark {load.previous}, lookback {wm.lookback})")
                 stage = PostgresClient.create_stage(cur, table_slice, plan)
+                cap = obj.cap() if wm is not None and obj.cap is not None else None
                 copied = copy(cur, stage, plan.target_columns,
                               obj.open if load.full else (lambda: obj.changes(load.since)),
                               encoder, high, obj.source_rows_hint if load.full else None)
@@ -146,10 +147,15 @@ class ReplicaBatchesTypeHandler(DbTypeHandler[ReplicaBatches]):
                         result["rows_deleted"], result["keys_missing_in_replica"] = (
                             PostgresClient.delete_missing(cur, table_slice, keys, plan))
                 if wm is not None:
+                    stored = wm.to_store(high.value, cap)
+                    unfilled = [] if load.full else sorted(
+                        (set(state.unfilled_columns) | {c.column for c in changes if c.kind == "add"})
+                        & set(plan.target_columns))
                     write_state(cur, target_table=name, watermark_column=wm.target_column,
                                 watermark_kind=wm.kind,
-                                watermark=None if high.value is None else wm.to_text(high.value),
-                                reconciled=load.full or load.reconcile, run_id=context.run_id)
+                                watermark=None if stored is None else wm.to_text(stored),
+                                reconciled=load.full or load.reconcile, run_id=context.run_id,
+                                unfilled=unfilled)
                 swap_s = time.monotonic() - swap_started
             connection.commit()
         except BaseException as e:
@@ -188,9 +194,11 @@ class ReplicaBatchesTypeHandler(DbTypeHandler[ReplicaBatches]):
             metadata["dagster/row_count"] = copied
         if wm is not None:
             metadata["watermark_column"] = wm.target_column
-            metadata["watermark"] = None if high.value is None else wm.to_text(high.value)
+            metadata["watermark"] = None if stored is None else wm.to_text(stored)
+            metadata["watermark_largest_read"] = None if high.value is None else wm.to_text(high.value)
             metadata["watermark_previous"] = None if load.previous is None else wm.to_text(load.previous)
             metadata["deletes_reconciled"] = load.full or load.reconcile
+            metadata["unfilled_columns"] = MetadataValue.json(unfilled)
         return metadata
 
     def _fail(self, feeds: list[CopyFeed], connection, e: BaseException, name: str) -> None:

@@ -27,6 +27,9 @@ class ReplicaState:
     runs_since_reconcile: int  # incremental runs since deletes were last reconciled
     last_reconciled_at: dt.datetime | None
     updated_at: dt.datetime
+    # Columns added to the source since the last full load: rows merged before they were
+    # added have no value there, so the content check leaves them out until a full load.
+    unfilled_columns: list[str]
 
 
 def _table() -> sql.Composed:
@@ -35,7 +38,7 @@ def _table() -> sql.Composed:
 
 _COLUMNS = sql.SQL(
     "target_table, watermark_column, watermark_kind, watermark, runs_since_reconcile, "
-    "last_reconciled_at, updated_at"
+    "last_reconciled_at, updated_at, unfilled_columns"
 )
 
 
@@ -50,12 +53,18 @@ def ensure_state_table(conn) -> None:
                 "target_table text PRIMARY KEY, watermark_column text NOT NULL, "
                 "watermark_kind text NOT NULL, watermark text, "
                 "runs_since_reconcile integer NOT NULL DEFAULT 0, "
-                "last_reconciled_at timestamptz, updated_at timestamptz NOT NULL, run_id text)"
+                "last_reconciled_at timestamptz, updated_at timestamptz NOT NULL, run_id text, "
+                "unfilled_columns text[] NOT NULL DEFAULT '{{}}')"
             ).format(_table()))
         conn.commit()
     except (psycopg2.errors.UniqueViolation, psycopg2.errors.DuplicateTable,
             psycopg2.errors.DuplicateObject):
         conn.rollback()
+
+
+def state_table_exists(cur) -> bool:
+    cur.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{STATE_SCHEMA}.{STATE_TABLE}",))
+    return bool(cur.fetchone()[0])
 
 
 def read_state(cur, target_table: str, *, for_update: bool = False) -> ReplicaState | None:
@@ -78,16 +87,16 @@ def read_all_states(conn) -> dict[str, ReplicaState]:
 
 
 def write_state(cur, *, target_table: str, watermark_column: str, watermark_kind: str,
-                watermark: str | None, reconciled: bool, run_id: str) -> None:
+                watermark: str | None, reconciled: bool, run_id: str, unfilled: list[str]) -> None:
     """Upsert the table's state inside the caller's transaction."""
     cur.execute(sql.SQL(
         "INSERT INTO {t} AS s (target_table, watermark_column, watermark_kind, watermark, "
-        "runs_since_reconcile, last_reconciled_at, updated_at, run_id) "
-        "VALUES (%(t)s, %(c)s, %(k)s, %(w)s, 0, CASE WHEN %(r)s THEN now() END, now(), %(run)s) "
+        "runs_since_reconcile, last_reconciled_at, updated_at, run_id, unfilled_columns) "
+        "VALUES (%(t)s, %(c)s, %(k)s, %(w)s, 0, CASE WHEN %(r)s THEN now() END, now(), %(run)s, %(u)s) "
         "ON CONFLICT (target_table) DO UPDATE SET watermark_column = EXCLUDED.watermark_column, "
         "watermark_kind = EXCLUDED.watermark_kind, watermark = EXCLUDED.watermark, "
         "runs_since_reconcile = CASE WHEN %(r)s THEN 0 ELSE s.runs_since_reconcile + 1 END, "
         "last_reconciled_at = CASE WHEN %(r)s THEN now() ELSE s.last_reconciled_at END, "
-        "updated_at = now(), run_id = EXCLUDED.run_id"
+        "updated_at = now(), run_id = EXCLUDED.run_id, unfilled_columns = EXCLUDED.unfilled_columns"
     ).format(t=_table()), {"t": target_table, "c": watermark_column, "k": watermark_kind,
-                            "w": watermark, "r": reconciled, "run": run_id})
+                            "w": watermark, "r": reconciled, "run": run_id, "u": unfilled})

@@ -211,6 +211,18 @@ class MssqlResource(ConfigurableResource):
                 ) from e
             return int(cur.fetchone()[0])
 
+    def scalar(self, sql: str, *, what: str):
+        """The single value ``sql`` returns (retried on transient failures)."""
+        def once():
+            with self.get_connection() as conn, conn.cursor() as cur:
+                try:
+                    cur.execute(sql)
+                except pymssql.Error as e:
+                    raise SourceError(f"cannot read {what} from {self._where()}: {_first_line(e)}") from e
+                return cur.fetchone()[0]
+
+        return self._retrying(once, f"reading {what}")
+
     def estimate_rows(self, schema: str, table: str) -> int | None:
         """The row count SQL Server keeps in its catalog (``sys.partitions``): no scan, so
         progress can show percent and ETA for free. None if it cannot be read."""

@@ -272,3 +272,29 @@ def test_scheduled_deletes_wait_for_the_deletes_job_and_the_checks_only_warn(
     assert materialization_metadata(result)["rows_deleted"].value == 1
     assert [r[0] for r in replica(pg_conn, pg_schema)] == [2]
     assert all(e.passed for e in result.get_asset_check_evaluations())
+
+
+def test_rowversion_change_committed_after_the_scan_is_not_skipped(
+        tmp_path, env, mssql_server, source_db, pg_conn, pg_schema):
+    tsql(mssql_server, source_db, "CREATE TABLE dbo.t (id int NOT NULL PRIMARY KEY, v nvarchar(20), wm rowversion)")
+    insert(mssql_server, source_db, "rowversion", [(1, "a", 0), (2, "b", 0)])
+    defs = replica_defs(tmp_path, [incremental_table(pg_schema)])
+    assert run_job(defs).success
+    # A writer changes row 1 and is still in its transaction when the run reads; row 2's
+    # change, with a *higher* rowversion, is committed and read.
+    writer = mssql_server.connect_pymssql(database=source_db, autocommit=False)
+    try:
+        with writer.cursor() as cur:
+            cur.execute("UPDATE dbo.t SET v = N'a2' WHERE id = 1")
+        update(mssql_server, source_db, "rowversion", 2, "b2", 0)
+        result = run_job(defs)
+        assert replica(pg_conn, pg_schema) == [(1, "a"), (2, "b2")]
+        meta = materialization_metadata(result)
+        # Stored: not the largest value read, but MIN_ACTIVE_ROWVERSION() from before the scan.
+        assert meta["watermark"].value < meta["watermark_largest_read"].value
+        writer.commit()
+    finally:
+        writer.close()
+    result = run_job(defs)
+    assert result.success, failure_text(result)
+    assert replica(pg_conn, pg_schema) == [(1, "a2"), (2, "b2")]

@@ -103,6 +103,9 @@ def test_dropped_narrowed_and_retyped_columns_fail_clearly_until_a_full_refresh(
     result = job.execute_in_process(run_config=config, raise_on_error=False)
     assert "cannot apply \"`code` narrowed from character varying(20) to character varying(10)\"" in \
         failure_text(result)
+    # PostgreSQL's detail, which names the view, is part of the message itself.
+    assert f"because other objects depend on the column (cannot alter type of a column used by a view or " \
+           f"rule rule _RETURN on view {pg_schema}.v depends on column \"code\")" in failure_text(result)
     assert "drop the dependent view(s)" in failure_text(result)
     assert query(pg_conn, "SELECT * FROM {s}.v", pg_schema) == [(1, "abc")]
 
@@ -126,9 +129,37 @@ def test_incremental_table_gains_a_column_filled_from_then_on(
          "UPDATE dbo.t SET extra = 10", "UPDATE dbo.t SET v = N'b2', wm = 3 WHERE id = 2")
     instance = DagsterInstance.ephemeral()
     result = run_job(defs, instance=instance)
-    assert materialization_metadata(result)["load"].value == "incremental"
+    assert result.success, failure_text(result)
+    meta = materialization_metadata(result)
+    assert meta["load"].value == "incremental" and meta["unfilled_columns"].value == ["extra"]
     assert query(pg_conn, "SELECT id, v, extra FROM {s}.t ORDER BY id", pg_schema) == [(1, "a", None), (2, "b2", 10)]
     assert "`extra` is new in the source (integer) (rows copied before this run have no value for it: " \
            "run with `full_refresh: true` to fill them)" in run_log_text(instance, result.run_id)
-    # Row 1 still lacks the value, and the content check says so.
-    assert {e.check_name: e.passed for e in result.get_asset_check_evaluations()}["rows_match"] is False
+    # Row 1 lacks the new value until a full load: the content check says so instead of failing.
+    rows_match = next(e for e in result.get_asset_check_evaluations() if e.check_name == "rows_match")
+    assert rows_match.passed and "not compared: ['extra']" in rows_match.description
+
+    config = {"ops": {op_name(defs, pg_schema): {"config": {"full_refresh": True}}}}
+    result = defs.resolve_job_def("replica_job").execute_in_process(run_config=config)
+    assert materialization_metadata(result)["unfilled_columns"].value == []
+    assert query(pg_conn, "SELECT id, extra FROM {s}.t ORDER BY id", pg_schema) == [(1, 10), (2, 10)]
+    rows_match = next(e for e in result.get_asset_check_evaluations() if e.check_name == "rows_match")
+    assert rows_match.passed and "not compared" not in rows_match.description
+
+
+def test_a_changed_primary_key_needs_a_full_refresh_then_merges_by_it(
+        tmp_path, env, mssql_server, source_db, pg_conn, pg_schema):
+    tsql(mssql_server, source_db, "CREATE TABLE dbo.t (id int NOT NULL, v nvarchar(20), wm bigint NOT NULL)",
+         "INSERT INTO dbo.t VALUES (1, N'a', 1), (2, N'b', 2)")
+    assert run_job(replica_defs(tmp_path, [full_table(pg_schema)])).success  # no key at all
+    defs = replica_defs(tmp_path, [{**full_table(pg_schema), "mode": "incremental", "primary_key": ["id"],
+                                    "watermark": "wm"}])
+    err = failure_text(run_job(defs))
+    assert "the primary key changed from none to (id)" in err and "full_refresh: true" in err
+    config = {"ops": {op_name(defs, pg_schema): {"config": {"full_refresh": True}}}}
+    assert defs.resolve_job_def("replica_job").execute_in_process(run_config=config).success
+    tsql(mssql_server, source_db, "UPDATE dbo.t SET v = N'b2', wm = 3 WHERE id = 2")
+    result = run_job(defs)
+    assert result.success, failure_text(result)
+    assert materialization_metadata(result)["rows_updated"].value == 1
+    assert query(pg_conn, "SELECT id, v FROM {s}.t ORDER BY id", pg_schema) == [(1, "a"), (2, "b2")]

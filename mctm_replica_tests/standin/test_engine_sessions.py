@@ -228,3 +228,24 @@ def test_textsize_truncates_large_values(engine):
     list(s.execute("SET TEXTSIZE 0"))
     assert rows(s, "SELECT @@TEXTSIZE") == [(4096,)]
     s.close()
+
+
+def test_min_active_rowversion_stays_below_open_transactions(engine):
+    a = engine.connect("master", spid=61, login="sa")
+    list(a.execute("CREATE DATABASE rv; USE rv; CREATE TABLE dbo.t (id int PRIMARY KEY, v int, rv rowversion)"))
+    list(a.execute("INSERT INTO dbo.t (id, v) VALUES (1, 1), (2, 2)"))
+
+    def rv(s, sql):
+        return int.from_bytes(rows(s, sql)[0][0], "big")
+
+    top = rv(a, "SELECT MAX(rv) FROM dbo.t")
+    assert rv(a, "SELECT MIN_ACTIVE_ROWVERSION()") > top  # nothing open: @@DBTS + 1
+    b = engine.connect("rv", spid=62, login="sa")
+    list(b.execute("BEGIN TRANSACTION; UPDATE dbo.t SET v = 10 WHERE id = 1"))
+    list(a.execute("UPDATE dbo.t SET v = 20 WHERE id = 2"))
+    committed = rv(a, "SELECT rv FROM dbo.t WHERE id = 2")
+    floor = rv(a, "SELECT MIN_ACTIVE_ROWVERSION()")
+    assert floor < committed  # b's uncommitted row version is below a's committed one
+    list(b.execute("COMMIT"))
+    assert rv(a, "SELECT rv FROM dbo.t WHERE id = 1") >= floor
+    assert rv(a, "SELECT MIN_ACTIVE_ROWVERSION()") > committed

@@ -56,6 +56,7 @@ def test_stored_text_round_trips_and_low_bound():
     assert rv.low_bound(b"\x00\x00\x00\x00\x00\x00\x07\xd1") == b"\x00\x00\x00\x00\x00\x00\x07\xce"
     assert rv.low_bound(b"\x00" * 7 + b"\x01") == b"\x00" * 8  # never below zero
     assert wm("bigint", 5).low_bound(100) == 95
+    assert wm("datetime", dt.timedelta(0)).lookback == dt.timedelta(milliseconds=4)  # one datetime tick
     early = wm("datetime2", dt.timedelta(days=1))
     assert early.low_bound(dt.datetime(1, 1, 1, 1)) == dt.datetime.min
 
@@ -70,7 +71,7 @@ def plan(deletes=DeletesSpec()) -> TablePlan:
 
 def state(watermark="100", runs=0, column="updated_at"):
     now = dt.datetime(2024, 1, 1)
-    return ReplicaState("p.t", column, "integer", watermark, runs, now, now)
+    return ReplicaState("p.t", column, "integer", watermark, runs, now, now, [])
 
 
 def batches(p, **kw):
@@ -79,16 +80,26 @@ def batches(p, **kw):
 
 def test_load_decision():
     p = plan()
-    d = decide(p, batches(p), state(), False, [])
+    d = decide(p, batches(p), state(), False)
     assert (d.full, d.since, d.previous, d.reconcile) == (False, 95, 100, True)
-    assert decide(p, batches(p), state(), True, []).reason == "replica table created"
-    assert decide(p, batches(p, full_refresh=True), state(), False, []).reason == "full_refresh requested"
-    assert decide(p, batches(p), None, False, []).reason == "no stored watermark"
-    assert decide(p, batches(p), state(column="other"), False, []).reason == \
+    assert decide(p, batches(p), state(), True).reason == "replica table created"
+    assert decide(p, batches(p, full_refresh=True), state(), False).reason == "full_refresh requested"
+    assert decide(p, batches(p), None, False).reason == "no stored watermark"
+    assert decide(p, batches(p), state(column="other"), False).reason == \
         "watermark column changed from `other`"
     every3 = plan(DeletesSpec("every_n_runs", 3))
-    assert decide(every3, batches(every3), state(runs=1), False, []).reconcile is False
-    assert decide(every3, batches(every3), state(runs=2), False, []).reconcile is True
-    assert decide(every3, batches(every3, reconcile_deletes=True), state(runs=0), False, []).reconcile is True
+    assert decide(every3, batches(every3), state(runs=1), False).reconcile is False
+    assert decide(every3, batches(every3), state(runs=2), False).reconcile is True
+    assert decide(every3, batches(every3, reconcile_deletes=True), state(runs=0), False).reconcile is True
     never = plan(DeletesSpec("never"))
-    assert decide(never, batches(never), state(runs=99), False, []).reconcile is False
+    assert decide(never, batches(never), state(runs=99), False).reconcile is False
+
+
+def test_stored_watermark_never_passes_the_limit_read_before_the_scan():
+    w = wm("bigint")
+    assert w.to_store(120, 110) == 110  # rows changed during the scan are read again
+    assert w.to_store(100, 110) == 100
+    assert w.to_store(None, 110) is None  # nothing read
+    assert w.to_store(120, None) is None  # table empty when the scan began: load in full next time
+    assert wm("timestamp").cap_sql("[dbo].[t]", "[rv]", nolock=False) == "SELECT MIN_ACTIVE_ROWVERSION()"
+    assert w.cap_sql("[dbo].[t]", "[v]", nolock=True) == "SELECT MAX([v]) FROM [dbo].[t] WITH (NOLOCK)"

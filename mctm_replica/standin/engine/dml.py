@@ -46,6 +46,12 @@ def _assign_ctx(info: TableInfo, col: ColumnInfo) -> dict:
 
 
 def _execute(session, sql: str, tr, info: TableInfo, verb: str) -> int:
+    writes_rowversion = verb in ("INSERT", "UPDATE") and any(c.decl.type == "rowversion" for c in info.columns)
+    if writes_rowversion:
+        # Every rowversion this statement allocates is above this one, and stays
+        # uncommitted until the statement (autocommit) or its transaction ends.
+        floor = session.cur.execute(f"SELECT {_rv_seq(info)}").fetchone()[0]
+        session.engine.note_rowversion(session, info.alias, int(floor))
     try:
         row = session.cur.execute(sql, tr.params_for(sql)).fetchone()
     except Exception as e:  # noqa: BLE001 - every DuckDB error is mapped
@@ -54,6 +60,9 @@ def _execute(session, sql: str, tr, info: TableInfo, verb: str) -> int:
         if isinstance(e, duckdb.Error):
             raise map_error(e, {"table": info, "verb": verb}) from e
         raise
+    finally:
+        if writes_rowversion and session.trancount == 0:
+            session.engine.rowversions_committed(session)
     return int(row[0]) if row else 0
 
 

@@ -31,6 +31,9 @@ class DuckEngine:
         self._setup(self._con)
         self._dbs: dict[str, tuple[str, str, int]] = {}  # lower name -> (display, alias, database_id)
         self._users: dict[int, str] = {}  # id(session) -> database in use
+        # id(session) -> {database alias: lowest rowversion its open transaction allocated},
+        # for MIN_ACTIVE_ROWVERSION()
+        self._rv_floors: dict[int, dict[str, int]] = {}
         self.version = 0
         self._next_id = 5  # SQL Server numbers user databases from 5 (1-4 are system databases)
         if self.data_dir is not None:
@@ -148,6 +151,23 @@ class DuckEngine:
     def session_closed(self, session) -> None:
         with self._lock:
             self._users.pop(id(session), None)
+            self._rv_floors.pop(id(session), None)
+
+    def note_rowversion(self, session, alias: str, value: int) -> None:
+        """``session`` is about to write rowversions >= ``value`` in ``alias``, uncommitted."""
+        with self._lock:
+            floors = self._rv_floors.setdefault(id(session), {})
+            floors[alias] = min(value, floors.get(alias, value))
+
+    def rowversions_committed(self, session) -> None:
+        with self._lock:
+            self._rv_floors.pop(id(session), None)
+
+    def active_rowversion_floor(self, alias: str) -> int | None:
+        """The lowest rowversion an open transaction of ``alias`` may still commit."""
+        with self._lock:
+            floors = [f[alias] for f in self._rv_floors.values() if alias in f]
+        return min(floors) if floors else None
 
     def close(self) -> None:
         with self._lock:

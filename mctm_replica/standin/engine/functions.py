@@ -83,6 +83,18 @@ def _sysdatetimeoffset(tr, node, scope):
                  Decl("datetimeoffset", scale=7), nullable=False)
 
 
+def _min_active_rowversion(tr, node, scope):
+    """The lowest rowversion an open transaction may still commit, else @@DBTS + 1."""
+    alias = tr.s.engine.alias(tr.s.database)
+    floor = tr.s.engine.active_rowversion_floor(alias)
+    if floor is None:
+        last, start = tr.s.cur.execute(
+            "SELECT last_value, start_value FROM duckdb_sequences() WHERE database_name = ? "
+            "AND schema_name = '__standin' AND sequence_name = 'rowversion'", [alias]).fetchone()
+        floor = (start - 1 if last is None else last) + 1
+    return Typed(f"CAST({int(floor)} AS BIGINT)", Decl("rowversion"), nullable=False)
+
+
 def _newid(tr, node, scope):
     return Typed("uuid()", Decl("uniqueidentifier"), nullable=False)
 
@@ -200,6 +212,7 @@ def _isnull_like(tr, node, scope):
 FUNCTIONS: dict[str, Callable] = {
     "GETDATE": _getdate, "GETUTCDATE": _getutcdate, "SYSDATETIME": _sysdatetime,
     "SYSUTCDATETIME": _sysutcdatetime, "SYSDATETIMEOFFSET": _sysdatetimeoffset, "NEWID": _newid,
+    "MIN_ACTIVE_ROWVERSION": _min_active_rowversion,
     "LEN": _len, "DATALENGTH": _datalength, "DB_NAME": _db_name, "SCHEMA_NAME": _schema_name,
     "SUSER_NAME": _login, "SUSER_SNAME": _login, "SYSTEM_USER": _login, "USER_NAME": _user_name,
     "CURRENT_USER": _user_name, "HOST_NAME": _host_name, "APP_NAME": _app_name, "OBJECT_ID": _object_id,

@@ -128,6 +128,8 @@ class DuckSession:
             except duckdb.Error as e:
                 self._local_version += 1
                 raise map_error(e) from e
+            finally:
+                self.engine.rowversions_committed(self)
 
     def rollback(self) -> None:
         if self._trancount == 0:
@@ -137,6 +139,7 @@ class DuckSession:
             self.cur.execute("ROLLBACK")
         finally:
             self._local_version += 1
+            self.engine.rowversions_committed(self)
 
     def close(self) -> None:
         try:
