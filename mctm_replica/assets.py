@@ -105,20 +105,27 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
             full_refresh=config.full_refresh,
             reconcile_deletes=config.reconcile_deletes,
         )
-        if (wm := plan.watermark) is not None:
-            # pymssql substitutes parameters with %: a % in a quoted name must not be one.
-            changed = f"{query.replace('%', '%%')} WHERE {wm.predicate(quote_tsql(wm.source_column))}"
-            cap = wm.cap_sql(qualified(spec.source_schema, spec.source_table), quote_tsql(wm.source_column),
-                             nolock=spec.nolock)
-            source_of = {c.target_name: c.source_name for c in plan.columns}
-            key_columns = [source_of[k] for k in plan.primary_key]
-            keys = select_sql(spec.source_schema, spec.source_table, key_columns, nolock=False)
-            batches.changes = lambda bound: mssql.stream(changed, (wm.parameter(bound),), what=what)
-            batches.keys = lambda: mssql.stream(keys, what=f"the keys of {what}")
-            batches.cap = lambda: mssql.scalar(cap, what=f"the watermark limit of {what}")
+        if plan.watermark is not None:
+            _add_incremental_reads(batches, mssql, spec, query, what)
         return batches
 
     return _replica
+
+
+def _add_incremental_reads(batches: ReplicaBatches, mssql: MssqlResource, spec: TableSpec,
+                           query: str, what: str) -> None:
+    """The changed rows, the keys and the watermark limit of an incremental table."""
+    plan, wm = batches.plan, batches.plan.watermark
+    # pymssql substitutes parameters with %: a % in a quoted name must not be one.
+    changed = f"{query.replace('%', '%%')} WHERE {wm.predicate(quote_tsql(wm.source_column))}"
+    cap = wm.cap_sql(qualified(spec.source_schema, spec.source_table), quote_tsql(wm.source_column),
+                     nolock=spec.nolock)
+    source_of = {c.target_name: c.source_name for c in plan.columns}
+    keys = select_sql(spec.source_schema, spec.source_table, [source_of[k] for k in plan.primary_key],
+                      nolock=False)
+    batches.changes = lambda bound: mssql.stream(changed, (wm.parameter(bound),), what=what)
+    batches.keys = lambda: mssql.stream(keys, what=f"the keys of {what}")
+    batches.cap = lambda: mssql.scalar(cap, what=f"the watermark limit of {what}")
 
 
 def build_replica_assets(config: ReplicaConfig) -> list[AssetsDefinition]:
