@@ -16,8 +16,9 @@ what the type map gives for the source's current schema and lists every differen
 the drift the next materialization will apply, or refuse (:mod:`.io_managers.drift`).
 
 Incremental tables whose deletes are reconciled later (``deletes`` other than
-``every_run``) may legitimately hold rows the source already deleted, so for them the
-count and content checks warn (WARN, not blocking) instead of failing the run.
+``every_run``) may legitimately hold rows the source already deleted: for them, extra
+replica rows pass both checks (reported as awaiting delete reconciliation); a missing or
+different row still fails.
 """
 
 # No `from __future__ import annotations`: Dagster reads the `context` annotation at runtime.
@@ -53,15 +54,11 @@ def _deferred_deletes(spec: TableSpec) -> bool:
     return spec.incremental is not None and spec.incremental.deletes.deferred
 
 
-def _severity(spec: TableSpec) -> AssetCheckSeverity:
-    return AssetCheckSeverity.WARN if _deferred_deletes(spec) else AssetCheckSeverity.ERROR
-
-
 def build_row_count_check(*, spec: TableSpec, source: SourceSpec) -> AssetChecksDefinition:
     @asset_check(
         asset=AssetKey(spec.asset_key_path),
         name="row_count_matches",
-        blocking=not _deferred_deletes(spec),
+        blocking=True,
         required_resource_keys={source.resource_key, POSTGRES_KEY},
         description=(
             f"Source `{spec.source_name}` COUNT_BIG(*) equals the replica's count(*) "
@@ -79,20 +76,23 @@ def build_row_count_check(*, spec: TableSpec, source: SourceSpec) -> AssetChecks
             except psycopg2.errors.UndefinedTable:  # the one expected case: no replica yet
                 return AssetCheckResult(
                     passed=False,
-                    severity=_severity(spec),
+                    severity=AssetCheckSeverity.ERROR,
                     description=f"replica table `{spec.target_name}` does not exist yet; "
                     f"materialize the asset first",
                     metadata={"source_rows": source_rows, "target_rows": None},
                 )
         difference = target_rows - source_rows
+        deferred = _deferred_deletes(spec)
         return AssetCheckResult(
-            passed=abs(difference) <= spec.row_count_tolerance,
-            severity=_severity(spec),
+            # Extra replica rows may be deletes not reconciled yet; fewer rows never are.
+            passed=(-difference if deferred else abs(difference)) <= spec.row_count_tolerance,
+            severity=AssetCheckSeverity.ERROR,
             metadata={
                 "source_rows": source_rows,
                 "target_rows": target_rows,
                 "difference": difference,
                 "tolerance": spec.row_count_tolerance,
+                **({"awaiting_delete_reconciliation": max(0, difference)} if deferred else {}),
             },
         )
 
@@ -103,7 +103,7 @@ def build_rows_match_check(*, spec: TableSpec, source: SourceSpec) -> AssetCheck
     @asset_check(
         asset=AssetKey(spec.asset_key_path),
         name="rows_match",
-        blocking=spec.rows_match_blocking and not _deferred_deletes(spec),
+        blocking=spec.rows_match_blocking,
         required_resource_keys={source.resource_key, POSTGRES_KEY},
         description=(
             f"Every row of source `{spec.source_name}` is in the replica with equal values "
@@ -134,18 +134,19 @@ def build_rows_match_check(*, spec: TableSpec, source: SourceSpec) -> AssetCheck
         except (psycopg2.errors.UndefinedTable, psycopg2.errors.UndefinedColumn):  # no replica yet
             return AssetCheckResult(
                 passed=False,
-                severity=_severity(spec),
+                severity=AssetCheckSeverity.ERROR,
                 description=f"replica table `{spec.target_name}` does not exist yet or lacks "
                 f"columns; materialize the asset first",
             )
         meta = diff.metadata()
-        summary = diff.summary() + (
+        deferred_only = _deferred_deletes(spec) and not diff.passed and not (diff.missing or diff.different)
+        summary = diff.summary() + (" (awaiting delete reconciliation)" if deferred_only else "") + (
             f"; not compared: {unfilled} (added to the source after the last full load; run with "
             f"`full_refresh: true` to fill older rows)" if unfilled else "")
         context.log.info(f"rows_match {spec.target_name}: {summary} in {diff.seconds:.2f}s")
         return AssetCheckResult(
-            passed=diff.passed,
-            severity=_severity(spec),
+            passed=diff.passed or deferred_only,
+            severity=AssetCheckSeverity.ERROR,
             description=summary,
             metadata={
                 **({"not_compared": MetadataValue.json(unfilled)} if spec.incremental else {}),

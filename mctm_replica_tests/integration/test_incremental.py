@@ -252,7 +252,7 @@ def test_run_killed_between_reading_and_commit_leaves_rows_and_watermark_then_co
     time.sleep(max(0.0, held_until + 1 - time.monotonic()))  # lets the fixture drop the database
 
 
-def test_scheduled_deletes_wait_for_the_deletes_job_and_the_checks_only_warn(
+def test_scheduled_deletes_wait_for_the_deletes_job_and_the_checks_allow_only_extra_rows(
         tmp_path, env, mssql_server, source_db, pg_conn, pg_schema):
     tsql(mssql_server, source_db, "CREATE TABLE dbo.t (id int NOT NULL PRIMARY KEY, v nvarchar(20), wm bigint NOT NULL)")
     tsql(mssql_server, source_db, "INSERT INTO dbo.t VALUES (1, N'a', 1), (2, N'b', 2)")
@@ -264,9 +264,19 @@ def test_scheduled_deletes_wait_for_the_deletes_job_and_the_checks_only_warn(
     result = run_job(defs)
     assert result.success  # the replica still has row 1: expected until the deletes job runs
     assert materialization_metadata(result)["deletes_reconciled"].value is False
-    counts = next(e for e in result.get_asset_check_evaluations() if e.check_name == "row_count_matches")
-    assert (counts.passed, counts.severity.value) == (False, "WARN")
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    counts = evaluations["row_count_matches"]
+    assert counts.passed and counts.metadata["awaiting_delete_reconciliation"].value == 1
+    assert evaluations["rows_match"].passed
+    assert evaluations["rows_match"].description == "1 extra row(s) in the replica (awaiting delete reconciliation)"
     assert [r[0] for r in replica(pg_conn, pg_schema)] == [1, 2]
+    # A missing row is still a failure: the replica must never have fewer rows.
+    with pg_conn.cursor() as cur:
+        cur.execute(sql.SQL("DELETE FROM {}.t WHERE id = 2").format(sql.Identifier(pg_schema)))
+    result = run_checks_only(defs, AssetKey([pg_schema, "t"]), ("rows_match",), raise_on_error=False)
+    (content,) = result.get_asset_check_evaluations()
+    assert not content.passed and content.description.startswith("1 row(s) missing in the replica")
+    tsql(mssql_server, source_db, "UPDATE dbo.t SET wm = 3 WHERE id = 2")  # re-read: restores row 2
 
     result = defs.resolve_job_def("replica_deletes_job").execute_in_process()
     assert materialization_metadata(result)["rows_deleted"].value == 1
