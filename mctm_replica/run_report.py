@@ -3,9 +3,9 @@
 The summary is the table ``make demo`` prints (:mod:`mctm_replica.run_summary`): per
 table the rows copied, seconds, rows/s and each check's outcome, read back from the run's
 own events, so it shows exactly what the run recorded. :func:`report_run_summary` appends
-it to the run's log as one engine event (message: a headline and the table; metadata:
-the totals and the table as Markdown), so the UI's run page, ``dagster`` CLI logs and
-the event log storage all end with it.
+it to the run's log as one engine event (message: a headline and the table, which the UI
+shows in a fixed-width font; metadata: the totals), so the UI's run page and the event
+log storage end with it.
 
 Dagster has no hook that runs once at the end of a run, so the sensor
 ``replica_run_summary`` (running by default, in the daemon like the alert sensors) finds
@@ -25,7 +25,6 @@ from dagster import (
     DagsterRun,
     DefaultSensorStatus,
     EventRecordsFilter,
-    MetadataValue,
     SensorDefinition,
     SensorEvaluationContext,
     SkipReason,
@@ -105,21 +104,9 @@ def report_run_summary(
             "rows_copied": sum(t.rows or 0 for t in tables),
             "checks_passed": outcomes.count(True),
             "checks_failed": outcomes.count(False),
-            "summary": MetadataValue.md(_markdown(tables)),
         }),
     )
     return message
-
-
-def _markdown(tables: list[TableSummary]) -> str:
-    lines = ["| table | rows | seconds | rows/s | checks |", "|---|---:|---:|---:|---|"]
-    for t in tables:
-        checks = ", ".join(f"{n} {'passed' if ok else '**FAILED**'}" for n, ok in sorted(t.checks.items()))
-        rows = "-" if t.rows is None else f"{t.rows:,}"
-        secs = "-" if t.seconds is None else f"{t.seconds:,.2f}"
-        rate = "-" if t.rows_per_s is None else f"{t.rows_per_s:,.0f}"
-        lines.append(f"| {t.asset} | {rows} | {secs} | {rate} | {checks or 'none'} |")
-    return "\n".join(lines)
 
 
 def build_run_summary_sensor(
