@@ -27,7 +27,7 @@ dev: install
 	$(VENV)/bin/mctm-replica dev
 
 test: install
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup -q $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) -q $(PYTEST_ARGS)
 
 bench: install
 	$(PY) benchmarks/replication_bench.py --rows $(ROWS)

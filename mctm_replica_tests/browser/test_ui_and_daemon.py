@@ -7,8 +7,10 @@ Nothing is mocked: runs are launched by the UI or the scheduler, executed by the
 run launcher and multiprocess executor, and alerts leave the daemon's sensors through
 Apprise to a local webhook receiver. Screenshots go to ``test-artifacts/browser/``.
 
-The two tests share the stack (one xdist group, one worker) but not their state: each
-waits for its own runs.
+It is one test in two phases, run in order on one stack: pytest-xdist would spread two
+tests over both workers and start two stacks (``--dist loadgroup`` does not group with
+pytest 9.2, pytest-xdist issue 1386). The schedule phase switches the every-minute
+schedule off again before the UI phase tampers with a table.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import psycopg2
 import pytest
 from dagster import DagsterEventType, DagsterRun, DagsterRunStatus, RunsFilter
 from dagster._core.definitions.assets.job.asset_job import IMPLICIT_ASSET_JOB_NAME
+from dagster._core.scheduler.instigation import InstigatorStatus, InstigatorType
 from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 from playwright.sync_api import Page, expect
 
@@ -30,7 +33,7 @@ from mctm_replica.standin.demo_data import CUSTOMERS, MODULES, USER_AGENTS, VOIP
 from mctm_replica_tests.browser.stack import Stack
 from mctm_replica_tests.integration.webhook import WEBHOOK_SECRET, Receiver
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.xdist_group("browser")]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 DEMO_ROWS = {"public.customer": CUSTOMERS, "public.mctm_module": MODULES,
              "public.voipdb_customer": VOIP_CUSTOMERS, "public.voipdb_useragent": USER_AGENTS}
@@ -91,15 +94,28 @@ def screenshot(page: Page, path: Path) -> Path:
     return path
 
 
+def schedule_status(stack: Stack) -> InstigatorStatus | None:
+    """replica_schedule's status as the instance stores it (what the daemon obeys)."""
+    states = stack.instance.all_instigator_state(instigator_type=InstigatorType.SCHEDULE)
+    return next((st.status for st in states if st.instigator_name == "replica_schedule"), None)
+
+
 def schedule_toggle(page: Page):
     # The UI's switch is a hidden checkbox inside a label that draws it.
     box = page.get_by_role("checkbox")
     return box, box.locator("xpath=..")
 
 
-def test_daemon_ticks_replica_schedule_and_ends_each_run_log_with_its_summary(
-    stack: Stack, page: Page, artifacts: Path
+def test_operator_flow_through_the_ui_and_the_daemon(
+    stack: Stack, page: Page, artifacts: Path, alert_receiver: Receiver
 ):
+    daemon_ticks_replica_schedule_and_ends_the_run_log_with_its_summary(stack, page, artifacts)
+    materialize_all_then_a_tampered_table_fails_its_check_and_alerts(stack, page, artifacts, alert_receiver)
+
+
+def daemon_ticks_replica_schedule_and_ends_the_run_log_with_its_summary(
+    stack: Stack, page: Page, artifacts: Path
+) -> None:
     page.goto(f"{stack.url}/locations/mctm_replica/schedules/replica_schedule")
     expect(page.get_by_text("* * * * *")).to_be_visible()
     expect(page.get_by_role("link", name="replica_job")).to_be_visible()
@@ -107,6 +123,8 @@ def test_daemon_ticks_replica_schedule_and_ends_each_run_log_with_its_summary(
     expect(box).not_to_be_checked()
     switch.click()  # start it from the UI; the daemon's scheduler does the rest
     expect(box).to_be_checked()
+    wait_for("replica_schedule stored as running", lambda: schedule_status(stack) == InstigatorStatus.RUNNING,
+             stack, timeout=60)
 
     def scheduled_run() -> DagsterRun | None:
         runs = stack.instance.get_runs(RunsFilter(tags={SCHEDULE_TAG: "replica_schedule"}), limit=1)
@@ -115,6 +133,9 @@ def test_daemon_ticks_replica_schedule_and_ends_each_run_log_with_its_summary(
     run = wait_for("a run launched by replica_schedule's first tick", scheduled_run, stack, timeout=240)
     switch.click()  # stop it again, so no later tick refreshes a table while a test tampers with it
     expect(box).not_to_be_checked()
+    # The switch flips before the UI's request is answered: reload only once it is stored.
+    wait_for("replica_schedule stored as stopped", lambda: schedule_status(stack) == InstigatorStatus.STOPPED,
+             stack, timeout=60)
     page.reload()
     expect(schedule_toggle(page)[0]).not_to_be_checked()  # stored, not just drawn
     assert run.job_name == "replica_job"
@@ -140,9 +161,9 @@ def test_daemon_ticks_replica_schedule_and_ends_each_run_log_with_its_summary(
     screenshot(page, artifacts / "run-summary.png")
 
 
-def test_materialize_all_then_a_tampered_table_fails_its_check_and_alerts(
+def materialize_all_then_a_tampered_table_fails_its_check_and_alerts(
     stack: Stack, page: Page, artifacts: Path, alert_receiver: Receiver
-):
+) -> None:
     # The asset graph: both groups expanded, laid out side by side so all four fit.
     page.goto(f"{stack.url}/asset-groups")
     page.get_by_role("button", name="Materialize all").wait_for()
