@@ -7,6 +7,8 @@ STAMP  := $(VENV)/.installed
 ROWS   ?= 1000000
 # Two workers match the machine's two cores; each worker owns its own databases and schemas.
 TEST_WORKERS ?= 2
+# Extra pytest arguments, e.g. `make test PYTEST_ARGS='-m "not browser"'` skips the browser tier.
+PYTEST_ARGS ?=
 
 .PHONY: install demo dev test bench clean
 
@@ -25,7 +27,7 @@ dev: install
 	$(VENV)/bin/mctm-replica dev
 
 test: install
-	$(PY) -m pytest -n $(TEST_WORKERS) -q
+	$(PY) -m pytest -n $(TEST_WORKERS) -q $(PYTEST_ARGS)
 
 bench: install
 	$(PY) benchmarks/replication_bench.py --rows $(ROWS)

@@ -7,8 +7,8 @@ default to 1433 / 5432 / ``prefer`` when unset; so do the retry settings
 (``REPLICA_RETRY_ATTEMPTS``, ``REPLICA_RETRY_BASE_DELAY_S``).
 
 Besides assets, checks (row count, content, freshness), the job and the schedule, it
-holds the alerting sensors (failed checks, failed runs) and the freshness sensor, all
-running by default.
+holds the alerting sensors (failed checks, failed runs), the freshness sensor and the
+sensor that ends each run's log with its per-table summary, all running by default.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from mctm_replica.io_managers.postgres import PostgresReplicaIOManager
 from mctm_replica.resources.mssql import MssqlResource
 from mctm_replica.resources.postgres import PostgresResource
 from mctm_replica.retry import RetryPolicy
+from mctm_replica.run_report import build_run_summary_sensor
 from mctm_replica.schedules import (
     build_deletes_job,
     build_deletes_schedule,
@@ -82,6 +83,7 @@ def build_definitions(config: ReplicaConfig | None = None) -> Definitions:
             # asset job; their failures concern the replica as much as the schedule's.
             build_run_failure_sensor({j.name for j in jobs} | {IMPLICIT_ASSET_JOB_NAME}),
             build_freshness_sensor(freshness_checks),
+            build_run_summary_sensor(config, job.name, {j.name for j in jobs} | {IMPLICIT_ASSET_JOB_NAME}),
         ],
         resources={
             **{s.resource_key: mssql_resource(s, retry) for s in config.sources.values()},

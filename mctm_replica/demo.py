@@ -21,7 +21,9 @@ import pymssql
 
 from dagster import DagsterInstance, JobDefinition, execute_job, reconstructable
 
+from mctm_replica.config import load_config
 from mctm_replica.local.services import REPO_ROOT, local_services
+from mctm_replica.run_report import planned_tables, report_run_summary
 from mctm_replica.run_summary import format_summary, summarize_run
 
 
@@ -61,6 +63,9 @@ def change_demo_source(env: dict[str, str]) -> str:
 def _run(instance: DagsterInstance, title: str) -> bool:
     result = execute_job(reconstructable(replica_job), instance=instance)
     summary = summarize_run(instance, result.run_id)
+    # No daemon here: write the run log's closing summary as the sensor would.
+    run = instance.get_run_by_id(result.run_id)
+    report_run_summary(instance, run, planned_tables(run, load_config(), run.job_name))
     print(f"\n{title}\n")
     print(format_summary(summary))
     ok = result.success and len(summary) > 0 and all(t.ok for t in summary)

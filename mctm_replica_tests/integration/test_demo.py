@@ -7,6 +7,7 @@ dagster-postgres (dagster.yaml).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -80,6 +81,12 @@ def test_demo_materializes_every_table_and_passes_its_checks(demo_workdir):
             steps: dict[str, dict[str, object]] = {}
             for step, kind, at in cur.fetchall():
                 steps.setdefault(step, {})[kind] = at
+            # The run's log ends with the per-table summary the demo printed.
+            cur.execute("SELECT event FROM event_logs WHERE run_id = %s ORDER BY id DESC LIMIT 1", (run_id,))
+            last = json.loads(cur.fetchone()[0])["dagster_event"]["message"]
+    assert last.startswith("Replica run summary (SUCCESS): 5 of 5 table(s) copied"), last
+    for table, rows in reported.items():
+        assert re.search(rf"^{re.escape(table)} +{re.escape(loads[table])} +{rows:,} ", last, re.M), (table, last)
 
     # At most one table per source database at a time: the two McTM copies never overlap.
     a, b = steps["public__customer"], steps["public__mctm_module"]
