@@ -25,7 +25,7 @@ import psycopg2
 import pytest
 from dagster import DagsterEventType, DagsterRun, DagsterRunStatus, RunsFilter
 from dagster._core.definitions.assets.job.asset_job import IMPLICIT_ASSET_JOB_NAME
-from dagster._core.scheduler.instigation import InstigatorStatus, InstigatorType
+from dagster._core.scheduler.instigation import InstigatorStatus, InstigatorType, TickStatus
 from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 from playwright.sync_api import Page, expect
 
@@ -106,6 +106,14 @@ def schedule_status(stack: Stack) -> InstigatorStatus | None:
     return next((st.status for st in states if st.instigator_name == "replica_schedule"), None)
 
 
+def tick_done(stack: Stack) -> bool:
+    """replica_schedule's latest tick has finished (launched its run and stored its end)."""
+    state = next(st for st in stack.instance.all_instigator_state(instigator_type=InstigatorType.SCHEDULE)
+                 if st.instigator_name == "replica_schedule")
+    ticks = stack.instance.get_ticks(state.instigator_origin_id, state.selector_id, limit=1)
+    return bool(ticks) and ticks[0].status in (TickStatus.SUCCESS, TickStatus.SKIPPED)
+
+
 def schedule_toggle(page: Page):
     # The UI's switch is a hidden checkbox inside a label that draws it.
     box = page.locator("input[type=checkbox]:not(#newsletter)")
@@ -137,13 +145,26 @@ def daemon_ticks_replica_schedule_and_ends_the_run_log_with_its_summary(
         return runs[0] if runs else None
 
     run = wait_for("a run launched by replica_schedule's first tick", scheduled_run, stack, timeout=240)
+    # The daemon writes the schedule's whole state when it finishes a tick: a stop stored
+    # while a tick is still being finished would be overwritten. Stop once the tick is done
+    # (the next one is most of a minute away).
+    wait_for("replica_schedule's tick to finish", lambda: tick_done(stack), stack, timeout=120)
     switch.click()  # stop it again, so no later tick refreshes a table while a test tampers with it
     expect(box).not_to_be_checked()
     # The switch flips before the UI's request is answered: reload only once it is stored.
     wait_for("replica_schedule stored as stopped", lambda: schedule_status(stack) == InstigatorStatus.STOPPED,
              stack, timeout=60)
-    page.reload()
-    expect(schedule_toggle(page)[0]).not_to_be_checked()  # stored, not just drawn
+    # Stored, not just drawn: a reloaded page shows it stopped. Under load the webserver can
+    # answer a reload from before the change, so reload until it agrees (the stored state
+    # must stay stopped meanwhile).
+    def shown_stopped() -> bool:
+        assert schedule_status(stack) == InstigatorStatus.STOPPED
+        page.reload()
+        box = schedule_toggle(page)[0]
+        box.wait_for(state="attached")
+        return not box.is_checked()
+
+    wait_for("the reloaded schedule page to show it stopped", shown_stopped, stack, timeout=120)
     assert run.job_name == "replica_job"
 
     run = wait_for(f"scheduled run {run.run_id} to finish", lambda: finished(stack, run.run_id), stack)
