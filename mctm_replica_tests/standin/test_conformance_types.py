@@ -241,3 +241,39 @@ def test_non_default_collations_are_refused_not_ignored(td):
         "CASE WHEN 'b' = 'B' COLLATE DATABASE_DEFAULT THEN 1 ELSE 0 END, N'[collate x]'"
     )
     assert cur.fetchall() == [(1, 1, "[collate x]")]
+
+
+def test_binary_collation_on_an_expression_compares_code_points(td):
+    """``x COLLATE Latin1_General_100_BIN2`` compares by code point: 'a' <> 'A', and
+    REPLACE of '"' leaves the fullwidth '＂' alone (the source-side CSV relies on it). A
+    column declared with it is refused: the stand-in's catalog has only the server collation."""
+    cur = td.cursor()
+    cur.execute(
+        "SELECT CASE WHEN N'a' COLLATE Latin1_General_100_BIN2 = N'A' THEN 1 ELSE 0 END, "
+        "CASE WHEN N'a' COLLATE Latin1_General_BIN = N'a' THEN 1 ELSE 0 END, "
+        "CASE WHEN N'a' = N'A' THEN 1 ELSE 0 END, "
+        "REPLACE(N'x\"＂' COLLATE Latin1_General_100_BIN2, N'\"', N'\"\"')"
+    )
+    assert cur.fetchall() == [(0, 1, 1, 'x""＂')]
+    with pytest.raises(pytds.OperationalError) as ei:
+        cur.execute("SELECT 1 COLLATE Latin1_General_100_BIN2")
+    assert ei.value.msg_no == 447
+    with pytest.raises(pytds.OperationalError) as ei:
+        cur.execute("CREATE TABLE dbo.bin (v nvarchar(10) COLLATE Latin1_General_100_BIN2 NULL)")
+    assert ei.value.text.startswith("The SQL Server stand-in does not support collation 'Latin1_General_100_BIN2'")
+
+
+def test_string_results_are_cut_at_8000_bytes_unless_max(td):
+    """Concatenation, REPLACE and REPLICATE of non-(max) strings stop at 4,000 nvarchar or
+    8,000 varchar characters, silently; one (max) operand lifts the limit. A REPLACE result
+    may outgrow its input's declared length."""
+    cur = td.cursor()
+    cur.execute(
+        "SELECT LEN(REPLICATE(N'a', 3000) + REPLICATE(N'b', 3000)), "
+        "LEN(CAST(N'' AS nvarchar(max)) + REPLICATE(N'a', 3000) + REPLICATE(N'b', 3000)), "
+        "LEN(REPLICATE('a', 5000) + REPLICATE('b', 5000)), "
+        "LEN(REPLACE(REPLICATE(N'\"', 3000), N'\"', N'\"\"')), "
+        "LEN(REPLACE(CAST(REPLICATE(N'\"', 3000) AS nvarchar(max)), N'\"', N'\"\"')), "
+        "REPLACE(CAST(N'ab' AS nvarchar(2)), N'b', N'cccc'), N'x' + REPLICATE(N'y', 3), 'a' + NULL"
+    )
+    assert cur.fetchall() == [(4000, 6000, 8000, 4000, 6000, "acccc", "xyyy", None)]

@@ -16,6 +16,9 @@ from mctm_replica.standin.engine.decl import (
 )
 from mctm_replica.standin.engine.typed import Scope, Typed
 
+# Characters a non-(max) string holds at most: 8,000 bytes.
+STRING_LIMIT = {"nvarchar": 4000, "varchar": 8000}
+
 
 def cmp_operand(t: Typed) -> str:
     """Comparison operand as SQL Server compares it.
@@ -164,13 +167,17 @@ class OperatorsMixin:
         fa, fb = family(a.decl), family(b.decl)
         if isinstance(node, exp.Add) and "str" in (fa, fb):
             uni = (a.decl is not None and a.decl.type in UNICODE_TYPES) or (b.decl is not None and b.decl.type in UNICODE_TYPES)
-            la = a.decl.length if a.decl and a.decl.length else 1
-            lb = b.decl.length if b.decl and b.decl.length else 1
-            length = -1 if -1 in (la, lb) or la + lb > (4000 if uni else 8000) else la + lb
-            d = Decl("nvarchar" if uni else "varchar", length=length)
+            # Without a (max) operand SQL Server truncates the result at 8,000 bytes, silently.
+            limit = STRING_LIMIT["nvarchar" if uni else "varchar"]
+            # an operand of unknown length (NULL, an untyped function) may be as long as the limit
+            la = a.decl.length if a.decl and a.decl.length else limit if fa == "str" or a.decl is None else 30
+            lb = b.decl.length if b.decl and b.decl.length else limit if fb == "str" or b.decl is None else 30
             sa = a.sql if fa == "str" else self.convert(a, Decl("varchar", length=30)).sql
             sb = b.sql if fb == "str" else self.convert(b, Decl("varchar", length=30)).sql
-            return Typed(f"({sa} || {sb})", d)
+            if -1 in (la, lb):
+                return Typed(f"({sa} || {sb})", Decl("nvarchar" if uni else "varchar", length=-1))
+            d = Decl("nvarchar" if uni else "varchar", length=min(la + lb, limit))
+            return Typed(f"({sa} || {sb})" if la + lb <= limit else f"left({sa} || {sb}, {limit})", d)
         op = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*", exp.Div: "/", exp.Mod: "%"}[type(node)]
         ints = list(INT_TYPES)
         if a.decl is not None and b.decl is not None and a.decl.type in ints and b.decl.type in ints:

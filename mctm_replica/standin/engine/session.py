@@ -60,6 +60,12 @@ _DELETE_TOP = re.compile(r"^\s*top\s*\(\s*(\d+)\s*\)", re.I)
 # varchar in code page 932, _CS_ compares case-sensitively) would silently give
 # other bytes or results, so it is refused instead of ignored.
 _SUPPORTED_COLLATIONS = frozenset({"sql_latin1_general_cp1_ci_as", "database_default"})
+# Binary collations of the same code page 1252 change only how values compare (by code
+# point), never their bytes: accepted on expressions, where COLLATE "binary" in DuckDB
+# does the same. A column declared with one is still refused (the catalog has only the
+# server collation).
+BINARY_COLLATIONS = frozenset({"latin1_general_bin", "latin1_general_bin2",
+                               "latin1_general_100_bin", "latin1_general_100_bin2"})
 # Strings, comments and quoted identifiers are skipped so "collate" inside them is no keyword.
 _COLLATE_SCAN = re.compile(
     r"N?'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/|\[(?:[^\]]|\]\])*\]|\"[^\"]*\""
@@ -76,12 +82,26 @@ def _check_collations(sql: str) -> None:
         if name is None:
             continue
         name = name[1:-1].replace("]]", "]") if name.startswith("[") else name
-        if name.lower() not in _SUPPORTED_COLLATIONS:
-            raise SqlError(
-                50000,
-                f"The SQL Server stand-in does not support collation '{name}'; it only has the server "
-                "collation SQL_Latin1_General_CP1_CI_AS (use nvarchar for text outside code page 1252).",
-            )
+        if name.lower() not in _SUPPORTED_COLLATIONS | BINARY_COLLATIONS:
+            raise _unsupported_collation(name)
+
+
+def _unsupported_collation(name: str) -> SqlError:
+    return SqlError(
+        50000,
+        f"The SQL Server stand-in does not support collation '{name}'; it only has the server "
+        "collation SQL_Latin1_General_CP1_CI_AS and, on expressions, Latin1_General binary "
+        "collations (use nvarchar for text outside code page 1252).",
+    )
+
+
+def _server_collation_dropped(node: exp.Expression) -> exp.Expression:
+    """COLLATE of the server collation changes nothing; a binary one stays for the translator."""
+    if isinstance(node, exp.CollateColumnConstraint) and node.this.name.lower() in BINARY_COLLATIONS:
+        raise _unsupported_collation(node.this.name)
+    if isinstance(node, exp.Collate) and node.expression.name.lower() not in BINARY_COLLATIONS:
+        return node.this
+    return node
 
 
 class DuckSession:
@@ -247,11 +267,7 @@ class DuckSession:
         except TokenError as e:
             raise SqlError(105, f"Unclosed quotation mark after the character string '{sql[-20:]}'.", severity=15) from e
         if "collate" in sql.lower():
-            # only the server collation got past _check_collations: COLLATE changes nothing
-            statements = [
-                None if st is None else st.transform(lambda n: n.this if isinstance(n, exp.Collate) else n)
-                for st in statements
-            ]
+            statements = [None if st is None else st.transform(_server_collation_dropped) for st in statements]
         return statements
 
     def _use(self, name: str) -> None:

@@ -21,8 +21,8 @@ from mctm_replica.standin.contract import DateTime2Ticks, DateTimeOffsetTicks, S
 from mctm_replica.standin.engine.catalog import quote
 from mctm_replica.standin.engine.constants import convert_const, to_code_page_1252
 from mctm_replica.standin.engine.convert import convert_sql, to_timestamp
-from mctm_replica.standin.engine.decl import INT_TYPES, Decl, decl_from_datatype, storage_type
-from mctm_replica.standin.engine.operators import OperatorsMixin, family
+from mctm_replica.standin.engine.decl import INT_TYPES, UNICODE_TYPES, Decl, decl_from_datatype, storage_type
+from mctm_replica.standin.engine.operators import STRING_LIMIT, OperatorsMixin, family
 from mctm_replica.standin.engine.typed import Scope, Typed
 from mctm_replica.standin.engine.values import dto_encode, sql_literal
 
@@ -32,6 +32,16 @@ INLINE_LIMIT = 256
 _NOT_VALUES = (exp.Var, exp.DataType, exp.Identifier, exp.TableAlias, exp.DataTypeParam)
 _STRING_FUNCS = (exp.Upper, exp.Lower, exp.Trim, exp.Substring, exp.Left, exp.Right)
 _INT_RESULT = (exp.Year, exp.Month, exp.Day, exp.DateDiff, exp.StrPosition, exp.Extract)
+
+
+def _grown_string(sql: str, args: list[Decl | None]) -> tuple[str, Decl]:
+    """A string function whose result may outgrow its input (REPLACE, STUFF, REPLICATE): SQL Server
+    types it nvarchar/varchar(max) when the string is (max), else nvarchar(4000) /
+    varchar(8000), cutting longer results there."""
+    kind = "nvarchar" if any(d is not None and d.type in UNICODE_TYPES for d in args) else "varchar"
+    if args[0] is not None and args[0].length == -1:
+        return sql, Decl(kind, length=-1)
+    return f"left({sql}, {STRING_LIMIT[kind]})", Decl(kind, length=STRING_LIMIT[kind])
 
 
 def param_decl(value: object) -> Decl:
@@ -238,6 +248,30 @@ class Translator(OperatorsMixin):
         return self.convert(inner, target)
 
     x_TryCast = x_Cast
+
+    def x_Replace(self, node, scope):
+        """nvarchar if any argument is; (max) if the string is, else cut at 8,000 bytes."""
+        decls = [self.expr(node.args[k].copy(), scope).decl for k in ("this", "expression", "replacement")]
+        t = self.generic(node, scope)
+        return Typed(*_grown_string(t.sql, decls))
+
+    def x_Stuff(self, node, scope):
+        decls = [self.expr(node.args[k].copy(), scope).decl for k in ("this", "expression")]
+        t = self.generic(node, scope)
+        return Typed(*_grown_string(t.sql, decls))
+
+    def x_Repeat(self, node, scope):  # REPLICATE
+        decls = [self.expr(node.this.copy(), scope).decl]
+        t = self.generic(node, scope)
+        return Typed(*_grown_string(t.sql, decls))
+
+    def x_Collate(self, node, scope):
+        """Only binary collations get here (see session._server_collation_dropped)."""
+        inner = self.expr(node.this, scope)
+        if family(inner.decl) != "str":
+            raise SqlError(447, f"Expression type {inner.decl.type if inner.decl else 'NULL'} is invalid "
+                                "for COLLATE clause.")
+        return Typed(f'({inner.sql} COLLATE "binary")', inner.decl, inner.const, inner.from_param, inner.nullable)
 
     def x_Convert(self, node, scope):
         inner = self.expr(node.expression, scope)
