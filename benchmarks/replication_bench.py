@@ -11,7 +11,9 @@ a shared machine is noisy, so only ratios within one run mean anything.
 Methods:
   source_limit      pymssql fetchmany over every row, discarding them
   target_limit      PostgreSQL COPY of the same rows from a prepared CSV file
-  mctm_load         the asset's read-and-load path (IO manager handler, no Dagster run)
+  mctm_load         the asset's read-and-load path (IO manager handler, no Dagster run):
+                    SQL Server formats each row as a CSV line (the default)
+  mctm_load_typed   the same with typed values formatted in Python (format_on_server: false)
   mctm_materialize  a full Dagster ``materialize`` of the asset, Dagster's overhead included
   lambda            fetchmany(10000) + execute_values + TRUNCATE/INSERT in one transaction
   pandas            read_sql in chunks + to_sql(method="multi"), capped in time
@@ -38,8 +40,8 @@ TABLE = "bench"
 SCALING_ROWS = 100_000
 # The Lambda's batch size, also our resource's default.
 BATCH = 10_000
-METHODS = ["source_limit", "target_limit", "mctm_load", "mctm_materialize", "lambda", "pandas",
-           "row_count_check", "content_check"]
+METHODS = ["source_limit", "target_limit", "mctm_load", "mctm_load_typed", "mctm_materialize", "lambda",
+           "pandas", "row_count_check", "content_check"]
 
 # 13 columns: the mix the issue asks for (Japanese text, some long nvarchar(max), NULLs).
 DDL = """CREATE TABLE dbo.bench (
@@ -150,26 +152,33 @@ def work_target_limit(cfg: dict):
     return run
 
 
-def work_mctm_load(cfg: dict):
+def work_mctm_load(cfg: dict, *, lines: bool = True, target: str = "mctm_load"):
     from dagster import AssetKey, build_output_context
     from dagster._core.storage.db_io_manager import TableSlice
 
+    from mctm_replica.assets import read_sql
     from mctm_replica.io_managers.client import PostgresClient
     from mctm_replica.io_managers.refresh import ReplicaBatchesTypeHandler
     from mctm_replica.plan import ReplicaBatches
 
     def run() -> int:
-        plan = _plan(cfg, "mctm_load")
+        plan = _plan(cfg, target)
         mssql = _mssql(cfg)
-        obj = ReplicaBatches(plan, open=lambda: mssql.stream(_select(plan), what=TABLE))
-        slice_ = TableSlice(table="mctm_load", schema="bench")
-        context = build_output_context(asset_key=AssetKey(["bench", "mctm_load"]))
+        query = read_sql(plan, lines=lines)
+        obj = ReplicaBatches(plan, open=lambda: mssql.stream(query, what=TABLE), lines=lines)
+        slice_ = TableSlice(table=target, schema="bench")
+        context = build_output_context(asset_key=AssetKey(["bench", target]))
         with _postgres(cfg).get_connection() as conn:
             PostgresClient.ensure_schema(conn, "bench")
             meta = ReplicaBatchesTypeHandler(lock_timeout_s=60).handle_output(context, slice_, obj, conn)
         return int(meta["rows_copied"])
 
     return run
+
+
+def work_mctm_load_typed(cfg: dict):
+    """The same path reading typed values (``format_on_server: false``)."""
+    return work_mctm_load(cfg, lines=False, target="mctm_load_typed")
 
 
 def work_mctm_materialize(cfg: dict):

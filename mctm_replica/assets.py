@@ -2,10 +2,12 @@
 
 Replication semantics, mode ``full`` (the default):
 
-* Every materialization copies the whole source table: ``SELECT <columns> FROM
+* Every materialization copies the whole source table: ``SELECT ... FROM
   [schema].[table] WITH (NOLOCK)`` (``nolock: false`` drops the hint), streamed in
   ``fetchmany`` batches over pymssql -- the Lambda's read, kept because the source's
-  operators accepted its locking behaviour.
+  operators accepted its locking behaviour. SQL Server formats each row as a line of
+  PostgreSQL's CSV (:mod:`mctm_replica.source_csv`), so Python only joins lines;
+  ``format_on_server: false`` on the source reads typed values instead.
 * The source schema is introspected on every run and mapped through the one type map
   (:mod:`mctm_replica.typemap`) *before* any row is read, so an unmapped type or a bad
   tables.yaml entry fails the run while the replica is untouched.
@@ -45,9 +47,10 @@ from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Config, a
 from pydantic import Field
 
 from mctm_replica.config import ReplicaConfig, SourceSpec, TableSpec
-from mctm_replica.plan import ReplicaBatches, build_plan
+from mctm_replica.plan import ReplicaBatches, TablePlan, build_plan
 from mctm_replica.naming import quote_tsql
 from mctm_replica.resources.mssql import MssqlResource, qualified, select_sql
+from mctm_replica.source_csv import select_lines_sql
 
 #: Op tag the job's executor limits per source (tag_concurrency_limits).
 SOURCE_TAG = "mctm_replica/source"
@@ -93,7 +96,7 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
         table = mssql.describe_table(spec.source_schema, spec.source_table)
         plan = build_plan(spec, table)
         what = f"`{spec.source_name}`"
-        query = select_sql(spec.source_schema, spec.source_table, plan.source_columns, nolock=spec.nolock)
+        query = read_sql(plan, lines=mssql.format_on_server)
         context.log.info(
             f"copying {spec.source}:{spec.source_name} -> {spec.target_name} "
             f"({len(plan.columns)} columns, key {plan.primary_key or 'none'}, mode {spec.mode})"
@@ -104,12 +107,24 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
             source_rows_hint=mssql.estimate_rows(spec.source_schema, spec.source_table),
             full_refresh=config.full_refresh,
             reconcile_deletes=config.reconcile_deletes,
+            lines=mssql.format_on_server,
         )
         if plan.watermark is not None:
             _add_incremental_reads(batches, mssql, spec, query, what)
         return batches
 
     return _replica
+
+
+def read_sql(plan: TablePlan, *, lines: bool) -> str:
+    """Every row of the table: one CSV line each that SQL Server formats (with the typed
+    watermark after it, for incremental tables), or typed values in ``plan.columns`` order."""
+    spec = plan.spec
+    if not lines:
+        return select_sql(spec.source_schema, spec.source_table, plan.source_columns, nolock=spec.nolock)
+    also = () if plan.watermark is None else (plan.watermark.source_column,)
+    return select_lines_sql(spec.source_schema, spec.source_table,
+                            [(c.source_name, c.source_type) for c in plan.columns], nolock=spec.nolock, also=also)
 
 
 def _add_incremental_reads(batches: ReplicaBatches, mssql: MssqlResource, spec: TableSpec,

@@ -32,7 +32,7 @@ Mode = Literal["full", "incremental"]
 _DAGSTER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ENV_PREFIX = re.compile(r"[A-Z][A-Z0-9_]*")
 
-_SOURCE_KEYS = {"env_prefix", "max_concurrent_tables", "description"}
+_SOURCE_KEYS = {"env_prefix", "max_concurrent_tables", "description", "format_on_server"}
 _TABLE_KEYS = {
     "source", "source_table", "target_table", "mode", "primary_key", "columns", "nolock",
     "row_count_tolerance", "column_naming", "column_names", "description",
@@ -62,6 +62,9 @@ class SourceSpec:
     env_prefix: str  # <PREFIX>_HOST, _PORT, _DB, _USER, _PASSWORD
     max_concurrent_tables: int = 1  # the source was never meant to take parallel full scans
     description: str = ""
+    # SQL Server formats each row as a COPY CSV line (mctm_replica.source_csv); false reads
+    # typed values and formats them in Python (slower; for servers before SQL Server 2016).
+    format_on_server: bool = True
 
     @property
     def resource_key(self) -> str:
@@ -206,7 +209,10 @@ def _parse_sources(raw: Any, path: Path) -> dict[str, SourceSpec]:
         limit = body.get("max_concurrent_tables", 1)
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             raise ConfigError(f"{where}: `max_concurrent_tables` must be a whole number >= 1")
-        result[name] = SourceSpec(name, prefix, limit, str(body.get("description", "")))
+        on_server = body.get("format_on_server", True)
+        if not isinstance(on_server, bool):
+            raise ConfigError(f"{where}: `format_on_server` must be true or false, not {on_server!r}")
+        result[name] = SourceSpec(name, prefix, limit, str(body.get("description", "")), on_server)
     return result
 
 

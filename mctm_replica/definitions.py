@@ -47,6 +47,7 @@ def mssql_resource(source: SourceSpec, retry: RetryPolicy | None = None) -> Mssq
         password=EnvVar(f"{p}_PASSWORD"),
         retry_attempts=retry.max_attempts,
         retry_base_delay_s=retry.base_delay_s,
+        format_on_server=source.format_on_server,
     )
 
 

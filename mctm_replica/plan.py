@@ -71,6 +71,9 @@ class ReplicaBatches:
     cap: Callable[[], Any] | None = None
     # Run config: reconcile deletes on this run whatever the table's `deletes` setting says.
     reconcile_deletes: bool = False
+    # ``open`` and ``changes`` yield (csv_line, watermark...) rows that SQL Server formatted
+    # (mctm_replica.source_csv) instead of typed values in ``plan.columns`` order.
+    lines: bool = False
 
 
 def build_plan(spec: TableSpec, source: SourceTable) -> TablePlan:

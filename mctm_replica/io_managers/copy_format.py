@@ -1,4 +1,9 @@
-"""Row batches -> PostgreSQL ``COPY ... (FORMAT csv)`` bytes, column-wise and mostly in C.
+"""Row batches -> PostgreSQL ``COPY ... (FORMAT csv)`` bytes.
+
+:class:`CsvLineEncoder` takes lines SQL Server already formatted
+(:mod:`mctm_replica.source_csv`) and only joins them, stripping and counting NULs.
+:class:`CsvBatchEncoder` formats typed values (``format_on_server: false``, and the key
+reads of incremental tables), column-wise and mostly in C:
 
 CSV is used because Python's ``csv`` writer is implemented in C: formatting a batch is one
 ``writerows`` call instead of a Python loop over every value. Only columns that need it
@@ -20,6 +25,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
+from operator import itemgetter
 
 
 class _Null(int):
@@ -71,3 +77,31 @@ class CsvBatchEncoder:
         buf = io.StringIO()
         csv.writer(buf, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").writerows(zip(*cols))
         return buf.getvalue().encode("utf-8")
+
+
+class CsvLineEncoder:
+    """Rows whose first value is one CSV line formatted by SQL Server; counts NULs per column."""
+
+    def __init__(self, names: Sequence[str]):
+        self.names = list(names)
+        self.nul_stripped: dict[str, int] = {}
+
+    def encode(self, rows: list[tuple]) -> bytes:
+        if not rows:
+            return b""
+        text = "\n".join(map(_first, rows))
+        if "\x00" in text:  # one C-level scan; NUL is no CSV syntax, so removing it keeps every field
+            self._count_nuls(text)
+            text = text.replace("\x00", "")
+        return (text + "\n").encode("utf-8")
+
+    def _count_nuls(self, text: str) -> None:
+        # Python's csv reader before 3.11 refuses NUL: parse with a stand-in character.
+        mark = next(c for c in map(chr, range(0xE000, 0xF900)) if c not in text)
+        for record in csv.reader(io.StringIO(text.replace("\x00", mark), newline="")):
+            for name, field in zip(self.names, record):
+                if mark in field:
+                    self.nul_stripped[name] = self.nul_stripped.get(name, 0) + field.count(mark)
+
+
+_first = itemgetter(0)

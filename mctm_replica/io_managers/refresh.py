@@ -16,7 +16,7 @@ from dagster import MetadataValue, OutputContext, TableColumn, TableColumnConstr
 from dagster._core.storage.db_io_manager import DbTypeHandler, TableSlice
 
 from mctm_replica.io_managers.client import PostgresClient
-from mctm_replica.io_managers.copy_format import CsvBatchEncoder
+from mctm_replica.io_managers.copy_format import CsvBatchEncoder, CsvLineEncoder
 from mctm_replica.io_managers.copy_stream import CopyFeed, Progress
 from mctm_replica.io_managers.drift import diff_layout
 from mctm_replica.io_managers.state import ReplicaState, read_state, write_state
@@ -88,13 +88,13 @@ class ReplicaBatchesTypeHandler(DbTypeHandler[ReplicaBatches]):
         self, context: OutputContext, table_slice: TableSlice, obj: ReplicaBatches, connection
     ) -> Mapping[str, Any]:
         plan, name = obj.plan, f"{table_slice.schema}.{table_slice.table}"
-        encoder = CsvBatchEncoder(
+        encoder = CsvLineEncoder(plan.target_columns) if obj.lines else CsvBatchEncoder(
             plan.target_columns, [c.value for c in plan.columns], [c.nullable for c in plan.columns])
         started = time.monotonic()
         feeds: list[CopyFeed] = []
 
         def copy(cur, stage, columns: list[str], open_batches: Callable[[], Batches],
-                 enc: CsvBatchEncoder, observe=None, total=None) -> int:
+                 enc: CsvBatchEncoder | CsvLineEncoder, observe=None, total=None) -> int:
             feed = CopyFeed(open_batches, enc, Progress(context.log, name, total), name, observe)
             feeds.append(feed)
             feed.start()
@@ -116,7 +116,9 @@ class ReplicaBatchesTypeHandler(DbTypeHandler[ReplicaBatches]):
                 state = read_state(cur, name, for_update=True) if plan.watermark else None
                 load = decide(plan, obj, state, existing is None)
                 wm = plan.watermark
-                high = _WatermarkMax(plan.target_columns.index(wm.target_column), load.previous) if wm else None
+                # a line read carries the typed watermark after the line
+                wm_index = 1 if obj.lines else plan.target_columns.index(wm.target_column) if wm else None
+                high = _WatermarkMax(wm_index, load.previous) if wm else None
                 if not load.full:
                     context.log.info(f"{name}: reading rows with {wm.source_column} >= {load.since} "
                                      f"(stored watermark {load.previous}, lookback {wm.lookback})")

@@ -120,6 +120,11 @@ class MssqlResource(ConfigurableResource):
         default=RetryPolicy.base_delay_s,
         description="First backoff delay in seconds; doubles per attempt, with jitter",
     )
+    format_on_server: bool = Field(
+        default=True,
+        description="Copies ask SQL Server for each row as a line of PostgreSQL CSV (SQL Server "
+        "2016+); false reads typed values and formats them in Python",
+    )
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(max_attempts=self.retry_attempts, base_delay_s=self.retry_base_delay_s)

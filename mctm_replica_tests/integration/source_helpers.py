@@ -33,11 +33,12 @@ def source_rows(server: StandIn, database: str, query: str) -> list[tuple]:
         conn.close()
 
 
-def replica_defs(tmp_path: Path, tables: list[dict], *, prefix: str = "SRC") -> Definitions:
-    """Definitions for one source `src` (env prefix ``prefix``) and the given table entries."""
+def replica_defs(tmp_path: Path, tables: list[dict], *, prefix: str = "SRC", **source: object) -> Definitions:
+    """Definitions for one source `src` (env prefix ``prefix``, other settings ``source``)
+    and the given table entries."""
     path = tmp_path / "tables.yaml"
     path.write_text(yaml.safe_dump({
-        "sources": {"src": {"env_prefix": prefix}},
+        "sources": {"src": {"env_prefix": prefix, **source}},
         "tables": [{"source": "src", "mode": "full", **t} for t in tables],
     }))
     return build_definitions(load_config(path))

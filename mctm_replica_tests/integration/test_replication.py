@@ -110,9 +110,12 @@ EXPECTED = [
 ]
 
 
-def test_every_mapped_type_round_trips_exactly(tmp_path, env, mssql_server, source_db, pg_conn, pg_schema):
+@pytest.mark.parametrize("format_on_server", [True, False], ids=["lines-from-server", "typed-values"])
+def test_every_mapped_type_round_trips_exactly(tmp_path, env, mssql_server, source_db, pg_conn, pg_schema,
+                                               format_on_server):
     tsql(mssql_server, source_db, ALL_TYPES_DDL, *ALL_TYPES_ROWS)
-    defs = replica_defs(tmp_path, [{"source_table": "dbo.all_types", "target_table": f"{pg_schema}.all_types"}])
+    defs = replica_defs(tmp_path, [{"source_table": "dbo.all_types", "target_table": f"{pg_schema}.all_types"}],
+                        format_on_server=format_on_server)
     result = run_job(defs)
     assert result.success, failure_text(result)
     got = pg_fetch(pg_conn, pg_schema, "all_types")
@@ -124,6 +127,29 @@ def test_every_mapped_type_round_trips_exactly(tmp_path, env, mssql_server, sour
     meta = materialization_metadata(result)
     assert meta["rows_copied"].value == 4
     assert meta["nul_stripped"].value == {"c_nvarchar": 1}
+
+
+TRICKY_TEXT = [
+    'say "hi", then leave', "＂fullwidth＂ quotes", "line\nbreak", "crlf\r\nend", "\\.", "\\x41",
+    "  padded  ", "", ",", '"', "NULL", "\\N", "tab\there", "末尾の空白　",
+]
+
+
+@pytest.mark.parametrize("format_on_server", [True, False], ids=["lines-from-server", "typed-values"])
+def test_text_that_looks_like_csv_syntax_is_copied_exactly(tmp_path, env, mssql_server, source_db, pg_conn,
+                                                           pg_schema, format_on_server):
+    """Quotes (ASCII and fullwidth), separators, line ends, COPY's end marker and the words
+    other formats read as NULL arrive as written; NULL stays distinct from ''."""
+    tsql(mssql_server, source_db, "CREATE TABLE dbo.tricky (id int PRIMARY KEY, n nvarchar(40), v varchar(40))",
+         *[f"INSERT INTO dbo.tricky VALUES ({i}, N'{t.replace(chr(39), chr(39) * 2)}', "
+           f"'{t.replace(chr(39), chr(39) * 2) if t.isascii() else 'x'}')" for i, t in enumerate(TRICKY_TEXT)],
+         f"INSERT INTO dbo.tricky VALUES ({len(TRICKY_TEXT)}, NULL, NULL)")
+    defs = replica_defs(tmp_path, [{"source_table": "dbo.tricky", "target_table": f"{pg_schema}.tricky"}],
+                        format_on_server=format_on_server)
+    result = run_job(defs)
+    assert result.success, failure_text(result)
+    expected = [(i, t, t if t.isascii() else "x") for i, t in enumerate(TRICKY_TEXT)] + [(len(TRICKY_TEXT), None, None)]
+    assert pg_fetch(pg_conn, pg_schema, "tricky") == expected
 
 
 def test_rowversion_copies_as_its_8_bytes(tmp_path, env, mssql_server, source_db, pg_conn, pg_schema):

@@ -6,7 +6,7 @@ import io
 import uuid
 from decimal import Decimal
 
-from mctm_replica.io_managers.copy_format import CsvBatchEncoder
+from mctm_replica.io_managers.copy_format import CsvBatchEncoder, CsvLineEncoder
 
 
 def parse(data: bytes) -> list[list[str]]:
@@ -39,3 +39,18 @@ def test_nul_characters_are_stripped_and_counted_per_column():
 
 def test_empty_batch_encodes_to_nothing():
     assert CsvBatchEncoder(["a"], ["plain"], [True]).encode([]) == b""
+
+
+def test_server_formatted_lines_are_joined_unchanged():
+    enc = CsvLineEncoder(["a", "b"])
+    rows = [('1,"x,""y""\nz"', "2024-01-01"), ('2,""',), ("3,",)]
+    assert enc.encode(rows) == '1,"x,""y""\nz"\n2,""\n3,\n'.encode()
+    assert parse(enc.encode(rows)) == [["1", 'x,"y"\nz'], ["2", ""], ["3", ""]]
+    assert enc.encode([]) == b"" and enc.nul_stripped == {}
+
+
+def test_nul_in_server_formatted_lines_is_stripped_and_counted_per_column():
+    enc = CsvLineEncoder(["id", "a", "b"])
+    data = enc.encode([('1,"x\x00,""\x00""\ny","\x00"',), ('2,,"\x00\x00"',), ("3,,",)])
+    assert data == '1,"x,""""\ny",""\n2,,""\n3,,\n'.encode()
+    assert enc.nul_stripped == {"a": 2, "b": 3}

@@ -1,0 +1,59 @@
+"""Pure logic: the T-SQL that makes SQL Server format a row as a COPY CSV line.
+
+What each expression returns is proven end to end against the stand-in (the every-type
+round trip in integration/test_replication.py); these pin the choices that the stand-in
+cannot prove because it behaves better than SQL Server would."""
+
+import pytest
+
+from mctm_replica.source_csv import csv_line_sql, field_sql, select_lines_sql
+from mctm_replica.typemap import TYPE_MAP, SourceType
+
+
+def test_line_starts_as_nvarchar_max_so_sql_server_cannot_cut_it_at_4000_characters():
+    sql = csv_line_sql([("a", SourceType("int")), ("b", SourceType("nvarchar", 10))])
+    assert sql.startswith("CAST(N'' AS nvarchar(max)) + ISNULL(CAST([a] AS nvarchar(64)), N'') + N',' + ")
+    assert sql.count("ISNULL(") == 2
+
+
+def test_money_goes_through_decimal_because_its_default_text_has_two_decimals():
+    assert field_sql("m", SourceType("money")) == "CAST(CAST([m] AS decimal(19,4)) AS nvarchar(64))"
+    assert "decimal(10,4)" in field_sql("m", SourceType("smallmoney"))
+
+
+@pytest.mark.parametrize("kind", ["float", "real"])
+def test_floats_use_the_lossless_style(kind):
+    assert field_sql("f", SourceType(kind)) == "CONVERT(nvarchar(64), [f], 3)"
+
+
+@pytest.mark.parametrize(("kind", "position"), [("time", 16), ("datetime2", 27), ("datetimeoffset", 27)])
+def test_the_seventh_fraction_digit_is_cut_not_rounded_only_at_precision_7(kind, position):
+    assert field_sql("t", SourceType(kind, datetime_precision=7)).startswith("STUFF(")
+    assert field_sql("t", SourceType(kind, datetime_precision=7)).endswith(f", {position}, 1, N'')")
+    assert field_sql("t", SourceType(kind)).startswith("STUFF(")  # no precision given = 7
+    for p in (0, 3, 6):
+        assert "STUFF" not in field_sql("t", SourceType(kind, datetime_precision=p))
+
+
+def test_quotes_are_doubled_under_a_binary_collation_and_long_text_is_max():
+    short = field_sql("s", SourceType("varchar", 2000))
+    assert short == ("""N'"' + REPLACE(CAST([s] AS nvarchar(2000)) COLLATE Latin1_General_100_BIN2, """
+                     """N'"', N'""') + N'"'""")
+    assert "nvarchar(max)" in field_sql("s", SourceType("nvarchar", 2001))
+    for kind in ("text", "ntext", "xml"):
+        assert "nvarchar(max)" in field_sql("s", SourceType(kind))
+    assert "nvarchar(max)" in field_sql("s", SourceType("nvarchar", -1))
+
+
+def test_identifiers_are_bracket_quoted():
+    assert "[we]]ird]" in field_sql("we]ird", SourceType("int"))
+    sql = select_lines_sql("s]", "t", [("a", SourceType("bit"))], nolock=True, also=("w]m",))
+    assert sql.endswith(", [w]]m] FROM [s]]].[t] WITH (NOLOCK)")
+
+
+def test_every_mapped_type_has_a_field_expression():
+    for name in TYPE_MAP:
+        kind = name.removesuffix("(max)")
+        field_sql("c", SourceType(kind, max_length=-1 if name.endswith("(max)") else 10))
+    with pytest.raises(ValueError, match="column geo: .*`geography`"):
+        field_sql("geo", SourceType("geography"))
