@@ -105,3 +105,6 @@ class CsvLineEncoder:
 
 
 _first = itemgetter(0)
+
+#: What a COPY feed encodes with.
+Encoder = CsvBatchEncoder | CsvLineEncoder

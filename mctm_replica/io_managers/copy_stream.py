@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from mctm_replica.io_managers.copy_format import CsvBatchEncoder
+from mctm_replica.io_managers.copy_format import Encoder
 from mctm_replica.plan import Batches
 
 # Batches fetched ahead of the COPY: enough to keep both sides busy, small enough that
@@ -54,7 +54,7 @@ class CopyFeed:
     def __init__(
         self,
         open_batches: Callable[[], Batches],
-        encoder: CsvBatchEncoder,
+        encoder: Encoder,
         progress: Progress,
         name: str,
         observe: Callable[[list[tuple]], None] | None = None,

@@ -16,7 +16,7 @@ from dagster import MetadataValue, OutputContext, TableColumn, TableColumnConstr
 from dagster._core.storage.db_io_manager import DbTypeHandler, TableSlice
 
 from mctm_replica.io_managers.client import PostgresClient
-from mctm_replica.io_managers.copy_format import CsvBatchEncoder, CsvLineEncoder
+from mctm_replica.io_managers.copy_format import CsvBatchEncoder, CsvLineEncoder, Encoder
 from mctm_replica.io_managers.copy_stream import CopyFeed, Progress
 from mctm_replica.io_managers.drift import diff_layout
 from mctm_replica.io_managers.state import ReplicaState, read_state, write_state
@@ -94,7 +94,7 @@ class ReplicaBatchesTypeHandler(DbTypeHandler[ReplicaBatches]):
         feeds: list[CopyFeed] = []
 
         def copy(cur, stage, columns: list[str], open_batches: Callable[[], Batches],
-                 enc: CsvBatchEncoder | CsvLineEncoder, observe=None, total=None) -> int:
+                 enc: Encoder, observe=None, total=None) -> int:
             feed = CopyFeed(open_batches, enc, Progress(context.log, name, total), name, observe)
             feeds.append(feed)
             feed.start()

@@ -82,13 +82,17 @@ def update(server, db, kind: str, id_: int, v: str, step: int) -> None:
     tsql(server, db, f"UPDATE dbo.t SET v = N'{v}'{wm} WHERE id = {id_}")
 
 
-@pytest.mark.parametrize("kind", list(WATERMARKS))
+# Every watermark type on the default read path (lines SQL Server formats, the typed
+# watermark after them); two on the typed path (format_on_server: false).
+@pytest.mark.parametrize(("kind", "format_on_server"),
+                         [*((k, True) for k in WATERMARKS), ("datetime2", False), ("rowversion", False)])
 def test_inserts_updates_and_deletes_arrive_for_each_watermark_type(
-        kind, tmp_path, env, mssql_server, source_db, pg_conn, pg_schema):
+        kind, format_on_server, tmp_path, env, mssql_server, source_db, pg_conn, pg_schema):
     ddl, _, lookback, stored_after_first = WATERMARKS[kind]
     tsql(mssql_server, source_db, f"CREATE TABLE dbo.t (id int NOT NULL PRIMARY KEY, v nvarchar(20), wm {ddl})")
     insert(mssql_server, source_db, kind, [(1, "a", 10), (2, "b", 20), (3, "c", 30)])
-    defs = replica_defs(tmp_path, [incremental_table(pg_schema, watermark_lookback=lookback)])
+    defs = replica_defs(tmp_path, [incremental_table(pg_schema, watermark_lookback=lookback)],
+                        format_on_server=format_on_server)
 
     first = run_job(defs)
     assert first.success, failure_text(first)

@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from mctm_replica.config import PACKAGED_TABLES, ConfigError, load_config
+from mctm_replica.definitions import mssql_resource
 
 GOOD = {
     "sources": {"mctm": {"env_prefix": "SQL_SERVER_MCTM"}},
@@ -41,6 +42,14 @@ def test_packaged_file_declares_the_four_lambda_tables():
     }
     assert {s.env_prefix for s in config.sources.values()} == {"SQL_SERVER_MCTM", "SQL_SERVER_VOIPDB"}
     assert all(t.nolock and t.row_count_tolerance == 0 and t.mode == "full" for t in config.tables)
+
+
+def test_sources_format_rows_on_server_unless_told_not_to(tmp_path):
+    assert load_config(write(tmp_path, GOOD)).sources["mctm"].format_on_server is True
+    data = {**GOOD, "sources": {"mctm": {"env_prefix": "SQL_SERVER_MCTM", "format_on_server": False}}}
+    config = load_config(write(tmp_path, data))
+    assert config.sources["mctm"].format_on_server is False
+    assert mssql_resource(config.sources["mctm"]).format_on_server is False
 
 
 def test_env_variable_selects_another_file(tmp_path, monkeypatch):
@@ -104,6 +113,8 @@ def test_incremental_defaults_and_options(tmp_path):
         (with_table(column_naming="camel"), "`column_naming`"),
         (with_table(colour="blue"), "unknown key(s) ['colour']"),
         ({"sources": {"mctm": {"env_prefix": "lower"}}, "tables": GOOD["tables"]}, "`env_prefix`"),
+        ({"sources": {"mctm": {"env_prefix": "X", "format_on_server": "no"}}, "tables": GOOD["tables"]},
+         "source `mctm`: `format_on_server` must be true or false"),
         ({"sources": GOOD["sources"], "tables": []}, "`tables` must be a non-empty list"),
         ({"sources": GOOD["sources"], "tables": GOOD["tables"] * 2}, "both write `public.customer`"),
         ("tables: [", "not valid YAML"),
