@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Sequence
 from operator import itemgetter
 
@@ -75,7 +76,16 @@ class CsvBatchEncoder:
             if None in col:
                 cols[i] = [NULL if v is None else v for v in col]
         buf = io.StringIO()
-        csv.writer(buf, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").writerows(zip(*cols))
+        writer = csv.writer(buf, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
+        if len(cols) == 1 and NULL in cols[0]:
+            # The writer quotes a row's only field when it is empty: a lone NULL would read as ''.
+            for v in cols[0]:
+                if v is NULL:
+                    buf.write("\n")
+                else:
+                    writer.writerow((v,))
+        else:
+            writer.writerows(zip(*cols))
         return buf.getvalue().encode("utf-8")
 
 
@@ -96,15 +106,24 @@ class CsvLineEncoder:
         return (text + "\n").encode("utf-8")
 
     def _count_nuls(self, text: str) -> None:
-        # Python's csv reader before 3.11 refuses NUL: parse with a stand-in character.
-        mark = next(c for c in map(chr, range(0xE000, 0xF900)) if c not in text)
-        for record in csv.reader(io.StringIO(text.replace("\x00", mark), newline="")):
-            for name, field in zip(self.names, record):
-                if mark in field:
-                    self.nul_stripped[name] = self.nul_stripped.get(name, 0) + field.count(mark)
+        """Walks the batch field by field (Python's csv reader limits field size and, before
+        3.11, refuses NUL); only batches holding a NUL get here."""
+        pos, column, end = 0, 0, len(text)
+        while True:
+            field = _CSV_FIELD.match(text, pos).group()
+            if "\x00" in field and column < len(self.names):
+                name = self.names[column]
+                self.nul_stripped[name] = self.nul_stripped.get(name, 0) + field.count("\x00")
+            pos += len(field)
+            if pos >= end:
+                return
+            column = column + 1 if text[pos] == "," else 0
+            pos += 1
 
 
 _first = itemgetter(0)
+# One CSV field: quoted (quotes doubled inside, line breaks allowed) or bare up to , or \n.
+_CSV_FIELD = re.compile(r'"[^"]*(?:""[^"]*)*"|[^,\n]*')
 
 #: What a COPY feed encodes with.
 Encoder = CsvBatchEncoder | CsvLineEncoder

@@ -152,6 +152,24 @@ def test_text_that_looks_like_csv_syntax_is_copied_exactly(tmp_path, env, mssql_
     assert pg_fetch(pg_conn, pg_schema, "tricky") == expected
 
 
+@pytest.mark.parametrize("format_on_server", [True, False], ids=["lines-from-server", "typed-values"])
+def test_one_column_null_and_empty_and_text_full_of_quotes(tmp_path, env, mssql_server, source_db, pg_conn,
+                                                           pg_schema, format_on_server):
+    """A one-column row that is NULL is an empty line, not ''; a column of 2,000 quotes
+    doubled and enclosed (4,002 characters) is not cut at nvarchar's 4,000."""
+    tsql(mssql_server, source_db, "CREATE TABLE dbo.one (v nvarchar(5))",
+         "INSERT INTO dbo.one VALUES (NULL), (N''), (N'a')",
+         "CREATE TABLE dbo.quotes (id int PRIMARY KEY, q nvarchar(2000), r nvarchar(1999))",
+         "INSERT INTO dbo.quotes VALUES (1, REPLICATE(N'\"', 2000), REPLICATE(N'\"', 1999))")
+    defs = replica_defs(tmp_path, [{"source_table": "dbo.one", "target_table": f"{pg_schema}.one"},
+                                   {"source_table": "dbo.quotes", "target_table": f"{pg_schema}.quotes"}],
+                        format_on_server=format_on_server)
+    result = run_job(defs)
+    assert result.success, failure_text(result)
+    assert sorted(pg_fetch(pg_conn, pg_schema, "one", order="v"), key=str) == [("",), ("a",), (None,)]
+    assert pg_fetch(pg_conn, pg_schema, "quotes") == [(1, '"' * 2000, '"' * 1999)]
+
+
 def test_rowversion_copies_as_its_8_bytes(tmp_path, env, mssql_server, source_db, pg_conn, pg_schema):
     tsql(mssql_server, source_db, "CREATE TABLE dbo.rv (id int PRIMARY KEY, v rowversion)",
          "INSERT INTO dbo.rv (id) VALUES (1), (2)")

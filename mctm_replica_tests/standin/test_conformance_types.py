@@ -258,9 +258,13 @@ def test_binary_collation_on_an_expression_compares_code_points(td):
     with pytest.raises(pytds.OperationalError) as ei:
         cur.execute("SELECT 1 COLLATE Latin1_General_100_BIN2")
     assert ei.value.msg_no == 447
-    with pytest.raises(pytds.OperationalError) as ei:
-        cur.execute("CREATE TABLE dbo.bin (v nvarchar(10) COLLATE Latin1_General_100_BIN2 NULL)")
-    assert ei.value.text.startswith("The SQL Server stand-in does not support collation 'Latin1_General_100_BIN2'")
+    cur.execute("CREATE TABLE dbo.bin (v nvarchar(10) NULL)")
+    for ddl in ["CREATE TABLE dbo.bin2 (v nvarchar(10) COLLATE Latin1_General_100_BIN2 NULL)",
+                "ALTER TABLE dbo.bin ALTER COLUMN v nvarchar(10) COLLATE Latin1_General_BIN2",
+                "CREATE DATABASE bin_collated COLLATE Latin1_General_BIN"]:
+        with pytest.raises(pytds.OperationalError) as ei:
+            cur.execute(ddl)
+        assert ei.value.text.startswith("The SQL Server stand-in does not support collation 'Latin1_General_"), ddl
 
 
 def test_string_results_are_cut_at_8000_bytes_unless_max(td):

@@ -54,3 +54,18 @@ def test_nul_in_server_formatted_lines_is_stripped_and_counted_per_column():
     data = enc.encode([('1,"x\x00,""\x00""\ny","\x00"',), ('2,,"\x00\x00"',), ("3,,",)])
     assert data == '1,"x,""""\ny",""\n2,,""\n3,,\n'.encode()
     assert enc.nul_stripped == {"a": 2, "b": 3}
+
+
+def test_nul_counting_walks_fields_of_any_size():
+    enc = CsvLineEncoder(["a", "b"])
+    long = "x" * 300_000  # beyond the csv module's 131,072-character field limit
+    data = enc.encode([(f'"{long}\x00","\x00,\n"',), (',"a\x00"',)])
+    assert data == f'"{long}",",\n"\n,"a"\n'.encode()
+    assert enc.nul_stripped == {"a": 1, "b": 2}
+
+
+def test_a_lone_null_is_an_empty_line_not_an_empty_string():
+    enc = CsvBatchEncoder(["v"], ["text"], [True])
+    assert enc.encode([(None,), ("",), ("a",)]) == b'\n""\n"a"\n'
+    enc = CsvBatchEncoder(["n"], ["plain"], [True])
+    assert enc.encode([(None,), (0,)]) == b"\n0\n"

@@ -6,14 +6,23 @@ cannot prove because it behaves better than SQL Server would."""
 
 import pytest
 
-from mctm_replica.source_csv import csv_line_sql, field_sql, select_lines_sql
+from mctm_replica.source_csv import csv_line_sql, field_sql, lossless_float_text, select_lines_sql
 from mctm_replica.typemap import TYPE_MAP, SourceType
 
 
 def test_line_starts_as_nvarchar_max_so_sql_server_cannot_cut_it_at_4000_characters():
     sql = csv_line_sql([("a", SourceType("int")), ("b", SourceType("nvarchar", 10))])
-    assert sql.startswith("CAST(N'' AS nvarchar(max)) + ISNULL(CAST([a] AS nvarchar(64)), N'') + N',' + ")
-    assert sql.count("ISNULL(") == 2
+    assert sql.startswith("CAST(N'' AS nvarchar(max)) + "
+                          "CASE WHEN [a] IS NULL THEN N'' ELSE CAST([a] AS nvarchar(64)) END + N',' + ")
+    assert sql.count("IS NULL THEN N''") == 2  # NULL tested, not left to CONCAT_NULL_YIELDS_NULL
+
+
+@pytest.mark.parametrize(("text", "lossless"), [
+    ("0.3333333333333333", True), ("3.3333333333333331E-1", True), ("3.333333333333333e-001", True),
+    ("0.333333", False), ("3.33333e-001", False), (None, False), ("", False),
+])
+def test_float_probe_accepts_only_text_that_reads_back_exactly(text, lossless):
+    assert lossless_float_text(text) is lossless
 
 
 def test_money_goes_through_decimal_because_its_default_text_has_two_decimals():
@@ -36,10 +45,11 @@ def test_the_seventh_fraction_digit_is_cut_not_rounded_only_at_precision_7(kind,
 
 
 def test_quotes_are_doubled_under_a_binary_collation_and_long_text_is_max():
-    short = field_sql("s", SourceType("varchar", 2000))
-    assert short == ("""N'"' + REPLACE(CAST([s] AS nvarchar(2000)) COLLATE Latin1_General_100_BIN2, """
+    short = field_sql("s", SourceType("varchar", 1999))
+    assert short == ("""N'"' + REPLACE(CAST([s] AS nvarchar(1999)) COLLATE Latin1_General_100_BIN2, """
                      """N'"', N'""') + N'"'""")
-    assert "nvarchar(max)" in field_sql("s", SourceType("nvarchar", 2001))
+    # 2,000 quotes doubled and enclosed would be 4,002 characters: past nvarchar(4000)
+    assert "nvarchar(max)" in field_sql("s", SourceType("nvarchar", 2000))
     for kind in ("text", "ntext", "xml"):
         assert "nvarchar(max)" in field_sql("s", SourceType(kind))
     assert "nvarchar(max)" in field_sql("s", SourceType("nvarchar", -1))

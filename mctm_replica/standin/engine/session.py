@@ -96,11 +96,14 @@ def _unsupported_collation(name: str) -> SqlError:
 
 
 def _server_collation_dropped(node: exp.Expression) -> exp.Expression:
-    """COLLATE of the server collation changes nothing; a binary one stays for the translator."""
-    if isinstance(node, exp.CollateColumnConstraint) and node.this.name.lower() in BINARY_COLLATIONS:
-        raise _unsupported_collation(node.this.name)
-    if isinstance(node, exp.Collate) and node.expression.name.lower() not in BINARY_COLLATIONS:
-        return node.this
+    """COLLATE of the server collation changes nothing; a binary one stays for the
+    translator on an expression, and is refused on a column or a database."""
+    if isinstance(node, exp.Collate):
+        return node if node.expression.name.lower() in BINARY_COLLATIONS else node.this
+    declared = node.this if isinstance(node, (exp.CollateColumnConstraint, exp.CollateProperty)) \
+        else node.args.get("collate")
+    if isinstance(declared, exp.Expression) and declared.name.lower() in BINARY_COLLATIONS:
+        raise _unsupported_collation(declared.name)
     return node
 
 
