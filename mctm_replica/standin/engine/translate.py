@@ -35,9 +35,9 @@ _INT_RESULT = (exp.Year, exp.Month, exp.Day, exp.DateDiff, exp.StrPosition, exp.
 
 
 def _grown_string(sql: str, args: list[Decl | None]) -> tuple[str, Decl]:
-    """A string function whose result may outgrow its input (REPLACE, STUFF, REPLICATE): SQL Server
-    types it nvarchar/varchar(max) when the string is (max), else nvarchar(4000) /
-    varchar(8000), cutting longer results there."""
+    """A string function whose result may outgrow its input (REPLACE, STUFF, REPLICATE):
+    SQL Server types it nvarchar if any argument is, (max) when the string is (max), else
+    nvarchar(4000) / varchar(8000), cutting longer results there."""
     kind = "nvarchar" if any(d is not None and d.type in UNICODE_TYPES for d in args) else "varchar"
     if args[0] is not None and args[0].length == -1:
         return sql, Decl(kind, length=-1)
@@ -249,21 +249,19 @@ class Translator(OperatorsMixin):
 
     x_TryCast = x_Cast
 
+    def _grown(self, node, scope, string_args: tuple[str, ...]) -> Typed:
+        """``node`` typed by :func:`_grown_string` from its string arguments' declarations."""
+        decls = [self.expr(node.args[k].copy(), scope).decl for k in string_args]
+        return Typed(*_grown_string(self.generic(node, scope).sql, decls))
+
     def x_Replace(self, node, scope):
-        """nvarchar if any argument is; (max) if the string is, else cut at 8,000 bytes."""
-        decls = [self.expr(node.args[k].copy(), scope).decl for k in ("this", "expression", "replacement")]
-        t = self.generic(node, scope)
-        return Typed(*_grown_string(t.sql, decls))
+        return self._grown(node, scope, ("this", "expression", "replacement"))
 
     def x_Stuff(self, node, scope):
-        decls = [self.expr(node.args[k].copy(), scope).decl for k in ("this", "expression")]
-        t = self.generic(node, scope)
-        return Typed(*_grown_string(t.sql, decls))
+        return self._grown(node, scope, ("this", "expression"))
 
     def x_Repeat(self, node, scope):  # REPLICATE
-        decls = [self.expr(node.this.copy(), scope).decl]
-        t = self.generic(node, scope)
-        return Typed(*_grown_string(t.sql, decls))
+        return self._grown(node, scope, ("this",))
 
     def x_Collate(self, node, scope):
         """Only binary collations get here (see session._server_collation_dropped)."""
