@@ -11,6 +11,9 @@ arms a fault; ``EXEC sp_standin_clear_faults`` disarms all. Kinds:
   ``@seconds`` before it is answered (an attention ends the wait).
 * ``refuse_logins``: the next ``@times`` logins fail with error 18456 (except
   the fault-control connections of ``StandIn``, see ``ADMIN_APP_NAME``).
+* ``error``: each of the next ``@times`` matching batches/RPCs fails with error
+  ``@number`` (default 50000) and text ``@message`` instead of running -- what a
+  server that refuses a statement (an older version, a missing permission) answers.
 
 ``@times`` defaults to 1; ``@times = 0`` keeps the fault armed until cleared.
 """
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 
 from .contract import SqlError
 
-KINDS = ("drop_after_rows", "delay", "refuse_logins")
+KINDS = ("drop_after_rows", "delay", "refuse_logins", "error")
 # Application name of StandIn.inject_fault()/clear_faults() connections: they
 # are exempt from refuse_logins, so an armed refusal can always be cleared.
 ADMIN_APP_NAME = "mctm-standin-admin"
@@ -36,6 +39,8 @@ class Fault:
     rows: int = 0
     seconds: float = 0.0
     times: int = 1  # 0 = unlimited
+    number: int = 50000
+    message: str = "Error injected by the SQL Server stand-in."
 
     def matches(self, sql: str) -> bool:
         return not self.match or self.match.lower() in sql.lower()
@@ -89,6 +94,14 @@ class FaultRegistry:
                     return f.seconds
         return 0.0
 
+    def take_error(self, sql: str) -> SqlError | None:
+        with self._lock:
+            for f in self._faults:
+                if f.kind == "error" and f.matches(sql):
+                    self._use(f)
+                    return SqlError(f.number, f.message)
+        return None
+
     def take_refuse_login(self) -> bool:
         with self._lock:
             for f in self._faults:
@@ -107,7 +120,8 @@ _ARG = re.compile(
     r"\s*@(?P<name>\w+)\s*=\s*(?:N?'(?P<str>(?:[^']|'')*)'|(?P<num>-?\d+(?:\.\d+)?))\s*(?:,|$)",
     re.IGNORECASE,
 )
-_PARAMS = {"kind": str, "match": str, "rows": int, "seconds": float, "times": int}
+_PARAMS = {"kind": str, "match": str, "rows": int, "seconds": float, "times": int, "number": int,
+           "message": str}
 
 
 def parse_fault_command(sql: str) -> tuple[str, dict[str, object]] | None:

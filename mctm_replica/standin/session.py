@@ -166,6 +166,10 @@ class ClientSession:
             self._error_reply(e)
             return
         self._wait_delay(sql)
+        injected = self.server.faults.take_error(sql)
+        if injected is not None:
+            self._error_reply(injected)
+            return
         self._run(sql, None, in_proc=False)
 
     def _fault_command(self, proc: str, args: dict[str, object]) -> None:
@@ -334,6 +338,10 @@ class ClientSession:
             return False
         params = {p.name: p.value for p in call.params[2:]}
         self._wait_delay(sql)
+        injected = self.server.faults.take_error(sql)
+        if injected is not None:
+            self._write_error(injected)
+            return False
         return self._run(sql, params, in_proc=True)
 
     # ------------------------------------------------------------------ transaction manager

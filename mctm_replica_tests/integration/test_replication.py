@@ -288,6 +288,31 @@ def test_connection_dropped_mid_transfer_keeps_previous_replica(
     assert {v for _, v in pg_fetch(pg_conn, pg_schema, "d")} == {2}
 
 
+def test_a_server_without_lossless_float_text_fails_before_reading_and_names_the_fix(
+        tmp_path, env, mssql_server, source_db, pg_conn, pg_schema):
+    """A server before SQL Server 2016 has no CONVERT style 3: the run's probe fails, the
+    replica keeps its rows, and the typed path (format_on_server: false) does not need it."""
+    tsql(mssql_server, source_db, "CREATE TABLE dbo.fl (id int PRIMARY KEY, f float)",
+         "INSERT INTO dbo.fl VALUES (1, 0.1), (2, NULL)")
+    tables = [{"source_table": "dbo.fl", "target_table": f"{pg_schema}.fl"}]
+    assert run_job(replica_defs(tmp_path, tables)).success
+    tsql(mssql_server, source_db, "UPDATE dbo.fl SET f = 1e300")
+    mssql_server.inject_fault("error", match="CAST(1 AS float) / 3", number=281, times=0,
+                              message="3 is not a valid style number when converting from float to a character string.")
+    try:
+        result = run_job(replica_defs(tmp_path, tables))
+        assert not result.success
+        text = failure_text(result)
+        assert "table `src:dbo.fl`" in text and "not a valid style number" in text
+        assert "set `format_on_server: false` for source `src`" in text
+        assert pg_fetch(pg_conn, pg_schema, "fl") == [(1, 0.1), (2, None)]
+        result = run_job(replica_defs(tmp_path, tables, format_on_server=False))
+        assert result.success, failure_text(result)
+        assert pg_fetch(pg_conn, pg_schema, "fl") == [(1, 1e300), (2, 1e300)]
+    finally:
+        mssql_server.clear_faults()
+
+
 @pytest.mark.parametrize(
     ("side", "statement"),
     [

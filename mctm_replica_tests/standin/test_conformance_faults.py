@@ -1,4 +1,4 @@
-"""Injected faults (drop_after_rows, refuse_logins, delay) and recovery, both clients.
+"""Injected faults (drop_after_rows, refuse_logins, delay, error) and recovery, both clients.
 
 The stand-in's faults stand for what a real network or server does to the
 replicator: a connection cut mid-result, a refused login, a slow answer.  Each test
@@ -97,3 +97,19 @@ def test_delay_fault_delays_matching_batch_only(faults, td):
     cur.execute("SELECT 2 AS delay_marker")
     assert cur.fetchall() == [(2,)]
     assert time.monotonic() - t0 < 1.0
+
+
+def test_error_fault_fails_matching_statements_with_the_given_error(faults, td, ms):
+    faults.inject_fault("error", match="error_marker", number=281, times=2,
+                        message="3 is not a valid style number when converting from float to a character string.")
+    with pytest.raises(pymssql.exceptions.DatabaseError) as mi:
+        ms.cursor().execute("SELECT 1 AS error_marker")
+    assert mi.value.args[0] == 281 and b"not a valid style number" in mi.value.args[1]
+    cur = td.cursor()
+    with pytest.raises(pytds.OperationalError) as ti:
+        cur.execute("SELECT 1 AS error_marker WHERE 1 = %s", (1,))  # an RPC (sp_executesql)
+    assert ti.value.msg_no == 281
+    cur.execute("SELECT 2 AS error_marker")  # used up after two
+    assert cur.fetchall() == [(2,)]
+    cur.execute("SELECT 3")
+    assert cur.fetchall() == [(3,)]
