@@ -20,6 +20,7 @@ from mctm_replica.config import ReplicaConfig, TableSpec
 from mctm_replica.io_managers.state import ReplicaState, read_all_states
 from mctm_replica.ops.connections import Endpoint, mssql_connect, mssql_error_number, endpoints
 from mctm_replica.resources.mssql import qualified
+from mctm_replica.resources.postgres import pg_connect
 
 
 @dataclass
@@ -55,8 +56,8 @@ def _count_source(ep: Endpoint, spec: TableSpec) -> int | str:
 
 
 def _pg_connect(ep: Endpoint):
-    return psycopg2.connect(host=ep.host, port=ep.port, dbname=ep.database, user=ep.user,
-                            password=ep.password, connect_timeout=10, sslmode=ep.sslmode)
+    return pg_connect(host=ep.host, port=ep.port, dbname=ep.database, user=ep.user,
+                      password=ep.password, connect_timeout=10, sslmode=ep.sslmode)
 
 
 def _states(ep: Endpoint) -> dict[str, ReplicaState]:

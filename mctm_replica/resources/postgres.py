@@ -1,9 +1,18 @@
-"""The PostgreSQL target connection, shared by the IO manager and the checks."""
+"""The PostgreSQL target connection, shared by the IO manager, the checks and the CLI.
+
+Every connection sets ``client_encoding`` to UTF8, whatever the server's or the role's
+default, so the text COPY sends and the values the checks read are never re-encoded. A
+database whose server encoding cannot hold every character SQL Server's ``nvarchar``
+can (anything but UTF8) is refused at the first connection, naming the database and its
+encoding: a copy would otherwise fail mid-stream on the first such character, or store
+mojibake under ``SQL_ASCII``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg2
 from dagster import ConfigurableResource
@@ -12,6 +21,28 @@ from pydantic import Field
 
 class TargetError(RuntimeError):
     """The PostgreSQL target could not be reached or written; the message names the table."""
+
+
+class UnicodeTargetError(TargetError):
+    """The replica database's server encoding cannot hold Unicode text."""
+
+
+#: The only server encoding that holds every character of SQL Server's nvarchar.
+UNICODE_ENCODING = "UTF8"
+
+
+def pg_connect(**kwargs: Any) -> psycopg2.extensions.connection:
+    """``psycopg2.connect`` with ``client_encoding=UTF8``; refuses a non-UTF8 database."""
+    conn = psycopg2.connect(client_encoding=UNICODE_ENCODING, **kwargs)
+    # The server reports its encoding at startup (ParameterStatus): no round trip.
+    encoding = conn.get_parameter_status("server_encoding") or "unknown"
+    if encoding.upper() != UNICODE_ENCODING:
+        conn.close()
+        raise UnicodeTargetError(
+            f"PostgreSQL database `{kwargs.get('dbname')}` has server encoding {encoding}, which "
+            f"cannot hold every character of SQL Server's nvarchar; create the replica database "
+            f"with `CREATE DATABASE ... ENCODING 'UTF8' TEMPLATE template0` and point PG_DB at it")
+    return conn
 
 
 class PostgresResource(ConfigurableResource):
@@ -33,7 +64,7 @@ class PostgresResource(ConfigurableResource):
     def get_connection(self) -> Iterator[psycopg2.extensions.connection]:
         """A psycopg2 connection (not autocommit) that is always closed."""
         try:
-            conn = psycopg2.connect(
+            conn = pg_connect(
                 host=self.host,
                 port=self.port,
                 dbname=self.database,
