@@ -20,6 +20,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from dagster._utils.schedules import is_valid_cron_string
 
+from mctm_replica.connection_settings import (
+    CONNECTION_KEYS,
+    ConnectionConfigError,
+    SourceConnection,
+    parse_connection,
+)
 from mctm_replica.naming import ColumnNaming, IdentifierError, check_pg_identifier, split_qualified
 
 TABLES_ENV = "MCTM_REPLICA_TABLES"
@@ -32,7 +38,7 @@ Mode = Literal["full", "incremental"]
 _DAGSTER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ENV_PREFIX = re.compile(r"[A-Z][A-Z0-9_]*")
 
-_SOURCE_KEYS = {"env_prefix", "max_concurrent_tables", "description", "format_on_server"}
+_SOURCE_KEYS = {"env_prefix", "max_concurrent_tables", "description", "format_on_server", *CONNECTION_KEYS}
 _TABLE_KEYS = {
     "source", "source_table", "target_table", "mode", "primary_key", "columns", "nolock",
     "row_count_tolerance", "column_naming", "column_names", "description",
@@ -65,6 +71,8 @@ class SourceSpec:
     # SQL Server formats each row as a COPY CSV line (mctm_replica.source_csv); false reads
     # typed values and formats them in Python (slower; for servers before SQL Server 2016).
     format_on_server: bool = True
+    # TLS, certificate validation and read-only intent (mctm_replica.connection_settings).
+    connection: SourceConnection = field(default_factory=SourceConnection)
 
     @property
     def resource_key(self) -> str:
@@ -212,7 +220,12 @@ def _parse_sources(raw: Any, path: Path) -> dict[str, SourceSpec]:
         on_server = body.get("format_on_server", True)
         if not isinstance(on_server, bool):
             raise ConfigError(f"{where}: `format_on_server` must be true or false, not {on_server!r}")
-        result[name] = SourceSpec(name, prefix, limit, str(body.get("description", "")), on_server)
+        try:
+            connection = parse_connection(body, where, path.parent)
+        except ConnectionConfigError as e:
+            raise ConfigError(str(e)) from e
+        result[name] = SourceSpec(name, prefix, limit, str(body.get("description", "")), on_server,
+                                  connection)
     return result
 
 

@@ -48,6 +48,11 @@ def mssql_resource(source: SourceSpec, retry: RetryPolicy | None = None) -> Mssq
         retry_attempts=retry.max_attempts,
         retry_base_delay_s=retry.base_delay_s,
         format_on_server=source.format_on_server,
+        source=source.name,
+        encryption=source.connection.encryption,
+        ca_file=source.connection.ca_file,
+        trust_server_certificate=source.connection.trust_server_certificate,
+        read_only_intent=source.connection.read_only_intent,
     )
 
 

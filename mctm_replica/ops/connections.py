@@ -14,12 +14,16 @@ import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import psycopg2
 import pymssql
 
 from mctm_replica.config import ReplicaConfig
+from mctm_replica.connection_settings import SourceConnection
+from mctm_replica.resources.freetds import connect_kwargs
+from mctm_replica.resources.postgres import UnicodeTargetError, pg_connect
+from mctm_replica.resources.prelogin import encryption_hint
 
 # A probe that cannot connect within this many seconds reports a timeout, not a hang.
 TIMEOUT_S = 10
@@ -37,6 +41,7 @@ class Endpoint:
     password: str | None  # never printed
     default_port: int
     sslmode: str = "prefer"
+    connection: SourceConnection = field(default_factory=SourceConnection)  # SQL Server TLS
 
     @property
     def where(self) -> str:
@@ -73,7 +78,10 @@ def endpoints(config: ReplicaConfig, env: dict[str, str] | None = None) -> list[
             default_port,
         )
 
-    sources = [read(s.env_prefix, "SQL Server", s.name, 1433) for s in config.sources.values()]
+    sources = []
+    for s in config.sources.values():
+        sources.append(read(s.env_prefix, "SQL Server", s.name, 1433))
+        sources[-1].connection = s.connection
     target = read("PG", "PostgreSQL", "target", 5432)
     target.sslmode = env.get("PG_SSLMODE") or "prefer"
     return [*sources, target]
@@ -106,9 +114,10 @@ def probe(ep: Endpoint) -> Probe:
 
 
 def mssql_connect(ep: Endpoint, database: str):
-    return pymssql.connect(server=ep.host, port=str(ep.port), user=ep.user, password=ep.password,
-                           database=database, login_timeout=TIMEOUT_S, timeout=TIMEOUT_S,
-                           tds_version="7.4", appname="mctm_replica check-connections")
+    return pymssql.connect(**connect_kwargs(ep.connection, host=ep.host, port=ep.port),
+                           user=ep.user, password=ep.password, database=database,
+                           login_timeout=TIMEOUT_S, timeout=TIMEOUT_S,
+                           appname="mctm_replica check-connections")
 
 
 def mssql_error_number(e: pymssql.Error) -> int | None:
@@ -126,7 +135,10 @@ def _login_mssql(ep: Endpoint, fail: Callable[[str], Probe]) -> Probe:
     except pymssql.Error as e:
         number = mssql_error_number(e)
         if number != 18456:
-            return fail(f"login failed (SQL Server error {number}): check {ep.env_prefix}_* settings")
+            hint = encryption_hint(ep.connection, source=ep.name, host=ep.host, port=ep.port,
+                                   timeout_s=TIMEOUT_S)
+            return fail(f"login failed (SQL Server error {number}): "
+                        + (hint or f"check {ep.env_prefix}_* settings"))
         # pymssql reports only the most severe error, so an unknown database (4060) also
         # arrives as 18456: if the same login works on master, the database is the problem.
         try:
@@ -153,10 +165,11 @@ def _login_mssql(ep: Endpoint, fail: Callable[[str], Probe]) -> Probe:
 def _login_postgres(ep: Endpoint, fail: Callable[[str], Probe]) -> Probe:
     started = time.perf_counter()
     try:
-        conn = psycopg2.connect(host=ep.host, port=ep.port, dbname=ep.database, user=ep.user,
-                                password=ep.password, connect_timeout=TIMEOUT_S,
-                                sslmode=ep.sslmode,
-                                application_name="mctm_replica check-connections")
+        conn = pg_connect(host=ep.host, port=ep.port, dbname=ep.database, user=ep.user,
+                          password=ep.password, connect_timeout=TIMEOUT_S, sslmode=ep.sslmode,
+                          application_name="mctm_replica check-connections")
+    except UnicodeTargetError as e:
+        return fail(str(e))
     except psycopg2.OperationalError as e:
         text = str(e)
         if "password authentication failed" in text:

@@ -10,6 +10,10 @@ because a copy cut mid-stream must restart in a fresh PostgreSQL transaction.
 
 TDS 7.4 is requested explicitly: below 7.3, FreeTDS hands date, time, datetime2 and
 datetimeoffset to pymssql as strings.
+
+Encryption, certificate validation and read-only intent come from the source's entry in
+tables.yaml (:mod:`mctm_replica.connection_settings`, :mod:`.freetds`); every session
+names itself ``mctm_replica`` (``program_name`` in ``sys.dm_exec_sessions``).
 """
 
 from __future__ import annotations
@@ -17,17 +21,23 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 import pymssql
 from dagster import ConfigurableResource, get_dagster_logger
 from pydantic import Field
 
+from mctm_replica.connection_settings import Encryption, SourceConnection
 from mctm_replica.naming import quote_tsql
+from mctm_replica.resources.freetds import connect_kwargs
+from mctm_replica.resources.prelogin import encryption_hint
 from mctm_replica.retry import RetryPolicy, call_with_retries
+from mctm_replica.typemap import SourceType
 
 T = TypeVar("T")
-from mctm_replica.typemap import SourceType
+#: What a DBA sees as program_name in sys.dm_exec_sessions.
+APP_NAME = "mctm_replica"
 
 
 class SourceError(RuntimeError):
@@ -125,6 +135,19 @@ class MssqlResource(ConfigurableResource):
         description="Copies ask SQL Server for each row as a line of PostgreSQL CSV (SQL Server "
         "2016+); false reads typed values and formats them in Python",
     )
+    source: str = Field(default="", description="The source's name in tables.yaml, for messages")
+    encryption: Encryption = Field(
+        default="request", description="off, request (FreeTDS's default), require or strict (TDS 8.0)")
+    ca_file: str | None = Field(
+        default=None, description="PEM file (or `system`) to validate the server's certificate against")
+    trust_server_certificate: bool | None = Field(
+        default=None, description="true: never validate the certificate (explicit FreeTDS default)")
+    read_only_intent: bool = Field(
+        default=False, description="ApplicationIntent=ReadOnly, for Availability Group secondaries")
+
+    def connection_settings(self) -> SourceConnection:
+        return SourceConnection(self.encryption, self.trust_server_certificate, self.ca_file,
+                                self.read_only_intent)
 
     def retry_policy(self) -> RetryPolicy:
         return RetryPolicy(max_attempts=self.retry_attempts, base_delay_s=self.retry_base_delay_s)
@@ -142,17 +165,19 @@ class MssqlResource(ConfigurableResource):
     @contextmanager
     def get_connection(self) -> Iterator[pymssql.Connection]:
         """An open pymssql connection (autocommit, read-only use) that is always closed."""
+        settings = self.connection_settings()
+        if settings.ca_file not in (None, "system") and not Path(settings.ca_file).is_file():
+            raise SourceError(f"source `{self.source}`: `ca_file` {settings.ca_file} does not exist; "
+                              f"fix the path in tables.yaml")
         try:
             conn = pymssql.connect(
-                server=self.host,
-                port=str(self.port),
+                **connect_kwargs(settings, host=self.host, port=self.port),
                 user=self.user,
                 password=self.password,
                 database=self.database,
                 login_timeout=self.login_timeout,
                 timeout=self.query_timeout,
-                tds_version="7.4",
-                appname="mctm_replica",
+                appname=APP_NAME,
                 autocommit=True,
                 # pymssql's default session batch (conn_properties) includes SET TEXTSIZE
                 # 2147483647. Never replace it: without it SQL Server cuts every (max), text
@@ -160,13 +185,19 @@ class MssqlResource(ConfigurableResource):
             )
         except pymssql.Error as e:
             raise SourceError(
-                f"cannot connect to SQL Server {self._where()}: {_first_line(e)}; check the "
-                f"host, port, database, user and password environment variables of this source"
+                f"cannot connect to SQL Server {self._where()}: {_first_line(e)}; "
+                + self._connect_hint()
             ) from e
         try:
             yield conn
         finally:
             conn.close()
+
+    def _connect_hint(self) -> str:
+        """The likely cause of a failed login, from what the server says about encryption."""
+        return encryption_hint(self.connection_settings(), source=self.source, host=self.host,
+                               port=self.port, timeout_s=min(self.login_timeout, 10)) or (
+            "check the host, port, database, user and password environment variables of this source")
 
     def server_version(self) -> str:
         with self.get_connection() as conn, conn.cursor() as cur:
