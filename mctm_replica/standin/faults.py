@@ -14,6 +14,9 @@ arms a fault; ``EXEC sp_standin_clear_faults`` disarms all. Kinds:
 * ``error``: each of the next ``@times`` matching batches/RPCs fails with error
   ``@number`` (default 50000) and text ``@message`` instead of running -- what a
   server that refuses a statement (an older version, a missing permission) answers.
+* ``rewrite``: each of the next ``@times`` batches/RPCs containing ``@match`` runs with
+  that text replaced by ``@replace`` -- a server whose answer to one expression differs
+  (e.g. a CONVERT style it formats otherwise), without any error.
 
 ``@times`` defaults to 1; ``@times = 0`` keeps the fault armed until cleared.
 """
@@ -26,7 +29,7 @@ from dataclasses import dataclass
 
 from .contract import SqlError
 
-KINDS = ("drop_after_rows", "delay", "refuse_logins", "error")
+KINDS = ("drop_after_rows", "delay", "refuse_logins", "error", "rewrite")
 # Application name of StandIn.inject_fault()/clear_faults() connections: they
 # are exempt from refuse_logins, so an armed refusal can always be cleared.
 ADMIN_APP_NAME = "mctm-standin-admin"
@@ -41,6 +44,7 @@ class Fault:
     times: int = 1  # 0 = unlimited
     number: int = 50000
     message: str = "Error injected by the SQL Server stand-in."
+    replace: str = ""  # rewrite: what replaces @match in the statement text
 
     def matches(self, sql: str) -> bool:
         return not self.match or self.match.lower() in sql.lower()
@@ -102,6 +106,18 @@ class FaultRegistry:
                     return SqlError(f.number, f.message)
         return None
 
+    def rewrite(self, sql: str) -> str:
+        """``sql`` with every armed rewrite applied (the match is case-sensitive here: it
+        replaces exact statement text)."""
+        if not self._faults:
+            return sql
+        with self._lock:
+            for f in list(self._faults):
+                if f.kind == "rewrite" and f.match and f.match in sql:
+                    self._use(f)
+                    sql = sql.replace(f.match, f.replace)
+        return sql
+
     def take_refuse_login(self) -> bool:
         with self._lock:
             for f in self._faults:
@@ -121,7 +137,7 @@ _ARG = re.compile(
     re.IGNORECASE,
 )
 _PARAMS = {"kind": str, "match": str, "rows": int, "seconds": float, "times": int, "number": int,
-           "message": str}
+           "message": str, "replace": str}
 
 
 def parse_fault_command(sql: str) -> tuple[str, dict[str, object]] | None:

@@ -181,6 +181,7 @@ class ClientSession:
     def _run(self, sql: str, params: dict[str, object] | None, *, in_proc: bool) -> bool:
         """Execute a batch, writing its tokens; True when it ended without error."""
         assert self.esess is not None
+        sql = self.server.faults.rewrite(sql)
         token = tk.DONEINPROC if in_proc else tk.DONE
         more_always = tk.DONE_MORE if in_proc else 0
         w = self.writer
