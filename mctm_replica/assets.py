@@ -50,7 +50,8 @@ from mctm_replica.config import ReplicaConfig, SourceSpec, TableSpec
 from mctm_replica.plan import ReplicaBatches, TablePlan, build_plan
 from mctm_replica.naming import quote_tsql
 from mctm_replica.resources.mssql import MssqlResource, qualified, select_sql
-from mctm_replica.source_csv import FLOATS, require_lossless_floats, select_lines_sql
+from mctm_replica.read_check import require_same_reads
+from mctm_replica.source_csv import select_lines_sql
 
 #: Op tag the job's executor limits per source (tag_concurrency_limits).
 SOURCE_TAG = "mctm_replica/source"
@@ -97,8 +98,9 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
         plan = build_plan(spec, table)
         what = f"`{spec.source_name}`"
         query = read_sql(plan, lines=mssql.format_on_server)
-        if mssql.format_on_server and any(c.source_type.name.lower() in FLOATS for c in plan.columns):
-            require_lossless_floats(mssql, table=f"{spec.source}:{spec.source_name}", source=spec.source)
+        if mssql.format_on_server:  # the fast path proves itself on this server first
+            require_same_reads(mssql, table=f"{spec.source}:{spec.source_name}", source=spec.source,
+                               run_id=context.run_id)
         context.log.info(
             f"copying {spec.source}:{spec.source_name} -> {spec.target_name} "
             f"({len(plan.columns)} columns, key {plan.primary_key or 'none'}, mode {spec.mode})"

@@ -15,8 +15,7 @@ would have returned (the exact value, or the type map's documented narrowing):
 * integers, bit (``0``/``1``), decimal/numeric and uniqueidentifier: ``CAST`` to text,
   which is exact. money/smallmoney go through ``decimal(19,4)``/``decimal(10,4)`` first:
   a plain ``CAST(money AS varchar)`` rounds to 2 decimals (style 0).
-* float and real: ``CONVERT(..., 3)`` -- 17 significant digits, lossless (SQL Server 2016+;
-  probed once per run, see below).
+* float and real: ``CONVERT(..., 3)`` -- 17 significant digits, lossless (SQL Server 2016+).
 * datetime ``121`` (``.mmm``), smalldatetime ``120``, date ``23``, datetime2 ``121``,
   time and datetimeoffset their default text (``hh:mi:ss.nnnnnnn``, ``... +hh:mm``). A
   7th fractional digit is cut off, not rounded: pymssql truncates 100 ns ticks to
@@ -30,8 +29,9 @@ would have returned (the exact value, or the type map's documented narrowing):
   loader strips and counts them per column, as on the typed path.
 * binary types: ``\\x`` + hex (``CONVERT(..., 2)``), PostgreSQL's bytea hex input.
 * NULL is an empty unquoted field; an empty string is ``""``.
-* A source whose float text is not lossless (``FLOAT_STYLE_PROBE``: a server that treats
-  an unknown style as style 0 would print 6 digits) fails the run before any row is read.
+* Before the first row of a run, :mod:`mctm_replica.read_check` compares these texts with
+  the typed values for literals of every type, on the server itself: a server whose text
+  differs (one before 2016 has no style 3) fails the run before anything is read.
 
 The line starts with ``CAST(N'' AS nvarchar(max))``: concatenating only non-``max``
 strings truncates the result at 4,000 characters on SQL Server, silently.
@@ -42,7 +42,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mctm_replica.naming import quote_tsql
-from mctm_replica.resources.mssql import MssqlResource, SourceError, qualified
+from mctm_replica.resources.mssql import qualified
 from mctm_replica.typemap import SourceType
 
 # Text longer than this (in characters) is cast to nvarchar(max): every quote doubled plus
@@ -61,8 +61,6 @@ _SEVENTH_DIGIT = {"time": 16, "datetime2": 27, "datetimeoffset": 27}
 _INTEGERS = {"bit", "tinyint", "smallint", "int", "bigint"}
 _EXACT_CAST = _INTEGERS | {"decimal", "numeric", "uniqueidentifier"}
 _MONEY = {"money": "decimal(19,4)", "smallmoney": "decimal(10,4)"}
-#: Types whose text needs CONVERT style 3, which each run first probes the server for.
-FLOATS = {"float", "real"}
 _STYLED = {"float": 3, "real": 3, "date": 23, "datetime": 121, "smalldatetime": 120, "datetime2": 121}
 _TEXT = {"char", "varchar", "nchar", "nvarchar", "text", "ntext", "xml"}
 _BINARY = {"binary", "varbinary", "image", "timestamp", "rowversion"}
@@ -102,31 +100,6 @@ def csv_line_sql(columns: Sequence[tuple[str, SourceType]]) -> str:
     fields = [f"CASE WHEN {quote_tsql(name)} IS NULL THEN N'' ELSE {field_sql(name, t)} END"
               for name, t in columns]
     return "CAST(N'' AS nvarchar(max)) + " + " + N',' + ".join(fields)
-
-
-#: One third as float in the style the lines use; SQL Server before 2016 has no style 3.
-FLOAT_STYLE_PROBE = "SELECT CONVERT(nvarchar(64), CAST(1 AS float) / 3, 3)"
-
-
-def lossless_float_text(text: str | None) -> bool:
-    """Whether the probe's text reads back as the same double (17 digits, not style 0's 6)."""
-    try:
-        return text is not None and float(text) == 1 / 3
-    except ValueError:
-        return False
-
-
-def require_lossless_floats(mssql: MssqlResource, *, table: str, source: str) -> None:
-    """Fail before any row is read if this server's float text would lose digits."""
-    fix = (f"SQL Server before 2016 has no lossless float text; set `format_on_server: false` "
-           f"for source `{source}` in tables.yaml")
-    try:
-        text = mssql.scalar(FLOAT_STYLE_PROBE, what="float text (CONVERT style 3)")
-    except SourceError as e:
-        raise SourceError(f"table `{table}`: {e}; {fix}") from e
-    if not lossless_float_text(text):
-        raise SourceError(f"table `{table}`: SQL Server printed 1/3 as {text!r} with CONVERT style 3, "
-                          f"which loses digits; {fix}")
 
 
 def select_lines_sql(schema: str, table: str, columns: Sequence[tuple[str, SourceType]], *,

@@ -16,6 +16,7 @@ import pytest
 from dagster import AssetKey, DagsterInstance
 from psycopg2 import sql
 
+from mctm_replica.read_check import PROBES
 from mctm_replica_tests.integration.replica_helpers import (
     failure_text,
     materialization_metadata,
@@ -309,6 +310,42 @@ def test_a_server_without_lossless_float_text_fails_before_reading_and_names_the
         result = run_job(replica_defs(tmp_path, tables, format_on_server=False))
         assert result.success, failure_text(result)
         assert pg_fetch(pg_conn, pg_schema, "fl") == [(1, 1e300), (2, 1e300)]
+    finally:
+        mssql_server.clear_faults()
+
+
+def test_a_server_whose_text_for_one_type_differs_fails_before_reading_and_names_the_fix(
+        tmp_path, env, mssql_server, source_db, pg_conn, pg_schema):
+    """The read-path self-check: the stand-in answers datetime's CONVERT style 121 as style
+    120 (seconds only) for the check's probe, as a server with other formatting would. The
+    run fails before the table is read, naming the type, both texts and the fix; the replica
+    keeps its rows; the typed path (format_on_server: false) succeeds on the same server."""
+    tsql(mssql_server, source_db, "CREATE TABLE dbo.dtm (id int PRIMARY KEY, at datetime)",
+         "INSERT INTO dbo.dtm VALUES (1, '2024-01-01T10:00:00.123')")
+    tables = [{"source_table": "dbo.dtm", "target_table": f"{pg_schema}.dtm"}]
+    assert run_job(replica_defs(tmp_path, tables)).success
+    before = pg_fetch(pg_conn, pg_schema, "dtm")
+    tsql(mssql_server, source_db, "UPDATE dbo.dtm SET at = '2030-01-01T00:00:00.500'")
+    probe = next(i for i, p in enumerate(PROBES) if p.label == "datetime max")
+    mssql_server.inject_fault("rewrite", match=f"CONVERT(nvarchar(64), [c{probe}], 121)",
+                              replace=f"CONVERT(nvarchar(64), [c{probe}], 120)", times=0)
+    # Reading the table itself would fail with this text: the run must stop before that.
+    mssql_server.inject_fault("error", match="[dbo].[dtm]", message="the table was read", times=0)
+    try:
+        result = run_job(replica_defs(tmp_path, tables))
+        assert not result.success
+        text = failure_text(result)
+        assert "table `src:dbo.dtm`" in text and "datetime max (`datetime`, value)" in text
+        assert "'9999-12-31 23:59:59'" in text and "'9999-12-31 23:59:59.997000'" in text
+        assert "Set `format_on_server: false` for source `src`" in text
+        assert "the table was read" not in text
+        assert pg_fetch(pg_conn, pg_schema, "dtm") == before
+        mssql_server.clear_faults()
+        mssql_server.inject_fault("rewrite", match=f"CONVERT(nvarchar(64), [c{probe}], 121)",
+                                  replace=f"CONVERT(nvarchar(64), [c{probe}], 120)", times=0)
+        result = run_job(replica_defs(tmp_path, tables, format_on_server=False))
+        assert result.success, failure_text(result)
+        assert pg_fetch(pg_conn, pg_schema, "dtm") == [(1, dt.datetime(2030, 1, 1, 0, 0, 0, 500000))]
     finally:
         mssql_server.clear_faults()
 

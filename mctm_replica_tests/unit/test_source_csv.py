@@ -6,7 +6,7 @@ cannot prove because it behaves better than SQL Server would."""
 
 import pytest
 
-from mctm_replica.source_csv import csv_line_sql, field_sql, lossless_float_text, select_lines_sql
+from mctm_replica.source_csv import csv_line_sql, field_sql, select_lines_sql
 from mctm_replica.typemap import TYPE_MAP, SourceType
 
 
@@ -15,14 +15,6 @@ def test_line_starts_as_nvarchar_max_so_sql_server_cannot_cut_it_at_4000_charact
     assert sql.startswith("CAST(N'' AS nvarchar(max)) + "
                           "CASE WHEN [a] IS NULL THEN N'' ELSE CAST([a] AS nvarchar(64)) END + N',' + ")
     assert sql.count("IS NULL THEN N''") == 2  # NULL tested, not left to CONCAT_NULL_YIELDS_NULL
-
-
-@pytest.mark.parametrize(("text", "lossless"), [
-    ("0.3333333333333333", True), ("3.3333333333333331E-1", True), ("3.333333333333333e-001", True),
-    ("0.333333", False), ("3.33333e-001", False), (None, False), ("", False),
-])
-def test_float_probe_accepts_only_text_that_reads_back_exactly(text, lossless):
-    assert lossless_float_text(text) is lossless
 
 
 def test_money_goes_through_decimal_because_its_default_text_has_two_decimals():
