@@ -46,9 +46,18 @@ def main(argv: list[str] | None = None) -> int:
         "and check results from the Dagster instance in $DAGSTER_HOME (if set).",
     )
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p = sub.add_parser(
+        "verify-source",
+        help="is each SQL Server source ready: version, collation, encryption, permissions, "
+        "tables, and the read-path self-check",
+        description="Connect to each source as a run would and report what the replica needs "
+        "of it; exit 1 naming every problem. Writes nothing.",
+    )
+    p.add_argument("--source", help="only this source (a name under `sources` in tables.yaml)")
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
     args = parser.parse_args(argv)
 
-    if args.command in ("check-connections", "info"):
+    if args.command in ("check-connections", "info", "verify-source"):
         return _ops(args)
 
     from mctm_replica.demo import run_demo, run_dev
@@ -77,6 +86,9 @@ def _ops(args: argparse.Namespace) -> int:
         print(json.dumps(as_dicts(probes), indent=2) if args.json else "\n".join(p.line() for p in probes))
         return 0 if all(p.ok for p in probes) else 1
 
+    if args.command == "verify-source":
+        return _verify(config, args)
+
     from dagster import DagsterInstance
 
     from mctm_replica.ops.info import as_dicts, format_table, table_info
@@ -89,6 +101,22 @@ def _ops(args: argparse.Namespace) -> int:
         rows = table_info(config, None)
     print(json.dumps(as_dicts(rows), indent=2) if args.json else format_table(rows))
     return 0
+
+
+def _verify(config, args: argparse.Namespace) -> int:
+    import json
+
+    from mctm_replica.ops.verify import as_dict, format_report, verify_source
+
+    if args.source is not None and args.source not in config.sources:
+        print(f"unknown source `{args.source}`; tables.yaml has {', '.join(sorted(config.sources))}",
+              file=sys.stderr)
+        return 2
+    reports = [verify_source(config, s) for name, s in config.sources.items()
+               if args.source in (None, name)]
+    print(json.dumps([as_dict(r) for r in reports], indent=2) if args.json
+          else "\n\n".join(format_report(r) for r in reports))
+    return 0 if all(r.ok for r in reports) else 1
 
 
 if __name__ == "__main__":
