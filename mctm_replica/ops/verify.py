@@ -73,7 +73,8 @@ class SourceReport:
     read_committed_snapshot: bool | None = None
     read_check: str | None = None  # "passed", "skipped (...)" or the difference
     tables: list[TableReport] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # each fails the command
+    notes: list[str] = field(default_factory=list)  # facts it could not read; not needed to run
 
 
 def resource_from_env(source: SourceSpec, env: dict[str, str] | None = None) -> MssqlResource:
@@ -116,12 +117,12 @@ def verify_source(config: ReplicaConfig, source: SourceSpec,
 
 
 def _server_facts(cur, report: SourceReport) -> None:
-    def one(sql: str, params: tuple | None, what: str) -> tuple | None:
+    def one(sql: str, params: tuple | None, what: str, needed: bool = True) -> tuple | None:
         try:
             cur.execute(sql, params)
             return cur.fetchone()
         except pymssql.Error as e:
-            report.problems.append(f"cannot read {what}: {_first_line(e)}")
+            (report.problems if needed else report.notes).append(f"cannot read {what}: {_first_line(e)}")
             return None
 
     row = one(_SERVER_SQL, None, "the server's version, edition and collation")
@@ -129,7 +130,9 @@ def _server_facts(cur, report: SourceReport) -> None:
         report.version, report.edition, report.collation = row
         page = one(_CODE_PAGE_SQL, (report.collation,), "the collation's code page")
         report.code_page = page[0] if page else None
-    row = one(_SESSION_SQL, None, "this session's encryption (sys.dm_exec_connections; VIEW SERVER STATE)")
+    # sys.dm_exec_connections needs VIEW SERVER STATE, which the replica itself does not.
+    row = one(_SESSION_SQL, None, "this session's encryption (sys.dm_exec_connections needs "
+              "VIEW SERVER STATE)", needed=False)
     if row:
         report.encrypted = str(row[0]).upper() == "TRUE"
         report.protocol = _TDS_VERSIONS.get(int(row[1]), hex(int(row[1]))) if row[1] is not None else None
@@ -193,6 +196,7 @@ def format_report(r: SourceReport) -> str:
         lines.append(f"  table {t.source_table:<28} -> {t.target_table:<24} "
                      f"{'readable' if t.readable else 'NOT READABLE'}; {perms}; "
                      f"{columns} columns mapped; {rows}")
+    lines += [f"  note        {n}" for n in r.notes]
     lines += [f"  problem     {p}" for p in r.problems]
     return "\n".join(lines)
 
