@@ -311,3 +311,28 @@ def test_self_signed_certificate_is_sql_servers_fallback(tls_standin_factory):
     s = tls_standin_factory("on")
     cert = x509.load_pem_x509_certificate(s.tls_cert_path.read_bytes())
     assert cert.subject.rfc4514_string() == "CN=SSL_Self_Signed_Fallback"
+
+
+# ---------------------------------------------------------------- streaming and cancel inside TLS
+@pytest.mark.parametrize("client", ["pymssql", "pytds"])
+def test_large_result_and_cancel_inside_tls(tls_standin_factory, fake_engine, client):
+    """Many TLS records per message, and an attention read while the server is writing."""
+    s = tls_standin_factory("force", engine=fake_engine)
+    if client == "pymssql":
+        conn = s.connect_pymssql(database="fakedb", encryption="require", login_timeout=10)
+    else:
+        conn = s.connect_pytds(database="fakedb", cafile=str(s.tls_cert_path), login_timeout=10)
+    cur = conn.cursor()
+    cur.execute("RANGE 200000")
+    assert sum(r[0] for r in cur.fetchall()) == sum(range(200000))
+    closed_before = fake_engine.closed_iterators
+    cur.execute("RANGE 100000000")
+    assert cur.fetchone() == (0,)
+    if client == "pymssql":
+        conn._conn.cancel()
+    else:
+        cur.cancel()
+    assert fake_engine.closed_iterators == closed_before + 1
+    cur.execute("select @@spid")
+    assert cur.fetchall()[0][0] >= 51
+    conn.close()
