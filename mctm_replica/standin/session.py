@@ -57,8 +57,7 @@ class ClientSession:
         self.sock = sock
         self.spid = spid
         self.writer = MessageWriter(sock, spid)
-        # TDS packets are read from and written to ``io``: the TCP socket, or a
-        # TlsChannel over it once TLS is negotiated (login.py); ``sock`` stays the TCP socket.
+        # TDS packets go through ``io``: ``sock``, or a TlsChannel over it once TLS is negotiated.
         self.io: socket.socket | TlsChannel = sock
         self.encrypted = False  # the whole session runs under TLS (not just LOGIN7)
         self.tds8 = False  # TDS 8.0 (strict): TLS before PRELOGIN
