@@ -169,6 +169,7 @@ def _expect_login7(session: ClientSession, ptype: int, payload: bytes) -> bytes:
         raise HandshakeError(f"spid {session.spid}: expected LOGIN7, got packet type {ptype:#x}")
     return payload
 
+
 def _login_failed(session: ClientSession, user: str, first: list[bytes]) -> None:
     for token in first:
         session.writer.write(token)
