@@ -24,6 +24,8 @@ from .contract import Engine
 DEFAULT_PASSWORD = "StandIn!Dev-Passw0rd"  # documented development password
 PASSWORD_ENV = "MCTM_STANDIN_PASSWORD"
 LISTENING_PREFIX = "listening on "
+CERTIFICATE_PREFIX = "tls certificate: "
+ENCRYPTION_MODES = ("off", "on", "force", "strict")
 # A cold interpreter importing duckdb/sqlglot and loading demo data on a busy
 # 2-core machine can take several seconds; this bounds a hung start.
 SUBPROCESS_START_TIMEOUT = 60.0
@@ -34,6 +36,17 @@ __all__ = ["DEFAULT_PASSWORD", "StandIn", "default_password"]
 
 def default_password() -> str:
     return os.environ.get(PASSWORD_ENV) or DEFAULT_PASSWORD
+
+
+def make_tls(encryption: str, cert: str | Path | None, key: str | Path | None) -> Any:
+    """The server's TLS setup: the given PEM pair, else a self-signed certificate."""
+    from .tds.tls import ServerTls
+    from .tls_cert import resolve_certificate
+
+    if encryption == "off":
+        return ServerTls("off")
+    files = resolve_certificate(cert, key)
+    return ServerTls(encryption, files.cert_path, files.key_path)
 
 
 def make_engine(data_dir: str | Path | None, demo_data: bool) -> Engine:
@@ -62,9 +75,14 @@ class StandIn:
         demo_data: bool = False,
         mode: Literal["thread", "subprocess"] = "thread",
         engine: Engine | None = None,
+        encryption: Literal["off", "on", "force", "strict"] = "on",
+        tls_cert: str | Path | None = None,
+        tls_key: str | Path | None = None,
     ) -> None:
         if mode not in ("thread", "subprocess"):
             raise ValueError(f"mode must be 'thread' or 'subprocess', not {mode!r}")
+        if encryption not in ENCRYPTION_MODES:
+            raise ValueError(f"encryption must be one of {', '.join(ENCRYPTION_MODES)}, not {encryption!r}")
         if engine is not None and mode != "thread":
             raise ValueError("an engine instance can only be served in thread mode")
         self.host = host
@@ -79,6 +97,11 @@ class StandIn:
         self._server: Any = None
         self._proc: subprocess.Popen[str] | None = None
         self._returncode: int | None = None
+        self.encryption = encryption
+        self.tls_cert = tls_cert
+        self.tls_key = tls_key
+        # The PEM certificate the server presents (trust or pin it); None with encryption "off".
+        self.tls_cert_path: Path | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> StandIn:
@@ -99,11 +122,13 @@ class StandIn:
     def _start_thread(self) -> None:
         from .server import StandInServer
 
+        tls = make_tls(self.encryption, self.tls_cert, self.tls_key)
         if self._engine is None:
             self._engine = make_engine(self.data_dir, self.demo_data)
         self._server = StandInServer(
-            self._engine, host=self.host, port=self.port, user=self.user, password=self.password
+            self._engine, host=self.host, port=self.port, user=self.user, password=self.password, tls=tls
         )
+        self.tls_cert_path = tls.cert_path
         self._server.start()
         self.port = self._server.port
 
@@ -114,6 +139,9 @@ class StandIn:
             cmd += ["--data-dir", str(self.data_dir)]
         if self.demo_data:
             cmd.append("--demo-data")
+        cmd += ["--encryption", self.encryption]
+        if self.tls_cert is not None or self.tls_key is not None:
+            cmd += ["--tls-cert", str(self.tls_cert), "--tls-key", str(self.tls_key)]
         env = dict(os.environ)
         env[PASSWORD_ENV] = self.password  # not on the command line: keeps it out of `ps`
         project_root = str(Path(__file__).resolve().parents[2])
@@ -139,6 +167,15 @@ class StandIn:
             self._proc = None
             raise RuntimeError(f"stand-in subprocess failed to start (exit code {code}, output {line!r})")
         self.port = int(line.strip().rsplit(":", 1)[1])
+        if self.encryption != "off":
+            try:
+                line = lines.get(timeout=SUBPROCESS_START_TIMEOUT)
+            except queue.Empty:
+                line = ""
+            if not line.startswith(CERTIFICATE_PREFIX):
+                self.stop()
+                raise RuntimeError(f"stand-in subprocess did not print its TLS certificate (got {line!r})")
+            self.tls_cert_path = Path(line[len(CERTIFICATE_PREFIX) :].strip())
 
     def stop(self) -> None:
         if self._server is not None:
@@ -175,6 +212,7 @@ class StandIn:
         )
 
     def connect_pytds(self, database: str = "master", **kw: Any) -> Any:
+        """python-tds; it has no TDS 8.0, and encrypts only when given ``cafile=``."""
         import pytds
 
         return pytds.connect(
@@ -191,9 +229,21 @@ class StandIn:
         self._exec_admin("EXEC sp_standin_clear_faults")
 
     def _exec_admin(self, sql: str) -> None:
-        from .faults import ADMIN_APP_NAME
+        from .faults import ADMIN_APP_NAME, fault_from_args, parse_fault_command
 
-        conn = self.connect_pytds(autocommit=True, appname=ADMIN_APP_NAME)
+        if self.encryption == "strict":
+            # python-tds cannot speak TDS 8.0: arm the fault in process (thread mode only).
+            if self._server is None:
+                raise RuntimeError("fault injection needs mode='thread' when encryption='strict' "
+                                   "(python-tds, the admin client, has no TDS 8.0)")
+            proc, args = parse_fault_command(sql) or ("", {})
+            if proc == "sp_standin_clear_faults":
+                self._server.faults.clear()
+            else:
+                self._server.faults.add(fault_from_args(args))
+            return
+        tls_kw: dict[str, Any] = {"cafile": str(self.tls_cert_path)} if self.encryption == "force" else {}
+        conn = self.connect_pytds(autocommit=True, appname=ADMIN_APP_NAME, **tls_kw)
         try:
             with conn.cursor() as cur:
                 cur.execute(sql)

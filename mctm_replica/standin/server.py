@@ -8,9 +8,11 @@ import socket
 import struct
 import threading
 
+from .connections import ConnectionInfo, ConnectionRegistry
 from .contract import Engine
 from .faults import FaultRegistry
 from .session import ClientSession
+from .tds.tls import ServerTls
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ class StandInServer:
         user: str = "sa",
         password: str,
         server_name: str = "STANDIN",
+        tls: ServerTls | None = None,
     ) -> None:
         self.engine = engine
         self.host = host
@@ -43,6 +46,10 @@ class StandInServer:
         self.password = password
         self.server_name = server_name
         self.faults = FaultRegistry()
+        self.tls = tls if tls is not None else ServerTls("off")
+        # Shared with the engine (DuckEngine.connections) for sys.dm_exec_connections.
+        registry = getattr(engine, "connections", None)
+        self.connections = registry if isinstance(registry, ConnectionRegistry) else ConnectionRegistry()
         self._spids = itertools.count(FIRST_SPID)
         self._tran_ids = itertools.count(1)
         self._lock = threading.Lock()
@@ -83,6 +90,22 @@ class StandInServer:
             with self._lock:
                 self._sessions[spid] = (session, thread)
             thread.start()
+
+    def connection_opened(self, session: ClientSession) -> None:
+        """Record a logged-in session's transport facts (encryption, TDS version, addresses)."""
+        try:
+            client = session.sock.getpeername()
+            local = session.sock.getsockname()
+        except OSError:
+            return
+        self.connections.add(ConnectionInfo(
+            spid=session.spid, encrypted=session.encrypted, protocol_version=session.tds_version,
+            packet_size=session.packet_size, client_address=client[0], client_port=client[1],
+            local_address=local[0], local_port=local[1], tds8=session.tds8,
+        ))
+
+    def connection_closed(self, session: ClientSession) -> None:
+        self.connections.remove(session.spid)
 
     def _run_session(self, session: ClientSession) -> None:
         try:

@@ -22,6 +22,7 @@ from .tds.handshake import HandshakeError
 from .tds.packets import ConnectionClosed, MessageWriter, PacketType, read_message
 from .tds.params import PROC_IDS, RpcCall, parse_rpc, skip_all_headers
 from .tds.rowenc import RowEncoder
+from .tds.tls import TlsChannel
 
 if TYPE_CHECKING:
     from .server import StandInServer
@@ -56,6 +57,12 @@ class ClientSession:
         self.sock = sock
         self.spid = spid
         self.writer = MessageWriter(sock, spid)
+        # TDS packets go through ``io``: ``sock``, or a TlsChannel over it once TLS is negotiated.
+        self.io: socket.socket | TlsChannel = sock
+        self.encrypted = False  # the whole session runs under TLS (not just LOGIN7)
+        self.tds8 = False  # TDS 8.0 (strict): TLS before PRELOGIN
+        self.tds_version = 0  # as the client sent it in LOGIN7
+        self.packet_size = 0
         self.inbox: queue.Queue[tuple[int, bytes] | None] = queue.Queue()
         self.attention = threading.Event()
         self._attn_answered = 0
@@ -63,10 +70,15 @@ class ClientSession:
         self._trancount = 0
         self._tran_descriptor = b"\x00" * 8
 
+    def use_transport(self, io: socket.socket | TlsChannel) -> None:
+        self.io = io
+        self.writer.sock = io
+
     # ------------------------------------------------------------------ lifecycle
     def run(self) -> None:
         try:
             if perform_login(self):
+                self.server.connection_opened(self)
                 threading.Thread(target=self._read_loop, name=f"standin-rd-{self.spid}", daemon=True).start()
                 self._serve()
         except (ConnectionClosed, _Dropped):
@@ -79,6 +91,7 @@ class ClientSession:
             self.close()
 
     def close(self) -> None:
+        self.server.connection_closed(self)
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -94,7 +107,7 @@ class ClientSession:
     def _read_loop(self) -> None:
         try:
             while True:
-                ptype, payload = read_message(self.sock)
+                ptype, payload = read_message(self.io)
                 if ptype == PacketType.ATTENTION:
                     self.attention.set()
                 self.inbox.put((ptype, payload))

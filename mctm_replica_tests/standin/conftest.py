@@ -19,6 +19,7 @@ import pytds
 import pytest
 
 from mctm_replica.standin import StandIn
+from tls_helpers import tls_standin, tls_standin_factory  # noqa: F401 - fixtures for the TLS matrix
 from mctm_replica.standin.contract import (
     Column,
     DatabaseChanged,

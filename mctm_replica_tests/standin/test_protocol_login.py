@@ -12,6 +12,8 @@ import pymssql
 import pytds
 import pytest
 
+from mctm_replica.standin import StandIn
+
 
 def _spid(conn) -> int:
     cur = conn.cursor()
@@ -91,11 +93,12 @@ def test_unknown_database_pymssql(fake_standin):
     assert ei.value.args[0][0] == 18456
 
 
-def test_encryption_required_by_client_fails_fast_and_is_logged(fake_standin, caplog):
+def test_encryption_required_by_client_fails_fast_and_is_logged(fake_engine, caplog):
+    """With --encryption off (no certificate) the stand-in answers NOT_SUP, as SQL Server without TLS."""
     caplog.set_level(logging.WARNING, logger="mctm_replica.standin")
     start = time.monotonic()
-    with pytest.raises(pymssql.OperationalError):
-        fake_standin.connect_pymssql(database="fakedb", encryption="require", login_timeout=5)
+    with StandIn(port=0, engine=fake_engine, encryption="off") as s, pytest.raises(pymssql.OperationalError):
+        s.connect_pymssql(database="fakedb", encryption="require", login_timeout=5)
     assert time.monotonic() - start < 5
     deadline = time.monotonic() + 5
     while "asked for TLS encryption" not in caplog.text and time.monotonic() < deadline:

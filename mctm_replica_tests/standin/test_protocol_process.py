@@ -31,7 +31,8 @@ def test_cli_help_is_useful():
         [sys.executable, "-m", "mctm_replica.standin", "--help"], capture_output=True, text=True, env=_env(),
         timeout=START_TIMEOUT, check=True,
     ).stdout
-    for option in ("--host", "--port", "--user", "--password", "--data-dir", "--demo-data", "MCTM_STANDIN_PASSWORD"):
+    for option in ("--host", "--port", "--user", "--password", "--data-dir", "--demo-data", "MCTM_STANDIN_PASSWORD",
+                   "--encryption", "--tls-cert", "--tls-key"):
         assert option in out
 
 
@@ -45,6 +46,7 @@ def test_cli_prints_listening_line_serves_demo_data_and_exits_0_on_sigterm():
         line = proc.stdout.readline()
         m = re.fullmatch(r"listening on 127\.0\.0\.1:(\d+)\n", line)
         assert m, line
+        cert_line = proc.stdout.readline()
         import pymssql
 
         conn = pymssql.connect(
@@ -57,7 +59,9 @@ def test_cli_prints_listening_line_serves_demo_data_and_exits_0_on_sigterm():
         conn.close()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(START_TIMEOUT) == 0
-        assert proc.stdout.read() == ""  # exactly one line
+        # Then the certificate it presents (--encryption on by default), and nothing else.
+        assert re.fullmatch(r"tls certificate: (.+\.pem)\n", cert_line), cert_line
+        assert proc.stdout.read() == ""
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import duckdb
 
+from mctm_replica.standin.connections import ConnectionRegistry
 from mctm_replica.standin.contract import SqlError
 from mctm_replica.standin.engine.catalog import quote
+
 
 _NAMES_FILE = "databases.json"
 
@@ -35,6 +37,8 @@ class DuckEngine:
         # for MIN_ACTIVE_ROWVERSION()
         self._rv_floors: dict[int, dict[str, int]] = {}
         self.version = 0
+        # Filled by the TDS server with each connection's transport facts (sys.dm_exec_connections).
+        self.connections = ConnectionRegistry()
         self._next_id = 5  # SQL Server numbers user databases from 5 (1-4 are system databases)
         if self.data_dir is not None:
             self.data_dir.mkdir(parents=True, exist_ok=True)

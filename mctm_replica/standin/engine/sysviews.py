@@ -261,6 +261,10 @@ def system_view(session, catalog: str, schema: str, name: str, written: str) -> 
 
         rows = [(n, i, None, b"\x01", dt.datetime(2024, 1, 1), 160, COLLATION, 0, "ONLINE", "SIMPLE", False)
                 for n, i in session.database_ids()]
+    elif key == "sys.dm_exec_connections":  # transport facts (TLS, TDS version): see connviews.py
+        from mctm_replica.standin.engine.connviews import dm_exec_connections
+
+        cols, rows = dm_exec_connections(session)
     else:
         raise SqlError(208, f"Invalid object name '{written}'.")
     return _values(cols, rows), [n for n, _ in cols], [d for _, d in cols]

@@ -39,15 +39,15 @@ def parse_prelogin(payload: bytes) -> dict[int, bytes]:
     return options
 
 
-def build_prelogin_reply(thread_id: int) -> bytes:
-    """VERSION, ENCRYPTION=NOT_SUP, INSTOPT, THREADID and MARS.
+def build_prelogin_reply(thread_id: int, encryption: int = ENCRYPT_NOT_SUP) -> bytes:
+    """VERSION, ENCRYPTION, INSTOPT, THREADID and MARS.
 
     MARS must be present: without it FreeTDS falls back to a TDS 7.1 login.
     """
     major, minor, build = SERVER_VERSION
     fields = [
         (PL_VERSION, struct.pack(">BBHH", major, minor, build, SERVER_SUBBUILD)),
-        (PL_ENCRYPTION, bytes([ENCRYPT_NOT_SUP])),
+        (PL_ENCRYPTION, bytes([encryption])),
         (PL_INSTOPT, b"\x00"),
         (PL_THREADID, struct.pack(">I", thread_id)),
         (PL_MARS, b"\x00"),

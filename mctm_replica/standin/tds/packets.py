@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import struct
 from enum import IntEnum
+from typing import Protocol
 
 HEADER = struct.Struct(">BBHHBB")
 HEADER_SIZE = HEADER.size
@@ -42,7 +43,15 @@ class ConnectionClosed(Exception):
     """The peer closed the TCP connection (or it broke) mid-conversation."""
 
 
-def _recv_exact(sock: socket.socket, n: int) -> bytes:
+class SupportsRecv(Protocol):
+    def recv(self, n: int, /) -> bytes: ...
+
+
+class SupportsSendall(Protocol):
+    def sendall(self, data: bytes, /) -> None: ...
+
+
+def _recv_exact(sock: socket.socket | SupportsRecv, n: int) -> bytes:
     chunks: list[bytes] = []
     while n:
         try:
@@ -56,7 +65,7 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
     return b"".join(chunks)
 
 
-def read_message(sock: socket.socket) -> tuple[int, bytes]:
+def read_message(sock: socket.socket | SupportsRecv) -> tuple[int, bytes]:
     """Read packets until EOM; return (packet type, concatenated payload)."""
     parts: list[bytes] = []
     while True:
@@ -69,10 +78,26 @@ def read_message(sock: socket.socket) -> tuple[int, bytes]:
             return ptype, b"".join(parts)
 
 
+def write_packets(sock: socket.socket, ptype: int, payload: bytes, spid: int,
+                  packet_size: int = DEFAULT_PACKET_SIZE) -> None:
+    """Send one whole message of type ``ptype`` (used for TLS handshake data in PRELOGIN packets)."""
+    size = packet_size - HEADER_SIZE
+    out: list[bytes] = []
+    chunks = [payload[i : i + size] for i in range(0, len(payload), size)] or [b""]
+    for pid, chunk in enumerate(chunks, start=1):
+        status = STATUS_EOM if pid == len(chunks) else 0
+        out.append(HEADER.pack(ptype, status, len(chunk) + HEADER_SIZE, spid, pid & 0xFF, 0))
+        out.append(chunk)
+    try:
+        sock.sendall(b"".join(out))
+    except OSError as e:
+        raise ConnectionClosed(str(e)) from e
+
+
 class MessageWriter:
     """Buffers one response message and sends it as TDS packets."""
 
-    def __init__(self, sock: socket.socket, spid: int, packet_size: int = DEFAULT_PACKET_SIZE) -> None:
+    def __init__(self, sock: socket.socket | SupportsSendall, spid: int, packet_size: int = DEFAULT_PACKET_SIZE) -> None:
         self.sock = sock
         self.spid = spid
         self.packet_size = packet_size

@@ -1,0 +1,52 @@
+"""What the transport knows of each live connection, for ``sys.dm_exec_connections``.
+
+The server registers a ``ConnectionInfo`` per logged-in session in a
+``ConnectionRegistry`` it shares with the engine (``engine.connections``), so
+the catalog view answers from the transport's facts, not from guesses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import uuid
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    spid: int
+    encrypted: bool  # the whole session runs under TLS (login-only encryption is FALSE in SQL Server)
+    protocol_version: int  # the TDS version the client sent in LOGIN7, e.g. 0x74000004
+    packet_size: int
+    client_address: str
+    client_port: int
+    local_address: str
+    local_port: int
+    tds8: bool = False  # TDS 8.0 (strict): TLS before PRELOGIN
+    connect_time: dt.datetime = field(default_factory=dt.datetime.now)
+    connection_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+class ConnectionRegistry:
+    """Thread-safe spid -> ConnectionInfo."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_spid: dict[int, ConnectionInfo] = {}
+
+    def add(self, info: ConnectionInfo) -> None:
+        with self._lock:
+            self._by_spid[info.spid] = info
+
+    def remove(self, spid: int) -> None:
+        with self._lock:
+            self._by_spid.pop(spid, None)
+
+    def get(self, spid: int) -> ConnectionInfo | None:
+        with self._lock:
+            return self._by_spid.get(spid)
+
+    def all(self) -> list[ConnectionInfo]:
+        with self._lock:
+            return sorted(self._by_spid.values(), key=lambda c: c.spid)
