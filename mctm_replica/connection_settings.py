@@ -7,11 +7,10 @@ also naming a CA) fails before Dagster builds an asset, naming the source and th
 
 ``encryption`` follows FreeTDS's own levels, the driver pymssql bundles:
 
-* ``off``: no TLS at all (FreeTDS then tells the server it cannot encrypt; a server that
-  forces encryption refuses the login);
-* ``request`` (default, FreeTDS's default): TLS when the server offers it, which every SQL
-  Server with a certificate does -- the whole session is then encrypted;
-* ``require``: TLS or no connection;
+* ``off``: TLS not requested (FreeTDS still complies with a server that forces it);
+* ``request`` (default, FreeTDS's default): "can encrypt, not asking" -- the login packet
+  is encrypted, the rest of the session only if the server forces encryption;
+* ``require``: the whole session over TLS, or no connection;
 * ``strict``: TDS 8.0 (SQL Server 2022 "Force Strict Encryption"): TLS before the first TDS
   byte, the server's certificate always validated (``ca_file``, or ``system`` for the
   operating system's trust store).
@@ -52,7 +51,8 @@ class SourceConnection:
 
     def describe(self) -> str:
         """One line for logs and `verify-source`; names no secret."""
-        tls = {"off": "no TLS", "request": "TLS if offered", "require": "TLS required",
+        tls = {"off": "TLS not requested", "request": "TLS for the login (the session too if the "
+               "server forces it)", "require": "TLS for the whole session",
                "strict": "TDS 8.0 strict TLS"}[self.encryption]
         if self.encryption != "off":
             tls += (f", certificate validated against {self.ca_file}" if self.ca_file

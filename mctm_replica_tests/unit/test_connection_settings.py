@@ -24,7 +24,8 @@ def test_defaults_are_freetds_defaults(tmp_path):
     conn = load(tmp_path).connection
     assert (conn.encryption, conn.ca_file, conn.trust_server_certificate, conn.read_only_intent) == (
         "request", None, None, False)
-    assert conn.describe() == "TLS if offered, certificate not validated"
+    assert conn.describe() == ("TLS for the login (the session too if the server forces it), "
+                               "certificate not validated")
 
 
 def test_keys_reach_the_resource(tmp_path):

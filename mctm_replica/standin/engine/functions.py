@@ -164,22 +164,26 @@ def _app_name(tr, node, scope):
     return Typed(tr.emit_const(getattr(tr.s, "app_name", "") or "", SYSNAME), SYSNAME)
 
 
-def _object_id(tr, node, scope):
-    args = _args(tr, node, scope)
-    if not args or not args[0].is_const or not isinstance(args[0].const, str):
-        raise SqlError(50000, "The SQL Server stand-in does not support OBJECT_ID with a non-constant name.")
+def object_id_of(tr, name: str) -> int | None:
+    """The object id of a one- to three-part table name, or None."""
     import sqlglot
 
     from mctm_replica.standin.engine.dialect import StandinTSQL
 
     try:
-        tbl = sqlglot.parse_one(f"SELECT 1 FROM {args[0].const}", read=StandinTSQL).find(exp.Table)
+        tbl = sqlglot.parse_one(f"SELECT 1 FROM {name}", read=StandinTSQL).find(exp.Table)
     except Exception:
-        return Typed("CAST(NULL AS INTEGER)", Decl("int"))
+        return None
     info = tr.s.lookup_table(tbl.text("catalog"), tbl.text("db"), tbl.name) if tbl is not None else None
-    if info is None:
-        return Typed("CAST(NULL AS INTEGER)", Decl("int"))
-    return Typed(f"CAST({info.object_id} AS INTEGER)", Decl("int"))
+    return None if info is None else info.object_id
+
+
+def _object_id(tr, node, scope):
+    args = _args(tr, node, scope)
+    if not args or not args[0].is_const or not isinstance(args[0].const, str):
+        raise SqlError(50000, "The SQL Server stand-in does not support OBJECT_ID with a non-constant name.")
+    oid = object_id_of(tr, args[0].const)
+    return Typed("CAST(NULL AS INTEGER)" if oid is None else f"CAST({oid} AS INTEGER)", Decl("int"))
 
 
 _PROPS = {
@@ -218,3 +222,8 @@ FUNCTIONS: dict[str, Callable] = {
     "CURRENT_USER": _user_name, "HOST_NAME": _host_name, "APP_NAME": _app_name, "OBJECT_ID": _object_id,
     "SERVERPROPERTY": _serverproperty, "SCOPE_IDENTITY": _scope_identity, "NCHAR": _nchar,
 }
+
+# Permission checks live with their own concern (a single sysadmin login).
+from mctm_replica.standin.engine.permissions import has_perms_by_name  # noqa: E402
+
+FUNCTIONS["HAS_PERMS_BY_NAME"] = has_perms_by_name
