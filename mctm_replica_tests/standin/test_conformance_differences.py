@@ -12,6 +12,7 @@ test_conformance_types (non-default collations are refused).
 from __future__ import annotations
 
 import pymssql
+import pytds
 import pytest
 
 from expected_values import canonical
@@ -83,3 +84,20 @@ def test_serverproperty_is_sql_variant(td):
     row = cur.fetchone()
     assert [canonical(v) for v in row][0] == ("int", 3)
     assert [d[1] for d in cur.description] == [98, 98]  # SQL_VARIANT
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=pytds.OperationalError,
+    reason="stand-in difference: one sysadmin login; no CREATE LOGIN/USER or GRANT, so "
+    "HAS_PERMS_BY_NAME answers 1 for every valid permission on an existing object (tests "
+    "play a missing grant with the `rewrite` fault)",
+)
+def test_a_login_without_grants_lacks_view_definition(td):
+    cur = td.cursor()
+    cur.execute("CREATE TABLE dbo.secret (id int PRIMARY KEY)")
+    cur.execute("CREATE LOGIN reader WITH PASSWORD = N'Reader-Passw0rd!'")
+    cur.execute("CREATE USER reader FOR LOGIN reader")
+    cur.execute("EXECUTE AS USER = 'reader'")
+    cur.execute("SELECT HAS_PERMS_BY_NAME(N'dbo.secret', 'OBJECT', 'VIEW DEFINITION')")
+    assert cur.fetchone() == (0,)
