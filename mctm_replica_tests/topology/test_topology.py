@@ -132,6 +132,11 @@ def test_the_deployed_topology(stack: Stack, alert_receiver: Receiver):
     alerts_arrive(stack, alert_receiver, failed)
     assert stack.healthy("daemon"), stack.logs_tail()  # compose's liveness check, after it all
     assert run.status == DagsterRunStatus.SUCCESS
+    # The services' output (kept in test-artifacts/topology/) shows no secret.
+    for service in stack.commands:
+        logged = stack.log(service).read_text(errors="replace")
+        for secret in (stack.env["PG_PASSWORD"], stack.env["SQL_SERVER_MCTM_PASSWORD"], WEBHOOK_SECRET):
+            assert secret not in logged, service
 
 
 def webserver_lists_the_code_location_from_the_grpc_server(stack: Stack) -> None:
