@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         description="PostgreSQL replica of SQL Server tables as Dagster assets.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("standin", help="run the SQL Server stand-in (needs mctm_replica[local]; see `mctm-replica standin --help`)")
+    sub.add_parser("standin", help="run the SQL Server stand-in (needs mctm_replica[local]; "
+                   "see `mctm-replica standin --help`)")
     for name, text in (
         ("demo", "start local services, materialize every replica asset with its checks, "
                  "print a per-table summary; exit 1 if anything failed (needs mctm_replica[local])"),
