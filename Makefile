@@ -9,13 +9,16 @@ ROWS   ?= 1000000
 TEST_WORKERS ?= 2
 # Extra pytest arguments, e.g. `make test PYTEST_ARGS='-m "not browser"'` skips the browser tier.
 PYTEST_ARGS ?=
+# Extras the venv gets: `dev` (tests; includes `local`: stand-in, embedded PostgreSQL, demo).
+# CI adds `deploy-check` (dagster-aws, dagster-k8s) for the ECS/Kubernetes config tests.
+EXTRAS ?= dev
 
 .PHONY: install demo dev test bench clean
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 install: $(STAMP)

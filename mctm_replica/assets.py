@@ -43,12 +43,14 @@ the fix, unless the run has ``full_refresh: true``, which rebuilds those columns
 
 # No `from __future__ import annotations`: Dagster reads the `context` annotation at runtime.
 
+import os
+
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Config, asset
 from pydantic import Field
 
 from mctm_replica.config import ReplicaConfig, SourceSpec, TableSpec
 from mctm_replica.plan import ReplicaBatches, TablePlan, build_plan
-from mctm_replica.naming import quote_tsql
+from mctm_replica.naming import TABLE_NAME_KEY, quote_tsql, replica_table_name
 from mctm_replica.resources.mssql import MssqlResource, qualified, select_sql
 from mctm_replica.read_check import require_same_reads
 from mctm_replica.source_csv import select_lines_sql
@@ -75,11 +77,12 @@ class ReplicaRunConfig(Config):
 
 def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinition:
     """The asset that copies ``spec``'s source table into its PostgreSQL replica."""
+    table_name = replica_table_name(os.environ.get("PG_DB"), spec.target_schema, spec.target_table)
 
     @asset(
         key=AssetKey(spec.asset_key_path),
         group_name=spec.source,
-        kinds={"mssql", "postgres"},
+        kinds={"sqlserver", "postgres"},  # the UI has an icon for `sqlserver`, none for `mssql`
         description=spec.description
         or f"{'Incremental' if spec.incremental else 'Full'} copy of SQL Server "
         f"`{spec.source_name}` (source `{spec.source}`) into PostgreSQL `{spec.target_name}`.",
@@ -90,6 +93,7 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
             "source_table": f"{spec.source}:{spec.source_name}",
             "target_table": spec.target_name,
             "mode": spec.mode,
+            TABLE_NAME_KEY: table_name,
         },
     )
     def _replica(context: AssetExecutionContext, config: ReplicaRunConfig) -> ReplicaBatches:

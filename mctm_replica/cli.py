@@ -7,11 +7,22 @@ import signal
 import sys
 from pathlib import Path
 
+from mctm_replica.local import LocalExtraMissing, require_local_extra
+
 DEFAULT_WORKDIR = Path(".local")
+#: Commands that run the stand-in or embedded PostgreSQL: they need `mctm_replica[local]`.
+#: Everything else (check-connections, info, and later verify-source) runs on the lean install.
+LOCAL_COMMANDS = ("standin", "demo", "dev")
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] and argv[0] in LOCAL_COMMANDS and not {"-h", "--help"} & set(argv[1:]):
+        try:
+            require_local_extra(argv[0])
+        except LocalExtraMissing as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     if argv[:1] == ["standin"]:
         # The stand-in owns its own options (host, port, user, password, data dir, demo data).
         from mctm_replica.standin.cli import main as standin_main
@@ -23,11 +34,12 @@ def main(argv: list[str] | None = None) -> int:
         description="PostgreSQL replica of SQL Server tables as Dagster assets.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    sub.add_parser("standin", help="run the SQL Server stand-in (see `mctm-replica standin --help`)")
+    sub.add_parser("standin", help="run the SQL Server stand-in (needs mctm_replica[local]; "
+                   "see `mctm-replica standin --help`)")
     for name, text in (
         ("demo", "start local services, materialize every replica asset with its checks, "
-                 "print a per-table summary; exit 1 if anything failed"),
-        ("dev", "start local services and `dagster dev` on workspace.yaml"),
+                 "print a per-table summary; exit 1 if anything failed (needs mctm_replica[local])"),
+        ("dev", "start local services and `dagster dev` on workspace.yaml (needs mctm_replica[local])"),
     ):
         p = sub.add_parser(name, help=text, description=text)
         p.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,

@@ -131,3 +131,17 @@ def target_column_names(
 
 def is_plain_tsql_identifier(name: str) -> bool:
     return _UNQUOTED_TSQL.fullmatch(name) is not None
+
+
+#: Metadata key lineage and catalog tools read for the table an asset is (Dagster's convention).
+TABLE_NAME_KEY = "dagster/table_name"
+
+
+def replica_table_name(database: str | None, schema: str, table: str) -> str:
+    """The replica's fully qualified name, ``<database>.<schema>.<table>``.
+
+    The database is ``PG_DB`` as the definitions load (not secret, like the ports); where it
+    is unset (a unit test, a UI with no connection settings) the name is ``<schema>.<table>``
+    rather than a guessed database.
+    """
+    return ".".join(p for p in (database, schema, table) if p)

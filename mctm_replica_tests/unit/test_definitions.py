@@ -25,7 +25,7 @@ def test_assets_have_groups_kinds_and_descriptions():
     graph = defs.resolve_asset_graph()
     node = graph.get(AssetKey(["public", "voipdb_useragent"]))
     assert node.group_name == "voipdb"
-    assert set(node.kinds) == {"mssql", "postgres"}
+    assert set(node.kinds) == {"sqlserver", "postgres"}
     assert "dbo.voipdb_useragent" in node.description
 
 
