@@ -1,0 +1,261 @@
+"""Split a T-SQL batch into statements, as SQL Server's parser delimits them.
+
+T-SQL needs no ``;`` between statements: ``SET TEXTSIZE 2147483647`` and
+``SET XACT_ABORT OFF`` on the next line are two statements, and so are
+``SET FMTONLY ON select ... SET FMTONLY OFF``.  sqlglot parses one statement at
+a time well but swallows such a run of statements into one ``Command``; this
+module finds the boundaries first, on sqlglot's tokens (so strings, comments and
+bracketed names are never split), and builds the small control-flow tree
+(``IF ... ELSE``, ``BEGIN ... END``) that installers and ORMs send.
+
+A new statement starts at a statement keyword (SELECT, INSERT, SET, DROP, IF, ...)
+outside parentheses and CASE, unless the keyword continues the statement in hand
+(``UNION SELECT``, ``INSERT INTO t SELECT``, ``UPDATE t SET``, ``ALTER TABLE t
+DROP COLUMN``, ``ON DELETE SET NULL``, ``DROP TABLE IF EXISTS``...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlglot.errors import TokenError
+from sqlglot.tokens import Token, TokenType
+
+from mctm_replica.standin.contract import SqlError
+from mctm_replica.standin.engine.dialect import StandinTSQL
+
+# Keywords that begin a statement. WITH is absent: T-SQL requires a ';' before a CTE.
+_STARTS = frozenset(
+    "SELECT INSERT UPDATE DELETE MERGE CREATE DROP ALTER TRUNCATE USE BEGIN COMMIT ROLLBACK SAVE "
+    "SET IF ELSE EXEC EXECUTE PRINT DECLARE RAISERROR RETURN WAITFOR GRANT REVOKE DENY".split())
+# After one of these, a statement keyword continues the statement (UNION SELECT, CREATE VIEW
+# v AS SELECT, ON DELETE SET NULL, THEN UPDATE, CREATE OR ALTER, GRANT SELECT, INSERT...).
+_CONTINUES_AFTER = frozenset(
+    "UNION ALL EXCEPT INTERSECT AS ON THEN FOR OR , ( DELETE UPDATE INSERT GRANT REVOKE DENY "
+    "AFTER OF INSTEAD".split())
+_OBJECT_KINDS = frozenset(
+    "TABLE VIEW INDEX DATABASE SCHEMA PROCEDURE PROC FUNCTION TRIGGER SEQUENCE TYPE USER LOGIN "
+    "SYNONYM STATISTICS".split())
+# Words that may follow BEGIN without opening a BEGIN ... END block.
+_BEGIN_STATEMENTS = frozenset({"TRAN", "TRANSACTION", "DISTRIBUTED"})
+_SOURCES = frozenset({"SELECT", "VALUES", "EXEC", "EXECUTE", "DEFAULT"})
+_VERBS = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "MERGE"})
+# Quoted names and literals are never keywords.
+_NOT_WORDS = frozenset({TokenType.IDENTIFIER, TokenType.STRING, TokenType.NATIONAL_STRING,
+                        TokenType.HEX_STRING, TokenType.BIT_STRING, TokenType.NUMBER})
+
+
+@dataclass
+class Stmt:
+    text: str
+
+
+@dataclass
+class SetStmt:
+    """``SET option[, option...] value`` (options lower-case; no options for ``SET @var = ...``)."""
+
+    text: str
+    options: list[str]
+    value: str
+
+
+@dataclass
+class IfStmt:
+    condition: str
+    then: list[Node] = field(default_factory=list)
+    orelse: list[Node] = field(default_factory=list)
+
+
+Node = Stmt | SetStmt | IfStmt
+
+
+def split_batch(sql: str) -> list[Node]:
+    try:
+        tokens = StandinTSQL().tokenize(sql)
+    except TokenError as e:
+        raise SqlError(105, f"Unclosed quotation mark after the character string '{sql[-20:]}'.",
+                       severity=15) from e
+    return _Splitter(sql, tokens).batch()
+
+
+def _syntax(near: str) -> SqlError:
+    if near.upper() in _STARTS | {"END", "ELSE"}:
+        return SqlError(156, f"Incorrect syntax near the keyword '{near}'.", severity=15)
+    return SqlError(102, f"Incorrect syntax near '{near}'.", severity=15)
+
+
+class _Splitter:
+    def __init__(self, sql: str, tokens: list[Token]) -> None:
+        self.sql = sql
+        self.toks = tokens
+        self.i = 0
+
+    # ------------------------------------------------------------ tokens
+    def word(self, k: int) -> str:
+        """Upper-case text of token ``k`` if it can be a keyword, else ''."""
+        if k >= len(self.toks):
+            return ""
+        t = self.toks[k]
+        if t.token_type in _NOT_WORDS:
+            return ""
+        return t.text.upper()
+
+    def text(self, first: int, last: int) -> str:
+        return self.sql[self.toks[first].start : self.toks[last].end + 1]
+
+    def at_end(self) -> bool:
+        return self.i >= len(self.toks)
+
+    # ------------------------------------------------------------ structure
+    def batch(self) -> list[Node]:
+        nodes: list[Node] = []
+        while not self.at_end():
+            if self.toks[self.i].token_type == TokenType.SEMICOLON:
+                self.i += 1
+                continue
+            if self.word(self.i) in ("END", "ELSE"):
+                raise _syntax(self.toks[self.i].text)
+            nodes.extend(self.statement())
+        return nodes
+
+    def statement(self) -> list[Node]:
+        """One statement, IF or BEGIN ... END block (flattened) at ``self.i``."""
+        w = self.word(self.i)
+        if w == "IF":
+            return [self.if_statement()]
+        if w == "BEGIN" and self.word(self.i + 1) not in _BEGIN_STATEMENTS:
+            if self.word(self.i + 1) in ("TRY", "CATCH"):
+                raise SqlError(50000, "The SQL Server stand-in does not support BEGIN TRY ... END CATCH.")
+            return self.block()
+        if w == "SET":
+            return [self.set_statement()]
+        return [Stmt(self.text(*self.simple()))]
+
+    def block(self) -> list[Node]:
+        begin = self.toks[self.i]
+        self.i += 1
+        nodes: list[Node] = []
+        while True:
+            if self.at_end():
+                raise SqlError(102, f"Incorrect syntax near '{begin.text}'.", severity=15)
+            if self.toks[self.i].token_type == TokenType.SEMICOLON:
+                self.i += 1
+                continue
+            if self.word(self.i) == "END":
+                self.i += 1
+                return nodes
+            if self.word(self.i) == "ELSE":
+                raise _syntax(self.toks[self.i].text)
+            nodes.extend(self.statement())
+
+    def if_statement(self) -> IfStmt:
+        self.i += 1
+        first = self.i
+        depth = 0
+        while not self.at_end():
+            t = self.toks[self.i]
+            if t.token_type == TokenType.L_PAREN:
+                depth += 1
+            elif t.token_type == TokenType.R_PAREN:
+                depth -= 1
+            elif depth == 0 and self.word(self.i) in _STARTS and self.i > first:
+                break
+            self.i += 1
+        if self.i == first or self.at_end():
+            raise _syntax(self.toks[min(self.i, len(self.toks) - 1)].text if self.toks else "IF")
+        node = IfStmt(self.text(first, self.i - 1))
+        node.then = self.branch()
+        k = self.i
+        while k < len(self.toks) and self.toks[k].token_type == TokenType.SEMICOLON:
+            k += 1
+        if self.word(k) == "ELSE":
+            self.i = k + 1
+            node.orelse = self.branch()
+        return node
+
+    def branch(self) -> list[Node]:
+        while not self.at_end() and self.toks[self.i].token_type == TokenType.SEMICOLON:
+            self.i += 1
+        if self.at_end() or self.word(self.i) in ("END", "ELSE"):
+            near = self.toks[self.i].text if not self.at_end() else self.toks[self.i - 1].text
+            raise _syntax(near)
+        return self.statement()
+
+    # ------------------------------------------------------------ statements
+    def set_statement(self) -> SetStmt:
+        first = self.i
+        self.i += 1
+        if self.at_end():
+            raise _syntax("SET")
+        if self.toks[self.i].token_type == TokenType.PARAMETER:
+            _, last = self.simple(first)
+            return SetStmt(self.text(first, last), [], "")
+        options = [self.toks[self.i].text.lower()]
+        self.i += 1
+        while self.i < len(self.toks) - 1 and self.toks[self.i].token_type == TokenType.COMMA:
+            options.append(self.toks[self.i + 1].text.lower())
+            self.i += 2
+        if options[0] in ("statistics", "offsets"):  # SET STATISTICS IO, TIME ON
+            while not self.at_end() and self.word(self.i) not in ("ON", "OFF"):
+                if self.toks[self.i].token_type != TokenType.COMMA:
+                    options.append(self.toks[self.i].text.lower())
+                self.i += 1
+            options = [options[0]]
+        if self.at_end():
+            raise _syntax(self.toks[-1].text)
+        value = self.toks[self.i].text
+        if self.toks[self.i].token_type == TokenType.DASH and self.i + 1 < len(self.toks):
+            self.i += 1
+            value = "-" + self.toks[self.i].text
+        elif self.toks[self.i].token_type == TokenType.HEX_STRING:
+            value = "0x" + value
+        self.i += 1
+        return SetStmt(self.text(first, self.i - 1), options, value)
+
+    def simple(self, first: int | None = None) -> tuple[int, int]:
+        """Token range of one plain statement starting at ``first`` (default ``self.i``)."""
+        first = self.i if first is None else first
+        head = self.word(first)
+        self.i = first + 1
+        depth = 0  # parentheses
+        cases = 0  # CASE ... END
+        seen: set[str] = set()
+        while not self.at_end():
+            t = self.toks[self.i]
+            w = self.word(self.i)
+            if t.token_type == TokenType.L_PAREN:
+                depth += 1
+            elif t.token_type == TokenType.R_PAREN:
+                depth -= 1
+            elif depth == 0 and w == "CASE":
+                cases += 1
+            elif depth == 0 and cases and w == "END":
+                cases -= 1
+            elif depth == 0 and not cases:
+                if t.token_type == TokenType.SEMICOLON or w in ("END", "ELSE"):
+                    break
+                if w in _STARTS and not self._continues(head, w, seen):
+                    break
+                if w:
+                    seen.add(w)
+            self.i += 1
+        return first, self.i - 1
+
+    def _continues(self, head: str, w: str, seen: set[str]) -> bool:
+        prev = self.word(self.i - 1) or self.toks[self.i - 1].text
+        nxt = self.word(self.i + 1)
+        if prev.upper() in _CONTINUES_AFTER:
+            return True
+        if head == "INSERT" and w in _SOURCES and not seen & _SOURCES:
+            return True
+        if head == "WITH" and w in _VERBS and not seen & _VERBS:
+            return True
+        if head == "MERGE" and w in ("INSERT", "UPDATE", "DELETE", "SET"):
+            return True
+        if w == "SET" and head in ("UPDATE", "ALTER") and "SET" not in seen:
+            return True
+        if head == "ALTER" and w in ("ALTER", "DROP") and nxt not in _OBJECT_KINDS:
+            return True
+        if w == "IF" and nxt == "EXISTS" and prev.upper() in _OBJECT_KINDS:
+            return True
+        return False
