@@ -231,9 +231,9 @@ def test_unknown_procedure_is_2812(pytds_conn):
 def test_other_system_procedures_are_refused_clearly(pytds_conn):
     cur = pytds_conn.cursor()
     with pytest.raises(pytds.OperationalError) as ei:
-        cur.callproc("sp_prepare", ())
+        cur.callproc("sp_cursoropen", ())
     assert ei.value.msg_no == 50000
-    assert ei.value.args[0] == "The SQL Server stand-in does not support the system procedure sp_prepare."
+    assert ei.value.args[0] == "The SQL Server stand-in does not support the system procedure sp_cursoropen."
     assert _spid(cur) >= 51
 
 
@@ -261,7 +261,8 @@ def test_output_parameters_are_refused_clearly(pytds_conn):
     with pytest.raises(pytds.OperationalError) as ei:
         cur.execute("ECHO %s", (pytds.output(value=1, param_type=int),))
     assert ei.value.msg_no == 50000
-    assert ei.value.args[0] == "The SQL Server stand-in does not support OUTPUT parameters."
+    assert ei.value.args[0] == ("The SQL Server stand-in does not support OUTPUT parameters of a statement "
+                                "(only the handle of sp_prepare/sp_prepexec).")
     assert _spid(cur) >= 51
 
 
