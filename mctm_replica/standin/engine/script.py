@@ -62,6 +62,11 @@ def run_script(session, nodes: list[Parsed], params, declared) -> Iterator[State
         elif isinstance(node, exp.ExecuteSql) and _proc_name(node) == "sp_executesql":
             yield from _executesql(session, node, params, declared)
         else:
+            if isinstance(node, exp.Select) and any(
+                    isinstance(e, exp.EQ) and isinstance(e.this, exp.Parameter) for e in node.expressions):
+                # SELECT @v = expr assigns in T-SQL; as a comparison it would answer silently wrong.
+                raise SqlError(50000, "The SQL Server stand-in does not support assigning variables "
+                                      "(SELECT @variable = ...).")
             result = session._run(node, params, declared)
             if result is not None:
                 yield result
