@@ -47,5 +47,8 @@ def connect(host: str, port: int, user: str, password: str, database: str = "mas
     ensure_available()
     import mssql_python
 
+    # Pooling is on by default: close() would keep the session open on the server (a test
+    # could not drop its database) and the next connect would reuse it.
+    mssql_python.pooling(enabled=False)
     return mssql_python.connect(connection_string(host, port, user, password, database, **tls),
                                 autocommit=autocommit)
