@@ -7,6 +7,7 @@ where a missing toolchain fails with the install instruction (``.ci/run`` instal
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -33,14 +34,17 @@ def ensure_installed() -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(MISSING)
         pytest.skip(MISSING)
-    stamp = HERE / "node_modules" / ".package-lock.json"
-    lock = HERE / "package-lock.json"
-    if stamp.exists() and stamp.stat().st_mtime >= lock.stat().st_mtime and (HERE / "node_modules/tedious").exists():
-        return
-    proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=HERE, capture_output=True, text=True,
-                          timeout=NPM_TIMEOUT, check=False)
-    if proc.returncode != 0:
-        pytest.fail(f"npm ci in {HERE} failed:\n{proc.stderr[-2000:]}")
+    # xdist workers share the directory: one installs while the others wait.
+    with open(HERE / ".npm-install.lock", "w") as lockfile:
+        fcntl.flock(lockfile, fcntl.LOCK_EX)
+        stamp = HERE / "node_modules" / ".package-lock.json"
+        lock = HERE / "package-lock.json"
+        if stamp.exists() and stamp.stat().st_mtime >= lock.stat().st_mtime:
+            return
+        proc = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=HERE, capture_output=True, text=True,
+                              timeout=NPM_TIMEOUT, check=False)
+        if proc.returncode != 0:
+            pytest.fail(f"npm ci in {HERE} failed:\n{proc.stderr[-2000:]}")
 
 
 @dataclass

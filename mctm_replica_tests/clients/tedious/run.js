@@ -87,11 +87,17 @@ function run(conn, r) {
   return new Promise((resolve) => {
     if (r.mode === 'prepare') {
       const prep = new Request(r.sql, () => {});
-      prep.on('error', (err) => { result.error = errorJson(err); resolve(result); });
+      let current = null; // the execution running; null while preparing
+      prep.on('error', (err) => {
+        // tedious emits 'error' for a failed prepare, and for a failed execute too.
+        if (current === null) { result.error = errorJson(err); resolve(result); return; }
+        if (!current.error) current.error = errorJson(err);
+      });
       addParams(prep, r.params, null);
       prep.on('prepared', async () => {
         for (const values of r.executions || []) {
           const one = { resultSets: [], rowCounts: [], error: null };
+          current = one;
           await new Promise((res) => {
             const col = collector(one);
             prep.removeAllListeners('row');
@@ -99,7 +105,7 @@ function run(conn, r) {
             prep.on('columnMetadata', (cols) => col.columnMetadata(cols));
             prep.on('row', (columns) => col.row(columns));
             prep.once('requestCompleted', res);
-            prep.userCallback = (err) => { one.error = errorJson(err); };
+            prep.userCallback = (err) => { if (err) one.error = errorJson(err); };
             const byName = {};
             r.params.forEach((p, i) => { byName[p.name] = values[i]; });
             conn.execute(prep, byName);
@@ -107,7 +113,10 @@ function run(conn, r) {
           result.executions.push(one);
         }
         prep.once('requestCompleted', () => resolve(result));
-        prep.userCallback = (err) => { if (err) result.error = errorJson(err); };
+        current = { error: null };
+        // tedious hands a request's last error to every later callback: keep the
+        // unprepare's apart from the executions'.
+        prep.userCallback = (err) => { result.unprepareError = errorJson(err); };
         conn.unprepare(prep);
       });
       conn.prepare(prep);
