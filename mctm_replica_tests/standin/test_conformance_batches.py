@@ -233,3 +233,16 @@ def test_prepared_statement_procedures_by_rpc(td):
     while cur.nextset():
         pass
     assert cur.get_proc_outputs()[0] > h  # handles count up per connection
+
+
+@pytest.mark.parametrize("sql, word", [
+    ("create table dbo.t (id int)\nWHILE 1 = 1 SELECT 1", "WHILE"),
+    ("create table dbo.t (id int)\nRETURN", "RETURN"),
+])
+def test_other_control_flow_is_refused_before_anything_runs(td, sql, word):
+    cur = td.cursor()
+    with pytest.raises(pytds.Error) as ei:
+        cur.execute(sql)
+    assert ei.value.msg_no == 50000 and word in str(ei.value)
+    cur.execute("select OBJECT_ID('dbo.t')")
+    assert cur.fetchone() == (None,)  # the CREATE before it did not run

@@ -46,6 +46,7 @@ _KEYWORDS = frozenset(
     "DEFAULT DELETE DESC DISTINCT DROP ELSE END EXEC EXECUTE EXISTS FOREIGN FROM FULL GROUP HAVING IDENTITY IN "
     "INDEX INNER INSERT INTO IS JOIN KEY LEFT LIKE NOT NULL OF ON OR ORDER OUTER PRIMARY RIGHT ROLLBACK SCHEMA "
     "SELECT SET TABLE THEN TO TOP TRAN TRANSACTION TRUNCATE UNION UNIQUE UPDATE USE VALUES VIEW WHEN WHERE WITH".split())
+_CONTROL_FLOW = frozenset({"WHILE", "RETURN", "GOTO", "BREAK", "CONTINUE", "THROW", "WAITFOR"})
 _DELETE_TOP = re.compile(r"^\s*top\s*\(\s*(\d+)\s*\)", re.I)
 # Only the server collation exists here: char/varchar/text live in its code page
 # 1252 and compare case-insensitively. Another COLLATE (Japanese_CI_AS stores
@@ -266,6 +267,10 @@ class DuckSession:
 
     def _parse_statement(self, sql: str) -> exp.Expression:
         """One statement's text (batch.py found its bounds) as a sqlglot tree."""
+        word = sql.split(None, 1)[0].upper() if sql.strip() else ""
+        if word in _CONTROL_FLOW:  # refused before the batch runs, so no half-run batch
+            raise SqlError(50000, f"The SQL Server stand-in does not support {word} (only IF ... ELSE and "
+                                  "BEGIN ... END).")
         try:
             statements = [s for s in sqlglot.parse(sql, read=StandinTSQL) if s is not None]
         except ParseError as e:
