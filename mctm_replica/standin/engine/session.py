@@ -331,9 +331,6 @@ class DuckSession:
                 raise unsupported("ROLLBACK to a savepoint")
             self.rollback()
             return Done()
-        if isinstance(stmt, exp.Set):
-            self._set(stmt)
-            return Done()
         if isinstance(stmt, (exp.Create, exp.Drop, exp.Alter)):
             ddl.run(self, stmt, tr)
             return Done()
@@ -364,9 +361,6 @@ class DuckSession:
         convs = converters_for(columns, duck_types, outs, self.textsize, packed)
         return ResultSet(columns, stream_rows(self, res, convs), packed)
 
-    def _set(self, stmt: exp.Set) -> None:
-        raise unsupported(f"SET {stmt.sql('tsql')[4:60]}")
-
     def _set_option(self, name: str, value: str) -> None:
         set_option(self, name, value)
 
@@ -387,11 +381,6 @@ class DuckSession:
     def _command(self, stmt: exp.Command) -> StatementResult:
         verb = stmt.this.upper() if isinstance(stmt.this, str) else str(stmt.this).upper()
         rest = stmt.expression.name if isinstance(stmt.expression, exp.Expression) else str(stmt.expression or "")
-        if verb == "SET":
-            m = re.match(r"^\s*(\w+)\s+(.*?)\s*;?\s*$", rest, re.S)
-            if m:
-                self._set_option(m.group(1).lower(), m.group(2).upper())
-                return Done()
         if verb == "PRINT":
             return Done()
         if verb in ("EXEC", "EXECUTE"):
