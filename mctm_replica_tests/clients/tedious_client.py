@@ -1,7 +1,8 @@
 """Run tedious (Node's TDS client) against a server through ``tedious/run.js``.
 
 ``npm ci`` installs the pinned tedious (package-lock.json) into ``tedious/node_modules``
-once per test session. Without node/npm the tests skip -- except under ``CI=true``,
+once per test session. tedious stays on 19.x: 20.x needs Node 22, and Debian 12's
+``nodejs`` (what ``.ci/run`` installs) is Node 18. Without node/npm the tests skip -- except under ``CI=true``,
 where a missing toolchain fails with the install instruction (``.ci/run`` installs it).
 """
 
