@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from mctm_replica.standin.contract import SqlError, StatementResult
-from mctm_replica.standin.engine.batch import IfStmt, SetStmt, Stmt, split_batch
+from mctm_replica.standin.engine.batch import IfStmt, SetStmt, split_batch
 from mctm_replica.standin.engine.decl import Decl, parse_decl
-from mctm_replica.standin.engine.setopts import set_option
 from mctm_replica.standin.engine.typed import Scope
 
 

@@ -30,7 +30,7 @@ from mctm_replica.standin.engine.query import translate_query, unsupported
 from mctm_replica.standin.engine.packing import needs_types, pack_query
 from mctm_replica.standin.engine.rows import converters_for, stream_rows
 from mctm_replica.standin.engine.script import parse_script, run_script
-from mctm_replica.standin.engine.setopts import DEFAULT_TEXTSIZE, set_option
+from mctm_replica.standin.engine.setopts import set_option
 from mctm_replica.standin.engine.translate import Translator
 from mctm_replica.standin.engine.typed import Scope
 
