@@ -124,6 +124,9 @@ def call(cs: ClientSession, rpc: RpcCall) -> tuple[bool, list[bytes]]:
     if not isinstance(declarations, str):
         raise SqlError(214, "Procedure expects parameter '@params' of type 'ntext/nchar/nvarchar'.", state=2)
     sql = _text(own, "stmt", 3, "ntext/nchar/nvarchar")
+    validate = getattr(cs.esess, "validate", None)  # optional in the engine contract
+    if validate is not None:
+        validate(sql)  # SQL Server compiles at sp_prepare: a syntax error is reported here
     handle_param = own.get("handle")
     ordinal = rpc.params.index(handle_param) if handle_param is not None else 0
     handle = prepared.add(sql, declarations)

@@ -33,16 +33,6 @@ def test_output_parameter_of_a_statement_comes_back(td):
 
 
 @pytest.mark.xfail(strict=True,
-                   reason="stand-in difference: sp_prepare stores the statement without compiling it, so a "
-                          "syntax error comes at sp_execute; SQL Server reports it at sp_prepare")
-def test_sp_prepare_reports_a_syntax_error_at_once(td):
-    cur = td.cursor()
-    with pytest.raises(pytds.Error) as ei:
-        cur.callproc("sp_prepare", (pytds.output(param_type=int), "@a int", "select from where @a", 1))
-    assert ei.value.msg_no == 156
-
-
-@pytest.mark.xfail(strict=True,
                    reason="stand-in difference: OBJECT_ID of a non-constant name only finds objects of the "
                           "current database (NULL for a name in another database); SQL Server resolves it")
 def test_object_id_of_an_expression_in_another_database(td, fresh_db):

@@ -246,3 +246,12 @@ def test_other_control_flow_is_refused_before_anything_runs(td, sql, word):
     assert ei.value.msg_no == 50000 and word in str(ei.value)
     cur.execute("select OBJECT_ID('dbo.t')")
     assert cur.fetchone() == (None,)  # the CREATE before it did not run
+
+
+def test_sp_prepare_reports_a_syntax_error_at_once(td):
+    cur = td.cursor()
+    with pytest.raises(pytds.Error) as ei:
+        cur.callproc("sp_prepare", (pytds.output(param_type=int), "@a int", "select from where @a", 1))
+    assert ei.value.msg_no == 156
+    cur.execute("select 1")  # the connection goes on
+    assert cur.fetchone() == (1,)

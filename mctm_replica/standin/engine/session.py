@@ -241,6 +241,10 @@ class DuckSession:
                 raise map_error(e) from e
             yield result
 
+    def validate(self, sql: str) -> None:
+        """Parse a batch without running it (sp_prepare compiles, so reports syntax errors)."""
+        self._parse(sql)
+
     def done(self) -> StatementResult:
         return Done()
 
