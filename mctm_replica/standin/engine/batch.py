@@ -89,6 +89,7 @@ class _Splitter:
         self.sql = sql
         self.toks = tokens
         self.i = 0
+        self._cte = False
 
     # ------------------------------------------------------------ tokens
     def word(self, k: int) -> str:
@@ -151,14 +152,15 @@ class _Splitter:
     def if_statement(self) -> IfStmt:
         self.i += 1
         first = self.i
-        depth = 0
+        depth = 0  # parentheses and CASE ... END
         while not self.at_end():
             t = self.toks[self.i]
-            if t.token_type == TokenType.L_PAREN:
+            w = self.word(self.i)
+            if t.token_type == TokenType.L_PAREN or w == "CASE":
                 depth += 1
-            elif t.token_type == TokenType.R_PAREN:
+            elif t.token_type == TokenType.R_PAREN or (w == "END" and depth > 0):
                 depth -= 1
-            elif depth == 0 and self.word(self.i) in _STARTS and self.i > first:
+            elif depth == 0 and w in _STARTS and self.i > first:
                 break
             self.i += 1
         if self.i == first or self.at_end():
@@ -220,6 +222,7 @@ class _Splitter:
         depth = 0  # parentheses
         cases = 0  # CASE ... END
         seen: set[str] = set()
+        self._cte = head == "WITH"  # a WITH <name> AS (...) still waits for its statement
         while not self.at_end():
             t = self.toks[self.i]
             w = self.word(self.i)
@@ -236,10 +239,29 @@ class _Splitter:
                     break
                 if w in _STARTS and not self._continues(head, w, seen):
                     break
+                if w == "WITH" and self._is_cte(self.i):
+                    self._cte = True
+                elif w in _VERBS:
+                    self._cte = False
                 if w:
                     seen.add(w)
             self.i += 1
         return first, self.i - 1
+
+    def _is_cte(self, k: int) -> bool:
+        """WITH at ``k`` opens a common table expression: WITH name [(cols)] AS (."""
+        k += 1
+        if k >= len(self.toks) or self.toks[k].token_type in (TokenType.L_PAREN, TokenType.STRING):
+            return False  # WITH (NOLOCK), WITH (FILLFACTOR = 80)
+        k += 1
+        if k < len(self.toks) and self.toks[k].token_type == TokenType.L_PAREN:
+            depth = 0
+            while k < len(self.toks):
+                depth += {TokenType.L_PAREN: 1, TokenType.R_PAREN: -1}.get(self.toks[k].token_type, 0)
+                k += 1
+                if depth == 0:
+                    break
+        return self.word(k) == "AS" and k + 1 < len(self.toks) and self.toks[k + 1].token_type == TokenType.L_PAREN
 
     def _continues(self, head: str, w: str, seen: set[str]) -> bool:
         prev = self.word(self.i - 1) or self.toks[self.i - 1].text
@@ -248,7 +270,7 @@ class _Splitter:
             return True
         if head == "INSERT" and w in _SOURCES and not seen & _SOURCES:
             return True
-        if head == "WITH" and w in _VERBS and not seen & _VERBS:
+        if self._cte and w in _VERBS:  # CREATE VIEW v AS WITH c AS (...) SELECT ...
             return True
         if head == "MERGE" and w in ("INSERT", "UPDATE", "DELETE", "SET"):
             return True
