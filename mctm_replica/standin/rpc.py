@@ -4,6 +4,7 @@
 a handle of the connection (SQL Server numbers them 1, 2, ... per session) and send
 the handle back as an OUTPUT parameter (a RETURNVALUE token after RETURNSTATUS, as
 SQL Server does); ``sp_execute`` runs it with new values; ``sp_unprepare`` forgets it.
+A statement's own OUTPUT parameters come back the same way, typed as declared.
 Leading arguments are taken by position (clients name them differently or not at all).
 """
 
@@ -13,7 +14,7 @@ import re
 import struct
 from typing import TYPE_CHECKING
 
-from .contract import Params, SqlError
+from .contract import SUPPORTED_TYPES, Column, Params, SqlError
 from .tds import coltypes as ct
 from .tds import tokens as tk
 from .tds.params import PROC_IDS, RpcCall, RpcParam
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 RETURNVALUE = 0xAC  # MS-TDS 2.2.7.19
 _OUTPUT_PARAM = 0x01  # RETURNVALUE status: an OUTPUT parameter (not a UDF's return value)
 _DECLARED = re.compile(r"(?:^|,)\s*@(\w+)")
+# One declaration: @name type[(args)] [OUTPUT]
+_DECLARATION = re.compile(r"@(\w+)\s+(\w+)\s*(?:\(([^)]*)\))?(?:\s+(OUT|OUTPUT))?\s*(?:=[^,]*)?(?:,|$)", re.I)
 # Each procedure's leading arguments, in order (the rest are the statement's parameters).
 _LEADING = {
     "sp_executesql": ("stmt", "params"),
@@ -72,22 +75,65 @@ def _split(call: RpcCall) -> tuple[dict[str, RpcParam], list[RpcParam]]:
     return dict(zip(names, call.params[:n])), list(call.params[n:])
 
 
-def _values(rest: list[RpcParam], declarations: str) -> Params:
-    if any(p.output for p in rest):
-        raise SqlError(50000, "The SQL Server stand-in does not support OUTPUT parameters of a statement "
-                              "(only the handle of sp_prepare/sp_prepexec).")
+def _declared_types(declarations: str) -> dict[str, Column]:
+    """name (lower-case) -> Column of its declared type, for the types a RETURNVALUE can carry."""
+    out: dict[str, Column] = {}
+    for m in _DECLARATION.finditer(declarations or ""):
+        name, base, args = m.group(1), m.group(2).lower(), m.group(3)
+        if base not in SUPPORTED_TYPES:
+            continue
+        parts = [a.strip().lower() for a in args.split(",")] if args else []
+        length = precision = scale = None
+        if base in ("decimal", "numeric"):
+            precision = int(parts[0]) if parts else 18
+            scale = int(parts[1]) if len(parts) > 1 else 0
+        elif base in ("time", "datetime2", "datetimeoffset"):
+            scale = int(parts[0]) if parts else 7
+        elif base in ("char", "varchar", "nchar", "nvarchar", "binary", "varbinary"):
+            length = -1 if parts and parts[0] == "max" else int(parts[0]) if parts else 1
+        out[name.lower()] = Column(name, base, length, precision, scale)
+    return out
+
+
+def _returnvalue(ordinal: int, name: str, col: Column, value: object) -> bytes:
+    """RETURNVALUE of an OUTPUT parameter, encoded as its declared type."""
+    codec = ct.codec_for(col)
+    (encoded,) = codec.encode([value])
+    return (bytes([RETURNVALUE]) + struct.pack("<H", ordinal) + tk.b_varchar(name)
+            + bytes([_OUTPUT_PARAM]) + struct.pack("<IH", codec.usertype, 0x01) + codec.type_info + encoded)
+
+
+def _values(rest: list[RpcParam], declarations: str, first: int = 0) -> tuple[Params, list[bytes]]:
+    """The statement's parameter values, and RETURNVALUE tokens for its OUTPUT parameters.
+
+    A statement here cannot assign a variable (SET @v, SELECT @v = and UPDATE ... SET @v
+    are refused), so an OUTPUT parameter comes back with the value it was sent, as SQL
+    Server sends back a parameter the statement did not assign. ``first``: the ordinal
+    of ``rest[0]`` among the call's parameters.
+    """
     declared = _DECLARED.findall(declarations or "")
+    types = _declared_types(declarations) if any(p.output for p in rest) else {}
     values: dict[str, object] = {}
+    returns: list[bytes] = []
     for i, p in enumerate(rest):
         name = p.name or (declared[i] if i < len(declared) else "")
         if not name:
             raise SqlError(8144, "Procedure or function has too many arguments specified.")
         values[name] = p.value
+        if p.output:
+            col = types.get(name.lower())
+            try:
+                if col is None:
+                    raise ValueError("no declared type")
+                returns.append(_returnvalue(first + i, "@" + name, col, p.value))
+            except (ValueError, TypeError, AttributeError, struct.error) as e:
+                raise SqlError(50000, f"The SQL Server stand-in cannot return OUTPUT parameter @{name} "
+                                      f"({e}); declare it with a plain type in the parameter list.") from e
     missing = [n for n in declared if n not in values and n.lower() not in {k.lower() for k in values}]
     if missing:
         raise SqlError(8178, f"The parameterized query '({declarations})' expects the parameter "
                              f"'@{missing[0]}', which was not supplied.")
-    return Params(values, declarations or "")
+    return Params(values, declarations or ""), returns
 
 
 def _text(own: dict[str, RpcParam], key: str, number: int, kind: str) -> str:
@@ -114,11 +160,13 @@ def call(cs: ClientSession, rpc: RpcCall) -> tuple[bool, list[bytes]]:
     if proc == "sp_execute":
         handle = own.get("handle")
         sql, declarations = prepared.get(handle.value if handle else None)
-        return cs.run_rpc_statement(sql, _values(rest, declarations)), []
+        params, returns = _values(rest, declarations, len(own))
+        return cs.run_rpc_statement(sql, params), returns
     if proc == "sp_executesql":
         sql = _text(own, "stmt", 2, "ntext/nchar/nvarchar")
         declarations = own["params"].value if "params" in own else ""
-        return cs.run_rpc_statement(sql, _values(rest, declarations or "")), []
+        params, returns = _values(rest, declarations or "", len(own))
+        return cs.run_rpc_statement(sql, params), returns
     # sp_prepare / sp_prepexec
     declarations = own["params"].value if "params" in own and own["params"].value else ""
     if not isinstance(declarations, str):
@@ -133,5 +181,6 @@ def call(cs: ClientSession, rpc: RpcCall) -> tuple[bool, list[bytes]]:
     out = [returnvalue_int(ordinal, "@handle", handle)] if handle_param is not None and handle_param.output else []
     if proc == "sp_prepare":
         return True, out
-    ok = cs.run_rpc_statement(sql, _values(rest, declarations))
-    return ok, out
+    params, returns = _values(rest, declarations, len(own))
+    ok = cs.run_rpc_statement(sql, params)
+    return ok, out + returns

@@ -22,16 +22,6 @@ def test_set_dateformat_dmy_reads_day_first(td):
     assert cur.fetchone()[0] == dt.date(2020, 2, 1)
 
 
-@pytest.mark.xfail(strict=True, raises=pytds.Error,
-                   reason="stand-in difference: OUTPUT parameters of a statement are refused (only the "
-                          "prepared-statement handle is returned); SQL Server sends each back")
-def test_output_parameter_of_a_statement_comes_back(td):
-    cur = td.cursor()
-    out = pytds.output(value=5, param_type=int)
-    cur.execute("SELECT 1 AS one WHERE %s = 5", (out,))
-    assert cur.fetchall() == [(1,)]
-
-
 @pytest.mark.xfail(strict=True,
                    reason="stand-in difference: OBJECT_ID of a non-constant name only finds objects of the "
                           "current database (NULL for a name in another database); SQL Server resolves it")

@@ -255,3 +255,12 @@ def test_sp_prepare_reports_a_syntax_error_at_once(td):
     assert ei.value.msg_no == 156
     cur.execute("select 1")  # the connection goes on
     assert cur.fetchone() == (1,)
+
+
+def test_output_parameters_of_sp_executesql_come_back_as_declared(td):
+    cur = td.cursor()
+    out = cur.callproc("sp_executesql", (
+        "create table dbo.o (a int)", "@d decimal(18,4) OUTPUT, @s nvarchar(10) OUTPUT, @i int",
+        pytds.output(value=Decimal("2"), param_type=Decimal), pytds.output(value="hé", param_type=str), 3))
+    # The statement does not assign them (assignment is refused), so SQL Server sends the values back.
+    assert out[2:] == [Decimal("2"), "hé", 3]

@@ -161,3 +161,13 @@ def test_installer_style_batch(conn):
     first, second = _one(conn, [ted.batch(script), ted.batch(script)])
     assert first["resultSets"][0]["rows"] == [[1]]
     assert second["error"] is None and second["resultSets"][0]["rows"] == [[1]]
+
+
+def test_output_parameters_come_back(conn):
+    (res,) = _one(conn, [ted.sql("SELECT @n + 1 AS next", [
+        {"name": "n", "type": "Int", "value": 41},
+        {"name": "d", "type": "Decimal", "value": 1.25, "output": True, "options": {"precision": 18, "scale": 4}},
+    ])])
+    assert res["error"] is None
+    assert res["resultSets"][0]["rows"] == [[42]]
+    assert res["returnValues"] == {"d": 1.25}

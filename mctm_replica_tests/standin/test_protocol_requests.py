@@ -256,13 +256,10 @@ def test_engine_session_closed_with_connection(fake_standin, fake_engine):
     assert fake_engine.sessions[spid].closed
 
 
-def test_output_parameters_are_refused_clearly(pytds_conn):
+def test_output_parameters_come_back(pytds_conn):
     cur = pytds_conn.cursor()
-    with pytest.raises(pytds.OperationalError) as ei:
-        cur.execute("ECHO %s", (pytds.output(value=1, param_type=int),))
-    assert ei.value.msg_no == 50000
-    assert ei.value.args[0] == ("The SQL Server stand-in does not support OUTPUT parameters of a statement "
-                                "(only the handle of sp_prepare/sp_prepexec).")
+    out = cur.callproc("sp_executesql", ("ECHO @P1", "@P1 int OUTPUT", pytds.output(value=7, param_type=int)))
+    assert out[2] == 7  # RETURNVALUE, ordinal 2 of the call, typed as declared
     assert _spid(cur) >= 51
 
 

@@ -8,7 +8,8 @@
 //                executions: [[values in params order], ...]  (mode "prepare" only)}]}
 // stdout: one JSON object {connectError: null | {...}, results: [per request:
 //   {resultSets: [{columns: [{name, type, length, precision, scale, nullable}], rows: [[cell]]}],
-//    rowCounts: [n], error: null | {number, state, class, message}}]}
+//    rowCounts: [n], error: null | {number, state, class, message}, returnValues: {name: cell}}]}
+// A param with "output": true is an OUTPUT parameter (addOutputParameter).
 // A cell is JSON for null/boolean/number/string; {"date": ISO} for a Date,
 // {"hex": "..."} for a Buffer, {"bigint": "..."} for a BigInt.
 'use strict';
@@ -68,7 +69,8 @@ function collector(result) {
 function addParams(req, params, values) {
   (params || []).forEach((p, i) => {
     const value = values ? values[i] : p.value;
-    req.addParameter(p.name, TYPES[p.type], value, p.options || {});
+    if (p.output) req.addOutputParameter(p.name, TYPES[p.type], value, p.options || {});
+    else req.addParameter(p.name, TYPES[p.type], value, p.options || {});
   });
 }
 
@@ -79,11 +81,12 @@ function newRequest(sql, result, done) {
   req.on('row', (columns) => col.row(columns));
   req.on('doneInProc', (rowCount) => { if (rowCount !== undefined) result.rowCounts.push(rowCount); });
   req.on('done', (rowCount) => { if (rowCount !== undefined) result.rowCounts.push(rowCount); });
+  req.on('returnValue', (name, value) => { result.returnValues[name] = cell(value); });
   return req;
 }
 
 function run(conn, r) {
-  const result = { resultSets: [], rowCounts: [], error: null, executions: [] };
+  const result = { resultSets: [], rowCounts: [], error: null, executions: [], returnValues: {} };
   return new Promise((resolve) => {
     if (r.mode === 'prepare') {
       const prep = new Request(r.sql, () => {});
