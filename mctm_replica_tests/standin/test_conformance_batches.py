@@ -264,3 +264,14 @@ def test_output_parameters_of_sp_executesql_come_back_as_declared(td):
         pytds.output(value=Decimal("2"), param_type=Decimal), pytds.output(value="hé", param_type=str), 3))
     # The statement does not assign them (assignment is refused), so SQL Server sends the values back.
     assert out[2:] == [Decimal("2"), "hé", 3]
+
+
+def test_object_id_of_an_expression_naming_another_database(td, fresh_db):
+    cur = td.cursor()
+    cur.execute("CREATE TABLE dbo.t (id int)")
+    cur.execute("SELECT OBJECT_ID(DB_NAME() + '.dbo.t')")
+    expected = cur.fetchone()[0]
+    cur.execute("USE master")
+    cur.execute("SELECT OBJECT_ID(%s + '.dbo.t'), OBJECT_ID(%s + '..t'), OBJECT_ID(%s)",
+                (fresh_db, fresh_db, f"[{fresh_db}].[dbo].[t]"))
+    assert expected is not None and tuple(cur.fetchone()) == (expected, expected, expected)

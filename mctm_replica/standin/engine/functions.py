@@ -188,24 +188,24 @@ def _object_id(tr, node, scope):
 
 def _object_id_of_expression(tr, name: Typed) -> Typed:
     """OBJECT_ID(<expression>), e.g. of QUOTENAME(TABLE_SCHEMA) + '.' + QUOTENAME(TABLE_NAME):
-    the name is normalized in SQL (brackets dropped, lower-cased, 'dbo.' when one part,
-    the current database's prefix removed) and looked up among the current database's
-    tables and views. A name in another database gives NULL (see README differences)."""
+    the name is normalized in SQL (brackets dropped, lower-cased, the current database and
+    'dbo.' added where omitted) and looked up among every database's tables and views.
+    Names containing '.' or ']' inside brackets are not split correctly (see README)."""
     from mctm_replica.standin.engine.values import sql_literal
 
-    tables = tr.s.all_tables(tr.s.database)
-    if not tables:
-        return Typed(f"CAST(CASE WHEN ({name.sql}) IS NULL THEN NULL END AS INTEGER)", Decl("int"))
     v = sql_literal
-    pairs = ", ".join(f"({v(f'{schema}.{table}', Decl('varchar'))}, {info.object_id})"
-                      for (schema, table), info in tables.items())
+    pairs = []
+    for db, _id in tr.s.database_ids():
+        for (schema, table), info in tr.s.all_tables(db).items():
+            pairs.append(f"({v(f'{db.lower()}.{schema}.{table}', Decl('varchar'))}, {info.object_id})")
+    if not pairs:
+        return Typed(f"CAST(CASE WHEN ({name.sql}) IS NULL THEN NULL END AS INTEGER)", Decl("int"))
     n = f"lower(replace(replace(CAST(({name.sql}) AS VARCHAR), '[', ''), ']', ''))"
     parts = f"string_split({n}, '.')"
-    db = v(tr.s.database.lower(), Decl("varchar"))
-    key = (f"CASE len({parts}) WHEN 1 THEN 'dbo.' || {n} WHEN 2 THEN {n} "
-           f"WHEN 3 THEN CASE WHEN {parts}[1] = {db} THEN coalesce(nullif({parts}[2], ''), 'dbo') "
-           f"|| '.' || {parts}[3] END END")
-    return Typed(f"(SELECT m.id FROM (VALUES {pairs}) m(n, id) WHERE m.n = {key})", Decl("int"))
+    db = v(tr.s.database.lower() + ".", Decl("varchar"))
+    key = (f"CASE len({parts}) WHEN 1 THEN {db} || 'dbo.' || {n} WHEN 2 THEN {db} || {n} "
+           f"WHEN 3 THEN {parts}[1] || '.' || coalesce(nullif({parts}[2], ''), 'dbo') || '.' || {parts}[3] END")
+    return Typed(f"(SELECT m.id FROM (VALUES {', '.join(pairs)}) m(n, id) WHERE m.n = {key})", Decl("int"))
 
 
 _PROPS = {
