@@ -93,6 +93,18 @@ def test_a_syntax_error_anywhere_rejects_the_whole_batch(ms):
     assert cur.fetchone()[0] == 0
 
 
+@pytest.mark.parametrize("sql, number, near", [
+    ("select 1\n\n  select 2 +", 102, "'+'"),
+    ("select 1; select id from dbo.t where id = = 1", 102, "'='"),
+    ("select 1 select * from where", 156, "the keyword 'where'"),
+])
+def test_a_syntax_error_in_a_later_statement_names_the_right_token(td, sql, number, near):
+    with pytest.raises(pytds.Error) as ei:
+        td.cursor().execute(sql)
+    assert ei.value.msg_no == number
+    assert str(ei.value.args[0]) == f"Incorrect syntax near {near}."
+
+
 def test_statements_without_separators(td):
     cur = td.cursor()
     cur.execute("create table dbo.t (id int primary key, v varchar(10))\n"

@@ -51,6 +51,7 @@ class Stmt:
     # The statement's tokens, so the parser does not tokenize the text a second time
     # (half the cost of a 5,000-row INSERT ... VALUES batch).
     tokens: list[Token] = field(default_factory=list, repr=False, compare=False)
+    source: str = field(default="", repr=False, compare=False)  # the batch: token offsets are into it
 
 
 @dataclass
@@ -132,7 +133,7 @@ class _Splitter:
         if w == "SET":
             return [self.set_statement()]
         first, last = self.simple()
-        return [Stmt(self.text(first, last), self.toks[first : last + 1])]
+        return [Stmt(self.text(first, last), self.toks[first : last + 1], self.sql)]
 
     def block(self) -> list[Node]:
         begin = self.toks[self.i]

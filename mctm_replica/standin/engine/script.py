@@ -40,7 +40,7 @@ def _parse_node(session, node) -> Parsed:
         cond = session._parse_statement(f"SELECT CASE WHEN {node.condition} THEN 1 ELSE 0 END")
         return ParsedIf(cond, [_parse_node(session, n) for n in node.then],
                         [_parse_node(session, n) for n in node.orelse])
-    return session._parse_statement(node.text, node.tokens)
+    return session._parse_statement(node.text, node.tokens, node.source)
 
 
 def run_script(session, nodes: list[Parsed], params, declared) -> Iterator[StatementResult]:

@@ -269,7 +269,7 @@ class DuckSession:
             lambda m: f"SET STANDIN_IDENTITY_INSERT_{m.group(2).upper()} '{m.group(1).replace(chr(39), chr(39) * 2)}'", sql)
         return parse_script(self, sql)
 
-    def _parse_statement(self, sql: str, tokens: list | None = None) -> exp.Expression:
+    def _parse_statement(self, sql: str, tokens: list | None = None, source: str = "") -> exp.Expression:
         """One statement's text (batch.py found its bounds) as a sqlglot tree."""
         word = sql.split(None, 1)[0].upper() if sql.strip() else ""
         if word in _CONTROL_FLOW:  # refused before the batch runs, so no half-run batch
@@ -277,7 +277,7 @@ class DuckSession:
                                   "BEGIN ... END).")
         try:
             if tokens:  # already tokenized by batch.py
-                parsed = StandinTSQL().parser().parse(tokens, sql)
+                parsed = StandinTSQL().parser().parse(tokens, source or sql)
             else:
                 parsed = sqlglot.parse(sql, read=StandinTSQL)
             statements = [s for s in parsed if s is not None]
