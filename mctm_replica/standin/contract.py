@@ -240,6 +240,19 @@ class DatabaseChanged:
 StatementResult = Union[ResultSet, RowCount, Done, DatabaseChanged]
 
 
+class Params(dict):
+    """RPC parameter values (name without '@' -> value) with their declaration list.
+
+    ``declarations`` is sp_executesql's / sp_prepare's ``@params`` text (``@P1
+    decimal(18,4), @P2 nvarchar(max)``): in SQL Server a parameter has its declared
+    type, not its value's, so an engine should type parameters from it.
+    """
+
+    def __init__(self, values: Mapping[str, object], declarations: str = "") -> None:
+        super().__init__(values)
+        self.declarations = declarations
+
+
 @dataclass
 class SqlError(Exception):
     """An error as SQL Server reports it (ERROR token fields).
@@ -278,7 +291,8 @@ class EngineSession(Protocol):
         """Run a T-SQL batch; yield one result per statement, lazily.
 
         ``params`` maps parameter names *without* the leading ``@`` to values in
-        the representations above (from RPC sp_executesql). The first error
+        the representations above (from RPC sp_executesql); it may be a ``Params``
+        carrying the parameters' declarations. The first error
         raises ``SqlError`` and ends the batch.
         """
         ...

@@ -20,7 +20,8 @@ from .login import perform_login
 from .tds import tokens as tk
 from .tds.handshake import HandshakeError
 from .tds.packets import ConnectionClosed, MessageWriter, PacketType, read_message
-from .tds.params import PROC_IDS, RpcCall, parse_rpc, skip_all_headers
+from . import rpc
+from .tds.params import RpcCall, parse_rpc, skip_all_headers
 from .tds.rowenc import RowEncoder
 from .tds.tls import TlsChannel
 
@@ -69,6 +70,7 @@ class ClientSession:
         self.esess: EngineSession | None = None
         self._trancount = 0
         self._tran_descriptor = b"\x00" * 8
+        self.prepared = rpc.Prepared()  # sp_prepare handles of this connection
 
     def use_transport(self, io: socket.socket | TlsChannel) -> None:
         self.io = io
@@ -320,37 +322,26 @@ class ClientSession:
             return
         for i, call in enumerate(calls):
             more = tk.DONE_MORE if i < len(calls) - 1 else 0
-            ok = self._rpc_call(call)
+            ok, returns = self._rpc_call(call)
             if ok:
                 self.writer.write(tk.returnstatus(0))
+            for token in returns:  # OUTPUT parameters follow RETURNSTATUS, as SQL Server sends them
+                self.writer.write(token)
             self.writer.write(tk.done((0 if ok else tk.DONE_ERROR) | more, token=tk.DONEPROC))
 
-    def _rpc_call(self, call: RpcCall) -> bool:
+    def _rpc_call(self, call: RpcCall) -> tuple[bool, list[bytes]]:
         proc = call.proc
-        if proc in ("sp_standin_fault", "sp_standin_clear_faults"):
-            try:
+        try:
+            if proc in ("sp_standin_fault", "sp_standin_clear_faults"):
                 self._fault_command(proc, {p.name.lower(): p.value for p in call.params})
-            except SqlError as e:
-                self._write_error(e)
-                return False
-            return True
-        if proc != "sp_executesql":
-            if proc in PROC_IDS.values() or proc.startswith("proc id"):
-                e = SqlError(50000, f"The SQL Server stand-in does not support the system procedure {proc}.")
-            else:
-                e = SqlError(2812, f"Could not find stored procedure '{proc}'.", state=62)
+                return True, []
+            return rpc.call(self, call)
+        except SqlError as e:
             self._write_error(e)
-            return False
-        if not call.params or not isinstance(call.params[0].value, str):
-            self._write_error(
-                SqlError(214, "Procedure expects parameter '@statement' of type 'ntext/nchar/nvarchar'.", state=2)
-            )
-            return False
-        sql = call.params[0].value
-        if any(p.output for p in call.params[2:]):
-            self._write_error(SqlError(50000, "The SQL Server stand-in does not support OUTPUT parameters."))
-            return False
-        params = {p.name: p.value for p in call.params[2:]}
+            return False, []
+
+    def run_rpc_statement(self, sql: str, params: dict[str, object]) -> bool:
+        """Run a statement of sp_executesql/sp_prepexec/sp_execute inside the procedure."""
         self._wait_delay(sql)
         injected = self.server.faults.take_error(sql)
         if injected is not None:

@@ -231,9 +231,9 @@ def test_unknown_procedure_is_2812(pytds_conn):
 def test_other_system_procedures_are_refused_clearly(pytds_conn):
     cur = pytds_conn.cursor()
     with pytest.raises(pytds.OperationalError) as ei:
-        cur.callproc("sp_prepare", ())
+        cur.callproc("sp_cursoropen", ())
     assert ei.value.msg_no == 50000
-    assert ei.value.args[0] == "The SQL Server stand-in does not support the system procedure sp_prepare."
+    assert ei.value.args[0] == "The SQL Server stand-in does not support the system procedure sp_cursoropen."
     assert _spid(cur) >= 51
 
 
@@ -256,12 +256,10 @@ def test_engine_session_closed_with_connection(fake_standin, fake_engine):
     assert fake_engine.sessions[spid].closed
 
 
-def test_output_parameters_are_refused_clearly(pytds_conn):
+def test_output_parameters_come_back(pytds_conn):
     cur = pytds_conn.cursor()
-    with pytest.raises(pytds.OperationalError) as ei:
-        cur.execute("ECHO %s", (pytds.output(value=1, param_type=int),))
-    assert ei.value.msg_no == 50000
-    assert ei.value.args[0] == "The SQL Server stand-in does not support OUTPUT parameters."
+    out = cur.callproc("sp_executesql", ("ECHO @P1", "@P1 int OUTPUT", pytds.output(value=7, param_type=int)))
+    assert out[2] == 7  # RETURNVALUE, ordinal 2 of the call, typed as declared
     assert _spid(cur) >= 51
 
 

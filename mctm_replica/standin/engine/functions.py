@@ -180,10 +180,36 @@ def object_id_of(tr, name: str) -> int | None:
 
 def _object_id(tr, node, scope):
     args = _args(tr, node, scope)
-    if not args or not args[0].is_const or not isinstance(args[0].const, str):
-        raise SqlError(50000, "The SQL Server stand-in does not support OBJECT_ID with a non-constant name.")
+    if not args:
+        raise SqlError(174, "The object_id function requires 1 to 3 argument(s).")
+    if not args[0].is_const:
+        return _object_id_of_expression(tr, args[0])
+    if not isinstance(args[0].const, str):
+        return Typed("CAST(NULL AS INTEGER)", Decl("int"))
     oid = object_id_of(tr, args[0].const)
     return Typed("CAST(NULL AS INTEGER)" if oid is None else f"CAST({oid} AS INTEGER)", Decl("int"))
+
+
+def _object_id_of_expression(tr, name: Typed) -> Typed:
+    """OBJECT_ID(<expression>), e.g. of QUOTENAME(TABLE_SCHEMA) + '.' + QUOTENAME(TABLE_NAME):
+    the name is normalized in SQL (brackets dropped, lower-cased, the current database and
+    'dbo.' added where omitted) and looked up among every database's tables and views.
+    Names containing '.' or ']' inside brackets are not split correctly (see README)."""
+    from mctm_replica.standin.engine.values import sql_literal
+
+    v = sql_literal
+    pairs = []
+    for db, _id in tr.s.database_ids():
+        for (schema, table), info in tr.s.all_tables(db).items():
+            pairs.append(f"({v(f'{db.lower()}.{schema}.{table}', Decl('varchar'))}, {info.object_id})")
+    if not pairs:
+        return Typed(f"CAST(CASE WHEN ({name.sql}) IS NULL THEN NULL END AS INTEGER)", Decl("int"))
+    n = f"lower(replace(replace(CAST(({name.sql}) AS VARCHAR), '[', ''), ']', ''))"
+    parts = f"string_split({n}, '.')"
+    db = v(tr.s.database.lower() + ".", Decl("varchar"))
+    key = (f"CASE len({parts}) WHEN 1 THEN {db} || 'dbo.' || {n} WHEN 2 THEN {db} || {n} "
+           f"WHEN 3 THEN {parts}[1] || '.' || coalesce(nullif({parts}[2], ''), 'dbo') || '.' || {parts}[3] END")
+    return Typed(f"(SELECT m.id FROM (VALUES {', '.join(pairs)}) m(n, id) WHERE m.n = {key})", Decl("int"))
 
 
 _PROPS = {
@@ -213,7 +239,28 @@ def _isnull_like(tr, node, scope):
     return tr.x_Coalesce(exp.Coalesce(this=node.expressions[0], expressions=node.expressions[1:], is_null=True), scope)
 
 
+def _quotename(tr, node, scope):
+    """QUOTENAME(name[, quote]): nvarchar(258), NULL for a name over 128 characters."""
+    args = _args(tr, node, scope)
+    if not 1 <= len(args) <= 2:
+        raise SqlError(174, "The quotename function requires 1 to 2 argument(s).")
+    quote_char = "["
+    if len(args) == 2:
+        if not args[1].is_const or not isinstance(args[1].const, str):
+            raise SqlError(50000, "The SQL Server stand-in supports QUOTENAME only with a constant quote character.")
+        quote_char = args[1].const[:1]
+    close = {"[": "]", "]": "]", "(": ")", ")": ")", "<": ">", ">": ">", "{": "}", "}": "}"}.get(quote_char, quote_char)
+    opener = {"]": "[", ")": "(", ">": "<", "}": "{"}.get(quote_char, quote_char)
+    if quote_char not in "[]\"'`(){}<>":
+        return Typed("CAST(NULL AS VARCHAR)", Decl("nvarchar", length=258))
+    x = f"CAST(({args[0].sql}) AS VARCHAR)"
+    esc = close.replace("'", "''")
+    body = f"'{opener.replace(chr(39), chr(39) * 2)}' || replace({x}, '{esc}', '{esc}{esc}') || '{esc}'"
+    return Typed(f"CASE WHEN length({x}) > 128 THEN NULL ELSE {body} END", Decl("nvarchar", length=258))
+
+
 FUNCTIONS: dict[str, Callable] = {
+    "QUOTENAME": _quotename,
     "GETDATE": _getdate, "GETUTCDATE": _getutcdate, "SYSDATETIME": _sysdatetime,
     "SYSUTCDATETIME": _sysutcdatetime, "SYSDATETIMEOFFSET": _sysdatetimeoffset, "NEWID": _newid,
     "MIN_ACTIVE_ROWVERSION": _min_active_rowversion,

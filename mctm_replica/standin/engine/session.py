@@ -29,21 +29,13 @@ from mctm_replica.standin.engine.errors import map_error
 from mctm_replica.standin.engine.query import translate_query, unsupported
 from mctm_replica.standin.engine.packing import needs_types, pack_query
 from mctm_replica.standin.engine.rows import converters_for, stream_rows
+from mctm_replica.standin.engine.script import parse_script, run_script
+from mctm_replica.standin.engine.setopts import set_option
 from mctm_replica.standin.engine.translate import Translator
 from mctm_replica.standin.engine.typed import Scope
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
-DEFAULT_TEXTSIZE = 4096  # SQL Server's @@TEXTSIZE after SET TEXTSIZE 0
-_ACCEPTED_SETS = {
-    "ansi_nulls", "ansi_padding", "ansi_warnings", "ansi_null_dflt_on", "ansi_null_dflt_off",
-    "quoted_identifier", "concat_null_yields_null", "arithabort", "arithignore", "numeric_roundabort",
-    "dateformat", "datefirst", "language", "lock_timeout", "deadlock_priority", "cursor_close_on_commit",
-    "ansi_defaults", "xact_abort", "statistics", "nocount", "textsize", "implicit_transactions",
-    "transaction", "context_info", "query_governor_cost_limit", "fmtonly", "rowcount", "showplan_all",
-    "showplan_text", "showplan_xml", "noexec", "parseonly", "forceplan", "no_browsetable",
-    "transaction_isolation_level", "standin_identity_insert_on", "standin_identity_insert_off",
-}
 _ISOLATION = re.compile(
     r"\bSET\s+TRANSACTION\s+ISOLATION\s+LEVEL\s+(READ\s+UNCOMMITTED|READ\s+COMMITTED|REPEATABLE\s+READ|SNAPSHOT|SERIALIZABLE)",
     re.I)
@@ -54,6 +46,7 @@ _KEYWORDS = frozenset(
     "DEFAULT DELETE DESC DISTINCT DROP ELSE END EXEC EXECUTE EXISTS FOREIGN FROM FULL GROUP HAVING IDENTITY IN "
     "INDEX INNER INSERT INTO IS JOIN KEY LEFT LIKE NOT NULL OF ON OR ORDER OUTER PRIMARY RIGHT ROLLBACK SCHEMA "
     "SELECT SET TABLE THEN TO TOP TRAN TRANSACTION TRUNCATE UNION UNIQUE UPDATE USE VALUES VIEW WHEN WHERE WITH".split())
+_CONTROL_FLOW = frozenset({"WHILE", "RETURN", "GOTO", "BREAK", "CONTINUE", "THROW", "WAITFOR"})
 _DELETE_TOP = re.compile(r"^\s*top\s*\(\s*(\d+)\s*\)", re.I)
 # Only the server collation exists here: char/varchar/text live in its code page
 # 1252 and compare case-insensitively. Another COLLATE (Japanese_CI_AS stores
@@ -121,6 +114,7 @@ class DuckSession:
         # unlimited and others at DEFAULT_TEXTSIZE; the front end may set this attribute after login.
         self.textsize = 2147483647
         self.implicit_transactions = False
+        self.fmtonly = False  # SET FMTONLY ON: result metadata only, nothing is changed
         self.identity_insert: set[str] = set()
         self.last_identity: int | None = None
         self.last_rowcount = 0
@@ -224,20 +218,35 @@ class DuckSession:
 
     # ------------------------------------------------------------ batches
     def execute(self, sql: str, params: Mapping[str, object] | None = None) -> Iterator[StatementResult]:
-        statements = self._parse(sql)
-        for stmt in statements:
-            if stmt is None:
-                continue
+        """Run a batch. ``params`` may carry ``declarations`` (contract.Params): the
+        parameter declaration list, whose types the parameters then have."""
+        declarations = getattr(params, "declarations", None)
+        declared = None
+        if declarations:
+            from mctm_replica.standin.engine.script import parse_declarations
+
+            declared = {n: d for n, (d, _out) in parse_declarations(declarations).items()}
+        nodes = self._parse(sql)
+        it = run_script(self, nodes, params, declared)
+        while True:
             try:
-                result = self._run(stmt, params)
+                result = next(it)
+            except StopIteration:
+                return
             except SqlError:
                 self._after_error()
                 raise
             except duckdb.Error as e:
                 self._after_error()
                 raise map_error(e) from e
-            if result is not None:
-                yield result
+            yield result
+
+    def validate(self, sql: str) -> None:
+        """Parse a batch without running it (sp_prepare compiles, so reports syntax errors)."""
+        self._parse(sql)
+
+    def done(self) -> StatementResult:
+        return Done()
 
     def _after_error(self) -> None:
         """DuckDB aborts a transaction on any failed statement: mirror that as XACT_ABORT."""
@@ -252,14 +261,26 @@ class DuckSession:
                 except duckdb.Error:
                     pass
 
-    def _parse(self, sql: str) -> list[exp.Expression | None]:
+    def _parse(self, sql: str) -> list:
         _check_collations(sql)
         # sqlglot cannot parse isolation levels; they are accepted and have no effect
         sql = _ISOLATION.sub("SET TRANSACTION_ISOLATION_LEVEL ON", sql)
         sql = _IDENTITY_INSERT.sub(
             lambda m: f"SET STANDIN_IDENTITY_INSERT_{m.group(2).upper()} '{m.group(1).replace(chr(39), chr(39) * 2)}'", sql)
+        return parse_script(self, sql)
+
+    def _parse_statement(self, sql: str, tokens: list | None = None, source: str = "") -> exp.Expression:
+        """One statement's text (batch.py found its bounds) as a sqlglot tree."""
+        word = sql.split(None, 1)[0].upper() if sql.strip() else ""
+        if word in _CONTROL_FLOW:  # refused before the batch runs, so no half-run batch
+            raise SqlError(50000, f"The SQL Server stand-in does not support {word} (only IF ... ELSE and "
+                                  "BEGIN ... END).")
         try:
-            statements = sqlglot.parse(sql, read=StandinTSQL)
+            if tokens:  # already tokenized by batch.py
+                parsed = StandinTSQL().parser().parse(tokens, source or sql)
+            else:
+                parsed = sqlglot.parse(sql, read=StandinTSQL)
+            statements = [s for s in parsed if s is not None]
         except ParseError as e:
             near = ""
             if e.errors:
@@ -269,9 +290,12 @@ class DuckSession:
             raise SqlError(102, f"Incorrect syntax near '{near}'.", severity=15) from e
         except TokenError as e:
             raise SqlError(105, f"Unclosed quotation mark after the character string '{sql[-20:]}'.", severity=15) from e
+        if len(statements) != 1:
+            raise SqlError(102, f"Incorrect syntax near '{sql[:40]}'.", severity=15)
+        stmt = statements[0]
         if "collate" in sql.lower():
-            statements = [None if st is None else st.transform(_server_collation_dropped) for st in statements]
-        return statements
+            stmt = stmt.transform(_server_collation_dropped)
+        return stmt
 
     def _use(self, name: str) -> None:
         alias = self.engine.alias(name)
@@ -285,11 +309,14 @@ class DuckSession:
         if self.implicit_transactions and self._trancount == 0:
             self.begin()
 
-    def _run(self, stmt: exp.Expression, params) -> StatementResult | None:
-        tr = Translator(self, dict(params or {}))
+    def _run(self, stmt: exp.Expression, params, declared=None) -> StatementResult | None:
+        tr = Translator(self, dict(params or {}), declared)
         if isinstance(stmt, (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery)):
             self._implicit_begin()
             return self._query(stmt, tr)
+        if self.fmtonly and isinstance(stmt, (exp.Insert, exp.Update, exp.Delete, exp.TruncateTable,
+                                              exp.Create, exp.Drop, exp.Alter)):
+            return Done()  # SET FMTONLY ON: statements that change data or schema do not run
         if isinstance(stmt, (exp.Insert, exp.Update, exp.Delete, exp.TruncateTable)):
             self._implicit_begin()
             count = dml.run(self, stmt, tr)
@@ -311,9 +338,6 @@ class DuckSession:
             if stmt.args.get("savepoint"):
                 raise unsupported("ROLLBACK to a savepoint")
             self.rollback()
-            return Done()
-        if isinstance(stmt, exp.Set):
-            self._set(stmt)
             return Done()
         if isinstance(stmt, (exp.Create, exp.Drop, exp.Alter)):
             ddl.run(self, stmt, tr)
@@ -340,47 +364,13 @@ class DuckSession:
             d = t.decl if t.decl is not None else decl_from_duckdb(str(desc[1]))
             columns.append(to_column(name, d, nullable=t.nullable, identity=t.identity))
         duck_types = [str(d[1]) for d in res.description]
+        if self.fmtonly:  # SET FMTONLY ON: the columns only, as SQL Server answers
+            return ResultSet(columns, iter(()), packed)
         convs = converters_for(columns, duck_types, outs, self.textsize, packed)
         return ResultSet(columns, stream_rows(self, res, convs), packed)
 
-    def _set(self, stmt: exp.Set) -> None:
-        for item in stmt.expressions:
-            if item.args.get("kind") and str(item.args.get("kind")).upper() == "TRANSACTION":
-                continue  # isolation levels: accepted, DuckDB MVCC is snapshot isolation
-            target = item.this
-            if isinstance(target, exp.EQ):
-                name = target.this.name.lower()
-                value = target.expression
-                if name.startswith("standin_identity_insert_"):
-                    self._identity_insert(value.name, name.endswith("_on"))
-                    continue
-                text = value.name.upper() if isinstance(value, (exp.Var, exp.Column, exp.Identifier, exp.Literal, exp.Boolean)) else value.sql().upper()
-                if isinstance(value, exp.Boolean):
-                    text = "ON" if value.this else "OFF"
-                if name.startswith("@"):
-                    raise unsupported("variables")
-                self._set_option(name, text)
-            else:
-                raise unsupported(f"SET {item.sql('tsql')}")
-
     def _set_option(self, name: str, value: str) -> None:
-        if name not in _ACCEPTED_SETS:
-            raise SqlError(195, f"'{name.upper()}' is not a recognized SET option.", severity=15)
-        on = value == "ON"
-        if name == "nocount":
-            self.nocount = on
-        elif name == "textsize":
-            if not value.lstrip("-").isdigit():
-                raise SqlError(102, f"Incorrect syntax near '{value}'.", severity=15)
-            n = int(value)
-            # 0 restores SQL Server's default; -1 (or any negative) means unlimited
-            self.textsize = DEFAULT_TEXTSIZE if n == 0 else (2147483647 if n < 0 else n)
-        elif name == "implicit_transactions":
-            self.implicit_transactions = on
-        elif name == "rowcount" and value not in ("0",):
-            raise unsupported("SET ROWCOUNT")
-        elif name in ("fmtonly", "noexec", "parseonly", "showplan_all", "showplan_text", "showplan_xml") and on:
-            raise unsupported(f"SET {name.upper()} ON")
+        set_option(self, name, value)
 
     def _identity_insert(self, name: str, on: bool) -> None:
         tbl = sqlglot.parse_one(f"SELECT 1 FROM {name}", read=StandinTSQL).find(exp.Table)
@@ -399,11 +389,6 @@ class DuckSession:
     def _command(self, stmt: exp.Command) -> StatementResult:
         verb = stmt.this.upper() if isinstance(stmt.this, str) else str(stmt.this).upper()
         rest = stmt.expression.name if isinstance(stmt.expression, exp.Expression) else str(stmt.expression or "")
-        if verb == "SET":
-            m = re.match(r"^\s*(\w+)\s+(.*?)\s*;?\s*$", rest, re.S)
-            if m:
-                self._set_option(m.group(1).lower(), m.group(2).upper())
-                return Done()
         if verb == "PRINT":
             return Done()
         if verb in ("EXEC", "EXECUTE"):

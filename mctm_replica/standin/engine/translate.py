@@ -82,9 +82,13 @@ def param_decl(value: object) -> Decl:
 class Translator(OperatorsMixin):
     """Translates one statement; collects DuckDB parameters in ``self.bound``."""
 
-    def __init__(self, session, params: dict[str, object] | None) -> None:
+    def __init__(self, session, params: dict[str, object] | None,
+                 declared: dict[str, Decl] | None = None) -> None:
         self.s = session
         self.params = {k.lower().lstrip("@"): v for k, v in (params or {}).items()}
+        # Types from a parameter declaration list (sp_executesql's @params, sp_prepare): a
+        # parameter is of its declared type, as in SQL Server, not of its value's type.
+        self.declared = {k.lower().lstrip("@"): d for k, d in (declared or {}).items()}
         self.bound: dict[str, object] = {}
 
     def params_for(self, sql: str) -> dict[str, object] | None:
@@ -212,13 +216,19 @@ class Translator(OperatorsMixin):
             raise SqlError(137, f'Must declare the scalar variable "@{node.name}".')
         value = self.params[name]
         d = param_decl(value)
+        declared = self.declared.get(name)
+        if declared is not None and value is None:
+            return self.const(None, declared, from_param=True)
         if isinstance(value, tuple):
             value = dto_encode(value[0], value[1])
         elif isinstance(value, (DateTime2Ticks, TimeTicks)):
             value = int(value)  # the stored form: plain BIGINT ticks
         if isinstance(value, (bytearray, memoryview)):
             value = bytes(value)
-        return self.const(value, d, from_param=True)
+        t = self.const(value, d, from_param=True)
+        if declared is not None and declared != d:
+            return self.convert(t, declared)
+        return t
 
     x_Placeholder = x_Parameter
 

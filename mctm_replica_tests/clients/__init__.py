@@ -1,0 +1,1 @@
+"""Harnesses for SQL Server clients the project did not write (tedious, mssql-python)."""
