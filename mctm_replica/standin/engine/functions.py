@@ -121,7 +121,10 @@ def _datalength(tr, node, scope):
         # UTF-16 code units: characters outside the BMP take two
         x = f"(length({a.sql}) + length(regexp_replace({a.sql}, '[\\x{{0000}}-\\x{{FFFF}}]', '', 'g'))) * 2"
     elif t in ("char", "varchar", "text"):
-        x = f"length({a.sql})"  # code page 1252: one byte per character
+        from mctm_replica.standin.engine import collations
+
+        # bytes of the collation's code page (1252: one per character; 932: one or two; UTF-8)
+        x = collations.byte_length_sql(a.sql, collations.of(a.decl.collation if a.decl else None))
     elif t in ("binary", "varbinary", "image"):
         x = f"octet_length({a.sql})"
     else:

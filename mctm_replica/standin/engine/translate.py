@@ -19,7 +19,8 @@ from sqlglot import exp
 
 from mctm_replica.standin.contract import DateTime2Ticks, DateTimeOffsetTicks, SqlError, TimeTicks
 from mctm_replica.standin.engine.catalog import quote
-from mctm_replica.standin.engine.constants import convert_const, to_code_page_1252
+from mctm_replica.standin.engine import collations
+from mctm_replica.standin.engine.constants import convert_const, to_code_page
 from mctm_replica.standin.engine.convert import convert_sql, to_timestamp
 from mctm_replica.standin.engine.decl import INT_TYPES, UNICODE_TYPES, Decl, decl_from_datatype, storage_type
 from mctm_replica.standin.engine.operators import STRING_LIMIT, OperatorsMixin, family
@@ -162,7 +163,8 @@ class Translator(OperatorsMixin):
     def x_Literal(self, node, scope):
         text = node.this
         if node.is_string:  # a '...' literal is varchar: already in code page 1252
-            return self.const(to_code_page_1252(text), Decl("varchar", length=max(len(text), 1)))
+            held = to_code_page(text)  # in the code page of the database's collation
+            return self.const(held, Decl("varchar", length=max(collations.of(None).byte_length(held), 1)))
         if "e" in text.lower():
             return self.const(float(text), Decl("float"))
         if "." in text:
