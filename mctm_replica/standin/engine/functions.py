@@ -203,6 +203,35 @@ def _serverproperty(tr, node, scope):
     return Typed(tr.emit_const(value, d), d)
 
 
+def _databasepropertyex(tr, node, scope):
+    args = _args(tr, node, scope)
+    if len(args) != 2 or not all(a.is_const for a in args):
+        raise SqlError(50000, "The SQL Server stand-in supports DATABASEPROPERTYEX with constant arguments only.")
+    db, prop = str(args[0].const), str(args[1].const).lower()
+    value = None
+    if tr.s.engine.has_database(db):
+        value = {"collation": tr.s.engine.database_collation(db).name, "status": "ONLINE",
+                 "updateability": "READ_WRITE", "recovery": "SIMPLE"}.get(prop)
+    d = Decl("nvarchar", length=128)
+    return Typed(tr.emit_const(value, d), d)
+
+
+def _collationproperty(tr, node, scope):
+    from mctm_replica.standin.engine import collations
+
+    args = _args(tr, node, scope)
+    if len(args) != 2 or not all(a.is_const for a in args):
+        raise SqlError(50000, "The SQL Server stand-in supports COLLATIONPROPERTY with constant arguments only.")
+    coll = collations.try_lookup(None if args[0].const is None else str(args[0].const))
+    prop = str(args[1].const).lower()
+    value = None
+    if coll is not None:  # NULL for an unknown name or property, as SQL Server answers
+        value = {"codepage": coll.code_page, "lcid": coll.lcid, "comparisonstyle": coll.comparison_style,
+                 "version": coll.version}.get(prop)
+    d = Decl("int")
+    return Typed(tr.emit_const(value, d), d)
+
+
 def _scope_identity(tr, node, scope):
     v = tr.s.last_identity
     return Typed("NULL" if v is None else f"CAST({v} AS DECIMAL(38,0))", Decl("numeric", precision=38, scale=0))
@@ -219,5 +248,6 @@ FUNCTIONS: dict[str, Callable] = {
     "LEN": _len, "DATALENGTH": _datalength, "DB_NAME": _db_name, "SCHEMA_NAME": _schema_name,
     "SUSER_NAME": _login, "SUSER_SNAME": _login, "SYSTEM_USER": _login, "USER_NAME": _user_name,
     "CURRENT_USER": _user_name, "HOST_NAME": _host_name, "APP_NAME": _app_name, "OBJECT_ID": _object_id,
-    "SERVERPROPERTY": _serverproperty, "SCOPE_IDENTITY": _scope_identity, "NCHAR": _nchar,
+    "SERVERPROPERTY": _serverproperty, "DATABASEPROPERTYEX": _databasepropertyex,
+    "COLLATIONPROPERTY": _collationproperty, "SCOPE_IDENTITY": _scope_identity, "NCHAR": _nchar,
 }
