@@ -283,3 +283,29 @@ def test_expression_keeps_the_column_collation(collated_db):
     cur.execute("INSERT INTO dbo.m VALUES (N'漢字')")
     cur.execute("SELECT v + 'x' FROM dbo.m")
     assert cur.fetchall() == [("漢字x",)]
+
+
+def test_login_and_use_announce_the_database_collation(collated_db):
+    """ENVCHANGE (type 7) carries the database's collation at login and after USE, as SQL
+    Server sends it; python-tds tags the varchar parameters it sends with it. Read from
+    python-tds's own connection state (``_tds_socket.collation``): it has no public API."""
+    db = collated_db("Japanese_CI_AS")
+    conn = collated_db.connect("pytds", db)
+    assert conn._tds_socket.collation.lcid == 0x0411
+    cur = conn.cursor()
+    cur.execute("USE master")
+    assert (conn._tds_socket.collation.lcid, conn._tds_socket.collation.sort_id) == (0x0409, 52)
+    cur.execute(f"USE [{db}]")
+    assert conn._tds_socket.collation.lcid == 0x0411
+    cur.execute("SELECT 'かな'")
+    assert cur.fetchall() == [("かな",)]
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="Known difference: COLLATIONPROPERTY returns int and DATABASEPROPERTYEX "
+                          "nvarchar(128); SQL Server returns sql_variant for both")
+def test_collation_properties_are_sql_variant(collated_db):
+    cur = collated_db.connect("pytds", "master").cursor()
+    cur.execute("SELECT COLLATIONPROPERTY('Japanese_CI_AS', 'CodePage'), DATABASEPROPERTYEX('master', 'Collation')")
+    assert cur.fetchone() == (932, "SQL_Latin1_General_CP1_CI_AS")
+    assert [d[1] for d in cur.description] == [98, 98]  # SQL_VARIANT

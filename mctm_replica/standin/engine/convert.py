@@ -160,8 +160,8 @@ def _to_string(x: str, src: Decl, style: int | None) -> str:
 
 # CONVERT(varchar, float|real, style): printf formats SQL Server's output matches --
 # 0 (and CAST): at most 6 significant digits, scientific below 1e-4 or from 1e6 on;
-# 1: 8 digits, 2: 16 digits, always scientific; 3: 17 digits (9 for real), the shortest
-# form of those that reads back as the same value. SQL Server writes at least three
+# 1: 8 digits, 2: 16 digits, always scientific; 3: 17 significant digits for float and
+# real alike (a real is widened to float first), trailing zeros dropped as %g does. SQL Server writes at least three
 # exponent digits ("1e+006"); printf writes two, so a zero is inserted. Any other style
 # is processed as 0, as SQL Server does.
 _FLOAT_FORMATS = {0: "%.6g", 1: "%.7e", 2: "%.15e", 3: "%.17g"}
@@ -169,8 +169,6 @@ _FLOAT_FORMATS = {0: "%.6g", 1: "%.7e", 2: "%.15e", 3: "%.17g"}
 
 def float_text(x: str, t: str, style: int | None) -> str:
     fmt = _FLOAT_FORMATS.get(style or 0, "%.6g")
-    if style == 3 and t == "real":
-        fmt = "%.9g"
     text = f"printf('{fmt}', CAST({x} AS DOUBLE))"
     return f"regexp_replace({text}, 'e([+-])([0-9][0-9])$', 'e\\10\\2')"
 
