@@ -309,3 +309,15 @@ def test_collation_properties_are_sql_variant(collated_db):
     cur.execute("SELECT COLLATIONPROPERTY('Japanese_CI_AS', 'CodePage'), DATABASEPROPERTYEX('master', 'Collation')")
     assert cur.fetchone() == (932, "SQL_Latin1_General_CP1_CI_AS")
     assert [d[1] for d in cur.description] == [98, 98]  # SQL_VARIANT
+
+
+def test_copying_between_columns_converts_the_code_page(collated_db):
+    db = collated_db("Japanese_CI_AS")
+    cur = collated_db.connect("pytds", db).cursor()
+    cur.execute("CREATE TABLE dbo.src (v varchar(10))")
+    cur.execute("CREATE TABLE dbo.dst (v varchar(10) COLLATE Latin1_General_CI_AS, u varchar(10) "
+                "COLLATE Latin1_General_100_CI_AS_SC_UTF8)")
+    cur.execute("INSERT INTO dbo.src VALUES (N'ab漢字')")
+    cur.execute("INSERT INTO dbo.dst (v, u) SELECT v, v FROM dbo.src")
+    cur.execute("SELECT CAST(v AS nvarchar(10)), DATALENGTH(v), CAST(u AS nvarchar(10)), DATALENGTH(u) FROM dbo.dst")
+    assert cur.fetchone() == ("ab??", 4, "ab漢字", 8)

@@ -16,6 +16,7 @@ length in that code page's bytes (``byte_length``).
 
 from __future__ import annotations
 
+import functools
 import struct
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -115,6 +116,7 @@ def _unsupported(name: str, why: str) -> SqlError:
     )
 
 
+@functools.lru_cache(maxsize=256)  # names repeat on every statement and result set
 def lookup(name: str) -> Collation:
     """The collation called ``name`` (any case), or error 50000 naming it."""
     low = name.lower()
@@ -203,6 +205,14 @@ def register_udfs(con) -> None:
 
 _BY_CP = {1252: SERVER_COLLATION, 932: Collation("Japanese_CI_AS", 0x0411, 932),
           65001: Collation("Latin1_General_100_CI_AS_SC_UTF8", 0x0409, 65001, version=2)}
+
+
+def code_page_changes(src, dst) -> bool:
+    """Whether converting Decl ``src`` to Decl ``dst`` moves char/varchar/text between code pages."""
+    code_page_types = ("char", "varchar", "text")
+    if src is None or src.type not in code_page_types or dst.type not in code_page_types:
+        return False
+    return of(src.collation).code_page != of(dst.collation).code_page
 
 
 def fit_sql(x: str, coll: Collation) -> str:

@@ -43,15 +43,10 @@ _TEMPORAL_TARGETS = frozenset({"date", "time", "datetime", "datetime2", "smallda
 _CODE_PAGE_TYPES = frozenset({"char", "varchar", "text"})
 
 
-def to_code_page_1252(value: str) -> str:
-    """What char/varchar/text in the server collation hold: '?' for each character
-    outside code page 1252 (SQL Server also applies Windows best-fit mappings to a
-    few, e.g. fullwidth letters; the stand-in does not)."""
-    return value if value.isascii() else value.encode("cp1252", "replace").decode("cp1252")
-
-
 def to_code_page(value: str, collation: str | None = None) -> str:
-    """What char/varchar/text of ``collation`` (None: the current database's) hold."""
+    """What char/varchar/text of ``collation`` (None: the current database's) hold: '?'
+    for each character outside its code page (SQL Server also applies Windows best-fit
+    mappings to a few, e.g. fullwidth letters in 1252; the stand-in does not)."""
     return collations.of(collation).fit(value)
 
 

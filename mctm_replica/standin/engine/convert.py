@@ -184,8 +184,7 @@ def convert_sql(x: str, src: Decl | None, dst: Decl, *, assign: dict | None = No
     if src is None:
         return f"CAST({x} AS {st})"
     s, t = src.type, dst.type
-    if s == t and src == dst and t not in ("char", "nchar", "binary") and (
-            t not in CODE_PAGE_TYPES or collations.of(src.collation).code_page == collations.of(dst.collation).code_page):
+    if s == t and src == dst and t not in ("char", "nchar", "binary") and not collations.code_page_changes(src, dst):
         return x
     # ---- to strings
     if t in STRING_TYPES:

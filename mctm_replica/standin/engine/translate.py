@@ -114,7 +114,7 @@ class Translator(OperatorsMixin):
                 return self.const(out, dst)
         if t.decl is None and t.is_const and t.const is None:
             return self.const(None, dst)
-        if t.decl == dst and dst.type not in ("char", "nchar", "binary"):
+        if t.decl == dst and dst.type not in ("char", "nchar", "binary") and not collations.code_page_changes(t.decl, dst):
             return Typed(t.sql, dst, t.const, t.from_param, t.nullable)
         return Typed(convert_sql(t.sql, t.decl, dst, assign=assign, style=style), dst, nullable=t.nullable)
 
@@ -162,8 +162,8 @@ class Translator(OperatorsMixin):
 
     def x_Literal(self, node, scope):
         text = node.this
-        if node.is_string:  # a '...' literal is varchar: already in code page 1252
-            held = to_code_page(text)  # in the code page of the database's collation
+        if node.is_string:  # a '...' literal is varchar in the database collation's code page
+            held = to_code_page(text)
             return self.const(held, Decl("varchar", length=max(collations.of(None).byte_length(held), 1)))
         if "e" in text.lower():
             return self.const(float(text), Decl("float"))
