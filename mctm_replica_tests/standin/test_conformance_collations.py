@@ -321,3 +321,25 @@ def test_copying_between_columns_converts_the_code_page(collated_db):
     cur.execute("INSERT INTO dbo.dst (v, u) SELECT v, v FROM dbo.src")
     cur.execute("SELECT CAST(v AS nvarchar(10)), DATALENGTH(v), CAST(u AS nvarchar(10)), DATALENGTH(u) FROM dbo.dst")
     assert cur.fetchone() == ("ab??", 4, "ab漢字", 8)
+
+
+def test_a_data_directory_remembers_database_and_column_collations(tmp_path):
+    from mctm_replica.standin.engine.engine import DuckEngine
+
+    engine = DuckEngine(tmp_path)
+    sess = engine.connect("master", spid=51, login="sa")
+    list(sess.execute("CREATE DATABASE jp COLLATE Japanese_CI_AS"))
+    list(sess.execute("USE jp"))
+    list(sess.execute("CREATE TABLE dbo.t (v varchar(10), w varchar(10) COLLATE Latin1_General_CI_AS)"))
+    sess.close()
+    engine.close()
+    engine = DuckEngine(tmp_path)
+    try:
+        assert engine.database_collation("jp").name == "Japanese_CI_AS"
+        assert engine.database_collation("master").name == "SQL_Latin1_General_CP1_CI_AS"
+        sess = engine.connect("jp", spid=52, login="sa")
+        [rs] = [r for r in sess.execute("SELECT v, w FROM dbo.t") if hasattr(r, "columns")]
+        assert [c.collation for c in rs.columns] == ["Japanese_CI_AS", "Latin1_General_CI_AS"]
+        sess.close()
+    finally:
+        engine.close()
