@@ -153,6 +153,7 @@ class Column:
     scale: int | None = None  # decimal scale, or fractional-second digits
     nullable: bool = True
     identity: bool = False
+    collation: str | None = None  # char/text types: the collation's name (None = the server's)
 
 
 @dataclass

@@ -86,7 +86,9 @@ def perform_login(session: ClientSession) -> bool:
     w = session.writer
     w.write(tk.envchange_str(tk.ENV_DATABASE, db, "master"))
     w.write(tk.message(tk.INFO, 5701, f"Changed database context to '{db}'.", state=2, severity=0, server=name))
-    w.write(tk.envchange_bytes(tk.ENV_COLLATION, tk.DEFAULT_COLLATION, b""))
+    # the database's collation: clients take the code page of untagged varchar from it
+    coll = getattr(srv.engine, "database_collation", None)
+    w.write(tk.envchange_bytes(tk.ENV_COLLATION, coll(db).tds_bytes() if coll else tk.DEFAULT_COLLATION, b""))
     w.write(tk.envchange_str(tk.ENV_LANGUAGE, "us_english", ""))
     w.write(tk.message(tk.INFO, 5703, "Changed language setting to us_english.", severity=0, server=name))
     w.write(tk.loginack(min(login.tds_version, tk.TDS74)))

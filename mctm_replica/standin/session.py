@@ -247,6 +247,10 @@ class ClientSession:
                     pending = (tk.DONE_COUNT, res.count, tk.CMD_INSERT)
                 elif isinstance(res, DatabaseChanged):
                     w.write(tk.envchange_str(tk.ENV_DATABASE, res.new, res.old))
+                    # SQL Server follows a database change with the new database's collation
+                    coll = getattr(self.server.engine, "database_collation", None)
+                    if coll is not None:
+                        w.write(tk.envchange_bytes(tk.ENV_COLLATION, coll(res.new).tds_bytes(), b""))
                     w.write(
                         tk.message(
                             tk.INFO, 5701, f"Changed database context to '{res.new}'.",

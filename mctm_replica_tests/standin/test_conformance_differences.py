@@ -6,7 +6,8 @@ into an XPASS error the day the stand-in learns the behaviour (then drop the
 mark).  Other pinned differences live next to their topic:
 test_conformance_session (NOLOCK reads committed data and never blocks),
 test_conformance_errors (rows before a late conversion error),
-test_conformance_types (non-default collations are refused).
+test_conformance_types (case-sensitive collations are refused), test_conformance_collations
+(Japanese_CI_AS compares kana types and widths exactly).
 """
 
 from __future__ import annotations

@@ -221,32 +221,34 @@ def test_varchar_holds_code_page_1252_text_server_side(td):
     assert cur.fetchall() == [(3, 1, 2)]
 
 
-def test_non_default_collations_are_refused_not_ignored(td):
-    """Pins a documented difference: only the server collation SQL_Latin1_General_CP1_CI_AS
-    exists in the stand-in; SQL Server would store Japanese_CI_AS varchar in code page
-    932.  Ignoring COLLATE would silently store '?', so the stand-in refuses it."""
+def test_only_collations_the_stand_in_can_honour_are_accepted(td):
+    """Japanese, Latin1 and UTF-8 _CI_AS collations are real (test_conformance_collations);
+    one whose comparison the stand-in cannot match (case-sensitive) is refused by name
+    rather than silently compared case-insensitively."""
     cur = td.cursor()
     for sql, name in [
-        ("CREATE TABLE dbo.j (v varchar(10) COLLATE Japanese_CI_AS NULL)", "Japanese_CI_AS"),
+        ("CREATE TABLE dbo.j (v varchar(10) COLLATE Japanese_CS_AS NULL)", "Japanese_CS_AS"),
         ("SELECT N'a' COLLATE Latin1_General_CS_AS", "Latin1_General_CS_AS"),
-        ("CREATE DATABASE jp_collated COLLATE Japanese_XJIS_140_CI_AS", "Japanese_XJIS_140_CI_AS"),
+        ("CREATE DATABASE cs_collated COLLATE Latin1_General_100_CS_AS", "Latin1_General_100_CS_AS"),
     ]:
         with pytest.raises(pytds.OperationalError) as ei:
             cur.execute(sql)
         assert ei.value.msg_no == 50000
         prefix = f"The SQL Server stand-in does not support collation '{name}'"
         assert ei.value.text.startswith(prefix)
+    cur.execute("CREATE TABLE dbo.j (v varchar(10) COLLATE Japanese_CI_AS NULL)")
     cur.execute(
         "SELECT CASE WHEN N'a' = N'A' COLLATE SQL_Latin1_General_CP1_CI_AS THEN 1 ELSE 0 END, "
-        "CASE WHEN 'b' = 'B' COLLATE DATABASE_DEFAULT THEN 1 ELSE 0 END, N'[collate x]'"
+        "CASE WHEN 'b' = 'B' COLLATE DATABASE_DEFAULT THEN 1 ELSE 0 END, "
+        "CASE WHEN N'c' = N'C' COLLATE Japanese_CI_AS THEN 1 ELSE 0 END, N'[collate x]'"
     )
-    assert cur.fetchall() == [(1, 1, "[collate x]")]
+    assert cur.fetchall() == [(1, 1, 1, "[collate x]")]
 
 
 def test_binary_collation_on_an_expression_compares_code_points(td):
     """``x COLLATE Latin1_General_100_BIN2`` compares by code point: 'a' <> 'A', and
     REPLACE of '"' leaves the fullwidth '＂' alone (the source-side CSV relies on it). A
-    column declared with it is refused: the stand-in's catalog has only the server collation."""
+    column or database declared with one is refused: columns compare case-insensitively."""
     cur = td.cursor()
     cur.execute(
         "SELECT CASE WHEN N'a' COLLATE Latin1_General_100_BIN2 = N'A' THEN 1 ELSE 0 END, "

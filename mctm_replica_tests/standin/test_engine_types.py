@@ -91,6 +91,9 @@ def test_insert_select_round_trip(sess, decl, literal, expected):
     list(sess.execute(f"DROP TABLE {name}"))
 
 
+SERVER = "SQL_Latin1_General_CP1_CI_AS"  # a database created without COLLATE has the server's
+
+
 def test_declared_metadata_of_every_type(sess):
     list(sess.execute(
         "CREATE TABLE meta (a bit NOT NULL, b tinyint, c decimal(18,3), d numeric(5,2), e money, f float, g real,"
@@ -103,12 +106,13 @@ def test_declared_metadata_of_every_type(sess):
         Column("a", "bit", nullable=False), Column("b", "tinyint"), Column("c", "decimal", precision=18, scale=3),
         Column("d", "numeric", precision=5, scale=2), Column("e", "money"), Column("f", "float"), Column("g", "real"),
         Column("h", "time", scale=3), Column("i", "datetime2", scale=7), Column("j", "datetimeoffset", scale=0),
-        Column("k", "char", length=3), Column("l", "varchar", length=-1), Column("m", "nchar", length=4),
-        Column("n", "nvarchar", length=50), Column("o", "ntext", length=-1), Column("p", "xml", length=-1),
+        Column("k", "char", length=3, collation=SERVER), Column("l", "varchar", length=-1, collation=SERVER),
+        Column("m", "nchar", length=4, collation=SERVER), Column("n", "nvarchar", length=50, collation=SERVER),
+        Column("o", "ntext", length=-1, collation=SERVER), Column("p", "xml", length=-1),
         Column("q", "binary", length=8), Column("r", "varbinary", length=-1), Column("s", "image", length=-1),
         Column("t", "rowversion", nullable=False), Column("u", "uniqueidentifier"),
         Column("w", "int", nullable=False, identity=True), Column("x", "smalldatetime"), Column("y", "datetime"),
-        Column("z", "date"), Column("aa", "text", length=-1), Column("bb", "smallmoney"),
+        Column("z", "date"), Column("aa", "text", length=-1, collation=SERVER), Column("bb", "smallmoney"),
     ]
 
 

@@ -66,6 +66,8 @@ def object_id(db: str, schema: str, name: str) -> int:
 def column_comment(decl: Decl, identity: tuple[int, int] | None, default: str | None,
                    *, not_null: bool = False) -> str:
     data: dict = {"t": str(decl)}
+    if decl.collation is not None:
+        data["c"] = decl.collation
     if not_null:
         data["nn"] = True
     if identity:
@@ -95,7 +97,9 @@ def load_tables(cur, db: str, alias: str) -> dict[tuple[str, str], TableInfo]:
                              uniques=[tuple(u) for u in meta.get("uq", [])])
             tables[key] = info
         meta = json.loads(ccomment) if ccomment else {"t": "nvarchar(max)"}
-        info.columns.append(ColumnInfo(cname, parse_decl(meta["t"]), bool(nullable) and not meta.get("nn"), idx,
+        # a column stored before collations existed is in the server collation
+        decl = parse_decl(meta["t"]).with_collation(meta.get("c", "SQL_Latin1_General_CP1_CI_AS"))
+        info.columns.append(ColumnInfo(cname, decl, bool(nullable) and not meta.get("nn"), idx,
                                        tuple(meta["id"]) if meta.get("id") else None, meta.get("d")))
     for schema, name, comment in cur.execute(
         "SELECT schema_name, view_name, comment FROM duckdb_views() WHERE database_name = ? "

@@ -12,6 +12,7 @@ import uuid
 from decimal import ROUND_DOWN, Decimal
 
 from mctm_replica.standin.contract import SqlError
+from mctm_replica.standin.engine import collations
 from mctm_replica.standin.engine.decl import (
     BINARY_TYPES, EXACT_TYPES, INT_RANGES, STRING_TYPES, UNICODE_TYPES, Decl,
 )
@@ -42,11 +43,11 @@ _TEMPORAL_TARGETS = frozenset({"date", "time", "datetime", "datetime2", "smallda
 _CODE_PAGE_TYPES = frozenset({"char", "varchar", "text"})
 
 
-def to_code_page_1252(value: str) -> str:
-    """What char/varchar/text in the server collation hold: '?' for each character
-    outside code page 1252 (SQL Server also applies Windows best-fit mappings to a
-    few, e.g. fullwidth letters; the stand-in does not)."""
-    return value if value.isascii() else value.encode("cp1252", "replace").decode("cp1252")
+def to_code_page(value: str, collation: str | None = None) -> str:
+    """What char/varchar/text of ``collation`` (None: the current database's) hold: '?'
+    for each character outside its code page (SQL Server also applies Windows best-fit
+    mappings to a few, e.g. fullwidth letters in 1252; the stand-in does not)."""
+    return collations.of(collation).fit(value)
 
 
 def _truncation(value: object, dst: Decl, assign: dict | None) -> object:
@@ -63,6 +64,17 @@ def _truncation(value: object, dst: Decl, assign: dict | None) -> object:
             size = utf16_len(value)
         if dst.type == "nchar":
             value = value + " " * (n - size)
+        return value
+    if isinstance(value, str) and dst.type in _CODE_PAGE_TYPES:  # n counts the code page's bytes
+        coll = collations.of(dst.collation)
+        if coll.byte_length(value) > n:
+            shown = coll.byte_prefix(value, n)
+            if assign is not None:
+                raise SqlError(2628, f"String or binary data would be truncated in table '{assign['table']}', "
+                                     f"column '{assign['column']}'. Truncated value: '{shown}'.")
+            value = shown
+        if dst.type == "char":
+            value = value + " " * (n - coll.byte_length(value))
         return value
     if len(value) > n:  # type: ignore[arg-type]
         if assign is not None:
@@ -86,7 +98,7 @@ def convert_const(value: object, src: Decl, dst: Decl, *, assign: dict | None = 
     if s in STRING_TYPES:
         out = convert_string(value, dst, unicode=s in UNICODE_TYPES)  # type: ignore[arg-type]
         if t in _CODE_PAGE_TYPES and isinstance(out, str):
-            out = to_code_page_1252(out)
+            out = to_code_page(out, dst.collation)
         if t in STRING_TYPES or t in BINARY_TYPES:
             out = _truncation(out, dst, assign)
         return out

@@ -10,8 +10,9 @@ SQL Server's error number (``__MSSQL__<n>__``), which ``errors.py`` decodes.
 from __future__ import annotations
 
 from mctm_replica.standin.contract import SqlError
+from mctm_replica.standin.engine import collations
 from mctm_replica.standin.engine.decl import (
-    BINARY_TYPES, EXACT_TYPES, INT_RANGES, INT_TYPES, NUMERIC_TYPES, STRING_TYPES, TICK_TYPES,
+    BINARY_TYPES, CODE_PAGE_TYPES, UNICODE_TYPES, EXACT_TYPES, INT_RANGES, INT_TYPES, NUMERIC_TYPES, STRING_TYPES, TICK_TYPES,
     TIMESTAMP_TYPES, Decl, storage_type,
 )
 
@@ -141,6 +142,8 @@ def _to_string(x: str, src: Decl, style: int | None) -> str:
         return x
     if t == "bit":
         return f"CAST(CAST({x} AS INTEGER) AS VARCHAR)"
+    if t in ("float", "real"):
+        return float_text(x, t, style)
     if t in NUMERIC_TYPES:
         return f"CAST({x} AS VARCHAR)"
     if t in ("date", "time", "datetime", "datetime2", "smalldatetime", "datetimeoffset"):
@@ -155,6 +158,21 @@ def _to_string(x: str, src: Decl, style: int | None) -> str:
     raise SqlError(529, f"Explicit conversion from data type {t} to varchar is not allowed.")
 
 
+# CONVERT(varchar, float|real, style): printf formats SQL Server's output matches --
+# 0 (and CAST): at most 6 significant digits, scientific below 1e-4 or from 1e6 on;
+# 1: 8 digits, 2: 16 digits, always scientific; 3: 17 significant digits for float and
+# real alike (a real is widened to float first), trailing zeros dropped as %g does. SQL Server writes at least three
+# exponent digits ("1e+006"); printf writes two, so a zero is inserted. Any other style
+# is processed as 0, as SQL Server does.
+_FLOAT_FORMATS = {0: "%.6g", 1: "%.7e", 2: "%.15e", 3: "%.17g"}
+
+
+def float_text(x: str, t: str, style: int | None) -> str:
+    fmt = _FLOAT_FORMATS.get(style or 0, "%.6g")
+    text = f"printf('{fmt}', CAST({x} AS DOUBLE))"
+    return f"regexp_replace({text}, 'e([+-])([0-9][0-9])$', 'e\\10\\2')"
+
+
 def convert_sql(x: str, src: Decl | None, dst: Decl, *, assign: dict | None = None,
                 style: int | None = None) -> str:
     """``x`` (declared ``src``) converted to ``dst``'s storage representation.
@@ -166,24 +184,34 @@ def convert_sql(x: str, src: Decl | None, dst: Decl, *, assign: dict | None = No
     if src is None:
         return f"CAST({x} AS {st})"
     s, t = src.type, dst.type
-    if s == t and src == dst and t not in ("char", "nchar", "binary"):
+    if s == t and src == dst and t not in ("char", "nchar", "binary") and not collations.code_page_changes(src, dst):
         return x
     # ---- to strings
     if t in STRING_TYPES:
         v = _to_string(x, src, style)
-        if t in ("char", "varchar", "text") and s in ("nchar", "nvarchar", "ntext", "xml"):
-            v = f"__cp1252({v})"
+        coll = collations.of(dst.collation) if t in CODE_PAGE_TYPES else None
+        if coll is not None and (s in UNICODE_TYPES or (
+                s in CODE_PAGE_TYPES and collations.of(src.collation).code_page != coll.code_page)):
+            v = collations.fit_sql(v, coll)  # '?' for each character the code page lacks
+
+        def size(e: str) -> str:  # char/varchar lengths count the code page's bytes
+            return collations.byte_length_sql(e, coll) if coll is not None else f"length({e})"
+
+        def left(e: str, k: int) -> str:
+            return collations.left_sql(e, k, coll) if coll is not None else f"left({e}, {k})"
         n = dst.length
         if n is not None and n > 0 and t not in ("text", "ntext", "xml"):
             if assign is not None and s in STRING_TYPES:
-                trunc = _err(2628, f"{_q('String or binary data would be truncated in table ' + repr(assign['table']) + ', column ' + repr(assign['column']) + '. Truncated value: ')} || '''' || left({v}, {n}) || '''.'")
-                v = f"(CASE WHEN length({v}) > {n} THEN {trunc} ELSE {v} END)"
+                trunc = _err(2628, f"{_q('String or binary data would be truncated in table ' + repr(assign['table']) + ', column ' + repr(assign['column']) + '. Truncated value: ')} || '''' || {left(v, n)} || '''.'")
+                v = f"(CASE WHEN {size(v)} > {n} THEN {trunc} ELSE {v} END)"
             elif s in STRING_TYPES or s in BINARY_TYPES:
-                v = f"left({v}, {n})"
+                v = left(v, n)
             elif s in NUMERIC_TYPES:
-                v = f"(CASE WHEN length({v}) > {n} THEN {_err(8115, _q('Arithmetic overflow error converting expression to data type ' + t + '.'))} ELSE {v} END)"
-            if t in ("char", "nchar"):
+                v = f"(CASE WHEN {size(v)} > {n} THEN {_err(8115, _q('Arithmetic overflow error converting expression to data type ' + t + '.'))} ELSE {v} END)"
+            if t == "nchar":
                 v = f"rpad({v}, {n}, ' ')"
+            elif t == "char":  # padded to n bytes
+                v = f"({v} || repeat(' ', CAST(greatest({n} - {size(v)}, 0) AS BIGINT)))"
         return v
     # ---- from strings
     if s in STRING_TYPES:

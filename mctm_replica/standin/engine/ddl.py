@@ -16,7 +16,8 @@ from sqlglot import exp
 from mctm_replica.standin.contract import SqlError
 from mctm_replica.standin.engine.catalog import column_comment, quote
 from mctm_replica.standin.engine.convert import convert_sql
-from mctm_replica.standin.engine.decl import Decl, decl_from_datatype, storage_type
+from mctm_replica.standin.engine import collations
+from mctm_replica.standin.engine.decl import COLLATED_TYPES, Decl, decl_from_datatype, storage_type
 from mctm_replica.standin.engine.query import translate_query, unsupported
 from mctm_replica.standin.engine.typed import Scope
 
@@ -110,7 +111,8 @@ def create_table(session, node: exp.Create) -> None:
             cname = item.name
             if item.args.get("kind") is None:
                 raise unsupported("computed columns")
-            decl = decl_from_datatype(item.args["kind"], ddl=True)
+            decl = column_collation(session, db, decl_from_datatype(item.args["kind"], ddl=True),
+                                    item.args.get("constraints"))
             nullable = decl.type != "rowversion"
             identity = None
             default = None
@@ -185,6 +187,28 @@ def create_table(session, node: exp.Create) -> None:
     _in_txn(session, stmts)
 
 
+def column_collation(session, db: str, decl: Decl, constraints) -> Decl:
+    """``decl`` with the column's COLLATE, or the database's collation without one."""
+    named = [c.args["kind"].this.name for c in constraints or []
+             if isinstance(c.args.get("kind"), exp.CollateColumnConstraint)]
+    return _collated(session, db, decl, named[0] if named else None)
+
+
+def _collated(session, db: str, decl: Decl, name: str | None) -> Decl:
+    if decl.type not in COLLATED_TYPES:
+        if name is not None:
+            raise SqlError(447, f"Expression type {decl.type} is invalid for COLLATE clause.")
+        return decl
+    if name is None or name.lower() == "database_default":
+        return decl.with_collation(session.engine.database_collation(db).name)
+    coll = collations.lookup(name)
+    if coll.binary or coll.case_sensitive or not coll.accent_sensitive:
+        raise SqlError(50000, f"The SQL Server stand-in does not support collation '{coll.name}' on a column: "
+                              "columns compare case-insensitively and accent-sensitively (a _CI_AS collation); "
+                              "binary collations work on expressions (COLLATE in a query).")
+    return decl.with_collation(coll.name)
+
+
 def _lit(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
@@ -238,10 +262,13 @@ def alter(session, node: exp.Alter, tr) -> None:
             cname = action.name
             if info.column(cname):
                 raise SqlError(2705, f"Column names in each table must be unique. Column name '{cname}' in table '{info.name}' is specified more than once.")
-            decl = decl_from_datatype(action.args["kind"], ddl=True)
+            decl = column_collation(session, info.db, decl_from_datatype(action.args["kind"], ddl=True),
+                                    action.args.get("constraints"))
             nullable, default = True, None
             for c in action.args.get("constraints") or []:
                 kind = c.args.get("kind")
+                if isinstance(kind, exp.CollateColumnConstraint):
+                    continue
                 if isinstance(kind, exp.NotNullColumnConstraint):
                     nullable = bool(kind.args.get("allow_null"))
                 elif isinstance(kind, exp.DefaultColumnConstraint):
@@ -278,7 +305,9 @@ def alter(session, node: exp.Alter, tr) -> None:
                 raise SqlError(4924, f"ALTER TABLE ALTER COLUMN failed because column '{action.name}' does not exist in table '{info.name}'.")
             if action.args.get("dtype") is None:
                 raise unsupported("this ALTER COLUMN form")
+            coll = action.args.get("collate")
             decl = decl_from_datatype(action.args["dtype"], ddl=True)
+            decl = _collated(session, info.db, decl, coll.name if isinstance(coll, exp.Expression) else None)
             using = convert_sql(quote(ci.name), ci.decl, decl)
             stmts.append(f"ALTER TABLE {q} ALTER COLUMN {quote(ci.name)} SET DATA TYPE {storage_type(decl)} USING {using}")
             stmts.append(f"COMMENT ON COLUMN {q}.{quote(ci.name)} IS " + _lit(column_comment(decl, ci.identity, ci.default)))
@@ -315,7 +344,9 @@ def run(session, node: exp.Expression, tr) -> None:
     if kind == "DATABASE":
         if session.trancount:
             raise SqlError(226, "CREATE DATABASE statement not allowed within multi-statement transaction.")
-        session.engine.create_database(node.this.name)
+        props = node.args.get("properties")
+        colls = [p for p in (props.expressions if props else []) if isinstance(p, exp.CollateProperty)]
+        session.engine.create_database(node.this.name, colls[0].this.name if colls else None)
         return None
     if kind == "SCHEMA":
         name = node.this.text("db") or node.this.name

@@ -9,7 +9,7 @@ conversion at all for almost every type.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from sqlglot import exp
 
@@ -21,6 +21,8 @@ APPROX_TYPES = frozenset({"float", "real"})
 NUMERIC_TYPES = frozenset(INT_TYPES) | EXACT_TYPES | APPROX_TYPES
 STRING_TYPES = frozenset({"char", "varchar", "text", "nchar", "nvarchar", "ntext", "xml"})
 UNICODE_TYPES = frozenset({"nchar", "nvarchar", "ntext", "xml"})
+COLLATED_TYPES = frozenset({"char", "varchar", "text", "nchar", "nvarchar", "ntext"})
+CODE_PAGE_TYPES = frozenset({"char", "varchar", "text"})  # stored in the collation's code page
 BINARY_TYPES = frozenset({"binary", "varbinary", "image", "rowversion"})
 TICK_TYPES = frozenset({"time", "datetime2"})  # stored as BIGINT 100-ns ticks
 TIMESTAMP_TYPES = frozenset({"datetime", "smalldatetime"})  # stored as DuckDB TIMESTAMP
@@ -48,6 +50,12 @@ class Decl:
     length: int | None = None
     precision: int | None = None
     scale: int | None = None
+    # char/varchar/text/nchar/nvarchar/ntext: the collation (canonical name); None = the
+    # current database's. Not part of equality: it changes bytes and comparison, not the type.
+    collation: str | None = field(default=None, compare=False)
+
+    def with_collation(self, name: str | None) -> Decl:
+        return replace(self, collation=name) if self.type in COLLATED_TYPES else self
 
     def __str__(self) -> str:
         t = self.type
@@ -176,8 +184,13 @@ def to_column(name: str, d: Decl, *, nullable: bool = True, identity: bool = Fal
     scale = d.scale
     if d.type in ("time", "datetime2", "datetimeoffset") and scale is None:
         scale = 7
+    collation = None
+    if d.type in COLLATED_TYPES:
+        from mctm_replica.standin.engine import collations
+
+        collation = collations.of(d.collation).name
     return Column(name=name, type=d.type, length=length, precision=precision, scale=scale,
-                  nullable=nullable, identity=identity)
+                  nullable=nullable, identity=identity, collation=collation)
 
 
 def decl_from_duckdb(type_name: str) -> Decl:

@@ -18,6 +18,7 @@ import duckdb
 from mctm_replica.standin.connections import ConnectionRegistry
 from mctm_replica.standin.contract import SqlError
 from mctm_replica.standin.engine.catalog import quote
+from mctm_replica.standin.engine.collations import SERVER_COLLATION, Collation, lookup, register_udfs
 
 
 _NAMES_FILE = "databases.json"
@@ -31,6 +32,10 @@ class DuckEngine:
         self._lock = threading.RLock()
         self._con = duckdb.connect(":memory:")
         self._setup(self._con)
+        register_udfs(self._con)  # cursors (sessions) share the instance's functions
+        # lower name -> the database's collation (CREATE DATABASE ... COLLATE), kept in the
+        # database itself (table "__standin"."collation") so a data directory remembers it
+        self._collations: dict[str, Collation] = {}
         self._dbs: dict[str, tuple[str, str, int]] = {}  # lower name -> (display, alias, database_id)
         self._users: dict[int, str] = {}  # id(session) -> database in use
         # id(session) -> {database alias: lowest rowversion its open transaction allocated},
@@ -104,19 +109,42 @@ class DuckEngine:
             self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {quote(alias)}.\"__standin\"")
             # rowversion values start where a fresh SQL Server database's do (0x7D1)
             self._con.execute(f"CREATE SEQUENCE IF NOT EXISTS {quote(alias)}.\"__standin\".\"rowversion\" START 2001")
+        self._collations[display.lower()] = SERVER_COLLATION
+        if not create:
+            row = self._con.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? AND schema_name = '__standin' "
+                "AND table_name = 'collation'", [alias]).fetchone()
+            if row and row[0]:
+                stored = self._con.execute(f'SELECT name FROM {quote(alias)}."__standin"."collation"').fetchone()
+                if stored:
+                    self._collations[display.lower()] = lookup(stored[0])
         db_id = 1 if display.lower() == "master" else self._next_id
         if db_id != 1:
             self._next_id += 1
         self._dbs[display.lower()] = (display, alias, db_id)
 
-    def create_database(self, name: str) -> None:
+    def database_collation(self, name: str) -> Collation:
+        """The database's default collation (the server's when it was created without COLLATE)."""
+        return self._collations.get(name.lower(), SERVER_COLLATION)
+
+    def create_database(self, name: str, collation: str | None = None) -> None:
         if not name or len(name) > 128:
             raise SqlError(102, f"Incorrect syntax near '{name}'.")
+        coll = lookup(collation) if collation is not None else None
+        if coll is not None and (coll.binary or coll.case_sensitive or not coll.accent_sensitive):
+            raise SqlError(50000, f"The SQL Server stand-in does not support collation '{coll.name}' for a "
+                                  "database: it compares text case-insensitively and accent-sensitively only "
+                                  "(use a _CI_AS collation).")
         with self._lock:
             if self.has_database(name):
                 raise SqlError(1801, f"Database '{name}' already exists. Choose a different database name.")
             path = ":memory:" if self.data_dir is None else str(self.data_dir / self._file_name(name))
             self._attach(name, path, create=True)
+            if coll is not None:
+                alias = self.alias(name)
+                self._con.execute(f'CREATE TABLE {quote(alias)}."__standin"."collation" (name VARCHAR)')
+                self._con.execute(f'INSERT INTO {quote(alias)}."__standin"."collation" VALUES (?)', [coll.name])
+                self._collations[name.lower()] = coll
             self._write_names()
             self.version += 1
 
@@ -131,6 +159,7 @@ class DuckEngine:
             if in_use:
                 raise SqlError(3702, f'Cannot drop database "{self.display_name(name)}" because it is currently in use.')
             display, alias, _ = self._dbs.pop(name.lower())
+            self._collations.pop(name.lower(), None)
             self._con.execute(f"DETACH {quote(alias)}")
             if self.data_dir is not None:
                 for suffix in ("", ".wal"):

@@ -121,7 +121,10 @@ def _datalength(tr, node, scope):
         # UTF-16 code units: characters outside the BMP take two
         x = f"(length({a.sql}) + length(regexp_replace({a.sql}, '[\\x{{0000}}-\\x{{FFFF}}]', '', 'g'))) * 2"
     elif t in ("char", "varchar", "text"):
-        x = f"length({a.sql})"  # code page 1252: one byte per character
+        from mctm_replica.standin.engine import collations
+
+        # bytes of the collation's code page (1252: one per character; 932: one or two; UTF-8)
+        x = collations.byte_length_sql(a.sql, collations.of(a.decl.collation if a.decl else None))
     elif t in ("binary", "varbinary", "image"):
         x = f"octet_length({a.sql})"
     else:
@@ -230,6 +233,35 @@ def _serverproperty(tr, node, scope):
     return Typed(tr.emit_const(value, d), d)
 
 
+def _databasepropertyex(tr, node, scope):
+    args = _args(tr, node, scope)
+    if len(args) != 2 or not all(a.is_const for a in args):
+        raise SqlError(50000, "The SQL Server stand-in supports DATABASEPROPERTYEX with constant arguments only.")
+    db, prop = str(args[0].const), str(args[1].const).lower()
+    value = None
+    if tr.s.engine.has_database(db):
+        value = {"collation": tr.s.engine.database_collation(db).name, "status": "ONLINE",
+                 "updateability": "READ_WRITE", "recovery": "SIMPLE"}.get(prop)
+    d = Decl("nvarchar", length=128)
+    return Typed(tr.emit_const(value, d), d)
+
+
+def _collationproperty(tr, node, scope):
+    from mctm_replica.standin.engine import collations
+
+    args = _args(tr, node, scope)
+    if len(args) != 2 or not all(a.is_const for a in args):
+        raise SqlError(50000, "The SQL Server stand-in supports COLLATIONPROPERTY with constant arguments only.")
+    coll = collations.try_lookup(None if args[0].const is None else str(args[0].const))
+    prop = str(args[1].const).lower()
+    value = None
+    if coll is not None:  # NULL for an unknown name or property, as SQL Server answers
+        value = {"codepage": coll.code_page, "lcid": coll.lcid, "comparisonstyle": coll.comparison_style,
+                 "version": coll.version}.get(prop)
+    d = Decl("int")
+    return Typed(tr.emit_const(value, d), d)
+
+
 def _scope_identity(tr, node, scope):
     v = tr.s.last_identity
     return Typed("NULL" if v is None else f"CAST({v} AS DECIMAL(38,0))", Decl("numeric", precision=38, scale=0))
@@ -267,7 +299,8 @@ FUNCTIONS: dict[str, Callable] = {
     "LEN": _len, "DATALENGTH": _datalength, "DB_NAME": _db_name, "SCHEMA_NAME": _schema_name,
     "SUSER_NAME": _login, "SUSER_SNAME": _login, "SYSTEM_USER": _login, "USER_NAME": _user_name,
     "CURRENT_USER": _user_name, "HOST_NAME": _host_name, "APP_NAME": _app_name, "OBJECT_ID": _object_id,
-    "SERVERPROPERTY": _serverproperty, "SCOPE_IDENTITY": _scope_identity, "NCHAR": _nchar,
+    "SERVERPROPERTY": _serverproperty, "DATABASEPROPERTYEX": _databasepropertyex,
+    "COLLATIONPROPERTY": _collationproperty, "SCOPE_IDENTITY": _scope_identity, "NCHAR": _nchar,
 }
 
 # Permission checks live with their own concern (a single sysadmin login).

@@ -12,7 +12,7 @@ from sqlglot import exp
 from mctm_replica.standin.contract import SqlError
 from mctm_replica.standin.engine.convert import to_timestamp
 from mctm_replica.standin.engine.decl import (
-    DATE_TYPES, EXACT_TYPES, INT_TYPES, STRING_TYPES, TICK_TYPES, UNICODE_TYPES, Decl, storage_type,
+    DATE_TYPES, EXACT_TYPES, INT_TYPES, NUMERIC_TYPES, STRING_TYPES, TICK_TYPES, UNICODE_TYPES, Decl, storage_type,
 )
 from mctm_replica.standin.engine.typed import Scope, Typed
 
@@ -189,12 +189,18 @@ class OperatorsMixin:
                 opx = "//" if op == "/" else "%"
                 return Typed(f"(CASE WHEN ({b.sql}) = 0 THEN {zero} ELSE CAST(CAST({a.sql} AS BIGINT) {opx} CAST({b.sql} AS BIGINT) AS {st}) END)", d)
             return Typed(f"CAST(CAST({a.sql} AS HUGEINT) {op} CAST({b.sql} AS HUGEINT) AS {st})", d)
+        # float outranks every other number, then real (SQL Server's type precedence), so
+        # the result keeps its type (CONVERT styles of float/real depend on it)
+        kinds = {a.decl.type if a.decl else None, b.decl.type if b.decl else None}
+        approx = Decl("float") if "float" in kinds else Decl("real") if "real" in kinds else None
+        if approx is not None and not kinds <= NUMERIC_TYPES | {"float", "real"}:
+            approx = None
         if op == "/":
             zero = "error('__MSSQL__8134__Divide by zero error encountered.')"
-            return Typed(f"(CASE WHEN ({b.sql}) = 0 THEN {zero} ELSE ({a.sql} / {b.sql}) END)", None)
+            return Typed(f"(CASE WHEN ({b.sql}) = 0 THEN {zero} ELSE ({a.sql} / {b.sql}) END)", approx)
         if a.decl is not None and b.decl is not None and a.decl.type in DATE_TYPES | {"datetime"}:
             raise SqlError(50000, "The SQL Server stand-in does not support date arithmetic with + and -; use DATEADD.")
-        return Typed(f"({a.sql} {op} {b.sql})", None)
+        return Typed(f"({a.sql} {op} {b.sql})", approx)
 
     def x_Not(self, node, scope):
         t = self.expr(node.this, scope)

@@ -25,6 +25,7 @@ from mctm_replica.standin.engine.catalog import TableInfo, load_schemas, load_ta
 from mctm_replica.standin.engine.convert import MACROS
 from mctm_replica.standin.engine.decl import decl_from_duckdb, to_column
 from mctm_replica.standin.engine.dialect import StandinTSQL
+from mctm_replica.standin.engine import collations
 from mctm_replica.standin.engine.errors import map_error
 from mctm_replica.standin.engine.query import translate_query, unsupported
 from mctm_replica.standin.engine.packing import needs_types, pack_query
@@ -48,17 +49,11 @@ _KEYWORDS = frozenset(
     "SELECT SET TABLE THEN TO TOP TRAN TRANSACTION TRUNCATE UNION UNIQUE UPDATE USE VALUES VIEW WHEN WHERE WITH".split())
 _CONTROL_FLOW = frozenset({"WHILE", "RETURN", "GOTO", "BREAK", "CONTINUE", "THROW", "WAITFOR"})
 _DELETE_TOP = re.compile(r"^\s*top\s*\(\s*(\d+)\s*\)", re.I)
-# Only the server collation exists here: char/varchar/text live in its code page
-# 1252 and compare case-insensitively. Another COLLATE (Japanese_CI_AS stores
-# varchar in code page 932, _CS_ compares case-sensitively) would silently give
-# other bytes or results, so it is refused instead of ignored.
-_SUPPORTED_COLLATIONS = frozenset({"sql_latin1_general_cp1_ci_as", "database_default"})
-# Binary collations of the same code page 1252 change only how values compare (by code
-# point), never their bytes: accepted on expressions, where COLLATE "binary" in DuckDB
-# does the same. A column declared with one is still refused (the catalog has only the
-# server collation).
-BINARY_COLLATIONS = frozenset({"latin1_general_bin", "latin1_general_bin2",
-                               "latin1_general_100_bin", "latin1_general_100_bin2"})
+# Collations (see collations.py): a column or database may name any _CI_AS collation the
+# stand-in knows (code page 1252, 932 or UTF-8); on an expression a binary collation
+# compares by code point (DuckDB's "binary"), and a _CI_AS one changes nothing (all
+# text compares case-insensitively). Any other name is refused with a clear error
+# rather than silently ignored.
 # Strings, comments and quoted identifiers are skipped so "collate" inside them is no keyword.
 _COLLATE_SCAN = re.compile(
     r"N?'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/|\[(?:[^\]]|\]\])*\]|\"[^\"]*\""
@@ -75,28 +70,21 @@ def _check_collations(sql: str) -> None:
         if name is None:
             continue
         name = name[1:-1].replace("]]", "]") if name.startswith("[") else name
-        if name.lower() not in _SUPPORTED_COLLATIONS | BINARY_COLLATIONS:
-            raise _unsupported_collation(name)
-
-
-def _unsupported_collation(name: str) -> SqlError:
-    return SqlError(
-        50000,
-        f"The SQL Server stand-in does not support collation '{name}'; it only has the server "
-        "collation SQL_Latin1_General_CP1_CI_AS and, on expressions, Latin1_General binary "
-        "collations (use nvarchar for text outside code page 1252).",
-    )
+        if name.lower() != "database_default":
+            coll = collations.lookup(name)  # error 50000 naming an unknown or unsupported one
+            if coll.case_sensitive and not coll.binary:
+                raise SqlError(50000, f"The SQL Server stand-in does not support collation '{coll.name}': "
+                                      "it compares text case-insensitively, or by code point under a "
+                                      "_BIN/_BIN2 collation.")
 
 
 def _server_collation_dropped(node: exp.Expression) -> exp.Expression:
-    """COLLATE of the server collation changes nothing; a binary one stays for the
-    translator on an expression, and is refused on a column or a database."""
+    """COLLATE on an expression: a binary one stays for the translator, a _CI_AS one
+    changes nothing here; declared collations (column, database) go to ddl.py."""
     if isinstance(node, exp.Collate):
-        return node if node.expression.name.lower() in BINARY_COLLATIONS else node.this
-    declared = node.this if isinstance(node, (exp.CollateColumnConstraint, exp.CollateProperty)) \
-        else node.args.get("collate")
-    if isinstance(declared, exp.Expression) and declared.name.lower() in BINARY_COLLATIONS:
-        raise _unsupported_collation(declared.name)
+        name = node.expression.name
+        binary = name.lower() != "database_default" and collations.lookup(name).binary
+        return node if binary else node.this
     return node
 
 
@@ -310,6 +298,8 @@ class DuckSession:
             self.begin()
 
     def _run(self, stmt: exp.Expression, params, declared=None) -> StatementResult | None:
+        # literals and CASTs to varchar take the collation of the database in use
+        collations.CURRENT_DEFAULT.set(self.engine.database_collation(self.database))
         tr = Translator(self, dict(params or {}), declared)
         if isinstance(stmt, (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery)):
             self._implicit_begin()

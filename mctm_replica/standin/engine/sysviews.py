@@ -130,10 +130,10 @@ def system_view(session, catalog: str, schema: str, name: str, written: str) -> 
                 cml, col = _char_lengths(c.decl)
                 prec, radix, scale = _numeric(c.decl)
                 is_char = c.decl.type in ("char", "varchar", "text", "nchar", "nvarchar", "ntext")
-                charset = ("UNICODE" if c.decl.type in UNICODE_TYPES else "iso_1") if is_char else None
+                charset = _charset(c.decl) if is_char else None
                 rows.append((db, t.schema, t.name, c.name, c.ordinal, c.default, "YES" if c.nullable else "NO",
                              data_type_name(c.decl), cml, col, prec, radix, scale, _dt_precision(c.decl),
-                             None, None, charset, None, None, COLLATION if is_char else None, None, None, None))
+                             None, None, charset, None, None, c.decl.collation if is_char else None, None, None, None))
     elif key == "information_schema.table_constraints":
         cols = [("CONSTRAINT_CATALOG", SN), ("CONSTRAINT_SCHEMA", SN), ("CONSTRAINT_NAME", SN),
                 ("TABLE_CATALOG", SN), ("TABLE_SCHEMA", SN), ("TABLE_NAME", SN),
@@ -197,7 +197,7 @@ def system_view(session, catalog: str, schema: str, name: str, written: str) -> 
                 is_char = c.decl.type in ("char", "varchar", "text", "nchar", "nvarchar", "ntext")
                 tid = TYPE_IDS[c.decl.type]
                 rows.append((t.object_id, c.name, c.ordinal, tid, tid, octet_length(c.decl), p, s,
-                             COLLATION if is_char else None, c.nullable, c.identity is not None, False, False, 0))
+                             c.decl.collation if is_char else None, c.nullable, c.identity is not None, False, False, 0))
     elif key == "sys.types":
         cols = [("name", SN), ("system_type_id", TINY), ("user_type_id", INT), ("schema_id", INT),
                 ("max_length", SMALL), ("precision", TINY), ("scale", TINY), ("collation_name", SN),
@@ -259,7 +259,8 @@ def system_view(session, catalog: str, schema: str, name: str, written: str) -> 
                 ("is_read_only", BIT)]
         import datetime as dt
 
-        rows = [(n, i, None, b"\x01", dt.datetime(2024, 1, 1), 160, COLLATION, 0, "ONLINE", "SIMPLE", False)
+        rows = [(n, i, None, b"\x01", dt.datetime(2024, 1, 1), 160, session.engine.database_collation(n).name, 0,
+                 "ONLINE", "SIMPLE", False)
                 for n, i in session.database_ids()]
     elif key == "sys.dm_exec_connections":  # transport facts (TLS, TDS version): see connviews.py
         from mctm_replica.standin.engine.connviews import dm_exec_connections
@@ -268,3 +269,12 @@ def system_view(session, catalog: str, schema: str, name: str, written: str) -> 
     else:
         raise SqlError(208, f"Invalid object name '{written}'.")
     return _values(cols, rows), [n for n, _ in cols], [d for _, d in cols]
+
+
+def _charset(d: Decl) -> str:
+    """INFORMATION_SCHEMA's CHARACTER_SET_NAME: the code page of the column's collation."""
+    if d.type in UNICODE_TYPES:
+        return "UNICODE"
+    from mctm_replica.standin.engine import collations
+
+    return {1252: "iso_1", 932: "cp932", 65001: "UTF8"}[collations.of(d.collation).code_page]

@@ -19,7 +19,8 @@ from sqlglot import exp
 
 from mctm_replica.standin.contract import DateTime2Ticks, DateTimeOffsetTicks, SqlError, TimeTicks
 from mctm_replica.standin.engine.catalog import quote
-from mctm_replica.standin.engine.constants import convert_const, to_code_page_1252
+from mctm_replica.standin.engine import collations
+from mctm_replica.standin.engine.constants import convert_const, to_code_page
 from mctm_replica.standin.engine.convert import convert_sql, to_timestamp
 from mctm_replica.standin.engine.decl import INT_TYPES, UNICODE_TYPES, Decl, decl_from_datatype, storage_type
 from mctm_replica.standin.engine.operators import STRING_LIMIT, OperatorsMixin, family
@@ -117,7 +118,7 @@ class Translator(OperatorsMixin):
                 return self.const(out, dst)
         if t.decl is None and t.is_const and t.const is None:
             return self.const(None, dst)
-        if t.decl == dst and dst.type not in ("char", "nchar", "binary"):
+        if t.decl == dst and dst.type not in ("char", "nchar", "binary") and not collations.code_page_changes(t.decl, dst):
             return Typed(t.sql, dst, t.const, t.from_param, t.nullable)
         return Typed(convert_sql(t.sql, t.decl, dst, assign=assign, style=style), dst, nullable=t.nullable)
 
@@ -165,8 +166,9 @@ class Translator(OperatorsMixin):
 
     def x_Literal(self, node, scope):
         text = node.this
-        if node.is_string:  # a '...' literal is varchar: already in code page 1252
-            return self.const(to_code_page_1252(text), Decl("varchar", length=max(len(text), 1)))
+        if node.is_string:  # a '...' literal is varchar in the database collation's code page
+            held = to_code_page(text)
+            return self.const(held, Decl("varchar", length=max(collations.of(None).byte_length(held), 1)))
         if "e" in text.lower():
             return self.const(float(text), Decl("float"))
         if "." in text:

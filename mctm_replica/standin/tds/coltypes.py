@@ -16,6 +16,16 @@ from . import packedenc as pe
 from . import valueenc as ve
 from .tokens import DEFAULT_COLLATION
 
+
+def _collation(col: Column) -> tuple[bytes, str]:
+    """The column's 5 TDS collation bytes and the codec of its char/varchar/text bytes."""
+    if col.collation is None:
+        return DEFAULT_COLLATION, "cp1252"
+    from ..engine.collations import lookup
+
+    coll = lookup(col.collation)
+    return coll.tds_bytes(), coll.codec
+
 # TDS type ids (MS-TDS 2.2.5.4).
 INT1, BIT, INT2, INT4, INT8 = 0x30, 0x32, 0x34, 0x38, 0x7F
 DATETIM4, FLT4, MONEY, DATETIME, FLT8, MONEY4 = 0x3A, 0x3B, 0x3C, 0x3D, 0x3E, 0x7A
@@ -103,10 +113,11 @@ def codec_for(col: Column, packed: bool = False) -> ColumnCodec:
     if t == "xml":
         return ColumnCodec(0, bytes([XML, 0]), ve.plp_utf16, False)
     if t == "text":
-        info = bytes([TEXT]) + struct.pack("<I", TEXT_MAX) + DEFAULT_COLLATION + _TABLE_NAME_NONE
-        return ColumnCodec(0, info, ve.legacy_lob(ve.cp1252), False)
+        coll, codec = _collation(col)
+        info = bytes([TEXT]) + struct.pack("<I", TEXT_MAX) + coll + _TABLE_NAME_NONE
+        return ColumnCodec(0, info, ve.legacy_lob(ve.code_page(codec)), False)
     if t == "ntext":
-        info = bytes([NTEXT]) + struct.pack("<I", NTEXT_MAX) + DEFAULT_COLLATION + _TABLE_NAME_NONE
+        info = bytes([NTEXT]) + struct.pack("<I", NTEXT_MAX) + _collation(col)[0] + _TABLE_NAME_NONE
         return ColumnCodec(0, info, ve.legacy_lob(ve.utf16), False)
     if t == "image":
         info = bytes([IMAGE]) + struct.pack("<I", TEXT_MAX) + _TABLE_NAME_NONE
@@ -148,8 +159,8 @@ def _sized_codec(col: Column) -> ColumnCodec:
         "char": BIGCHAR, "varchar": BIGVARCHAR, "nchar": NCHAR,
         "nvarchar": NVARCHAR, "binary": BIGBINARY, "varbinary": BIGVARBINARY,
     }[t]
-    to_bytes = ve.utf16 if unicode else ve.raw if binary else ve.cp1252
-    collation = b"" if binary else DEFAULT_COLLATION
+    collation, codec = (b"", "") if binary else _collation(col)
+    to_bytes = ve.utf16 if unicode else ve.raw if binary else ve.code_page(codec)
     length = col.length
     if length == -1:
         encoder = ve.plp_utf16 if unicode else ve.plp(to_bytes)
@@ -164,7 +175,8 @@ def _sized_codec(col: Column) -> ColumnCodec:
     pad = b"\x00" if binary else (" ".encode("utf-16-le") if unicode else b" ")
     info = bytes([tid]) + struct.pack("<H", max_bytes) + collation
     if pad_to is None:
-        encoder = ve.nvarchar if unicode else ve.varbinary if binary else ve.varchar
+        encoder = (ve.nvarchar if unicode else ve.varbinary if binary
+                   else ve.varchar if codec == "cp1252" else ve.varchar_in(codec))
     else:
         encoder = ve.short_bytes(to_bytes if binary else ve.space_padded(to_bytes), pad_to, pad)
     return ColumnCodec(0, info, encoder, False)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from ..contract import TICKS_PER_DAY, DateTime2Ticks, DateTimeOffsetTicks, SqlError, TimeTicks
+from ..engine.collations import codec_for_tds
 from . import coltypes as ct
 from .valueenc import DATE_EPOCH_ORDINAL, DATETIME_EPOCH, EXACT, time_len
 
@@ -199,17 +200,19 @@ def _read_value(r: _Reader) -> object:
         return _read_time_family(r, tid)
     if tid in (ct.BIGVARCHAR, ct.BIGCHAR, ct.NVARCHAR, ct.NCHAR, ct.BIGVARBINARY, ct.BIGBINARY):
         max_len = r.ushort()
+        codec = "cp1252"
         if tid not in (ct.BIGVARBINARY, ct.BIGBINARY):
-            r.take(5)  # collation: the stand-in always uses its default one
+            codec = codec_for_tds(r.take(5))  # the code page of a varchar parameter's bytes
         raw = _read_plp(r) if max_len == 0xFFFF else _read_short(r)
-        return _bytes_to_value(tid, raw)
+        return _bytes_to_value(tid, raw, codec)
     if tid in (ct.TEXT, ct.NTEXT, ct.IMAGE):
         r.ulong()
+        codec = "cp1252"
         if tid != ct.IMAGE:
-            r.take(5)
+            codec = codec_for_tds(r.take(5))
         n = struct.unpack("<i", r.take(4))[0]
         raw = None if n < 0 else r.take(n)
-        return _bytes_to_value({ct.TEXT: ct.BIGVARCHAR, ct.NTEXT: ct.NVARCHAR, ct.IMAGE: ct.BIGVARBINARY}[tid], raw)
+        return _bytes_to_value({ct.TEXT: ct.BIGVARCHAR, ct.NTEXT: ct.NVARCHAR, ct.IMAGE: ct.BIGVARBINARY}[tid], raw, codec)
     if tid == ct.XML:
         if r.byte():  # schema present: database, owning schema, collection name
             r.take(2 * r.byte())
@@ -225,13 +228,13 @@ def _read_short(r: _Reader) -> bytes | None:
     return None if n == 0xFFFF else r.take(n)
 
 
-def _bytes_to_value(tid: int, raw: bytes | None) -> object:
+def _bytes_to_value(tid: int, raw: bytes | None, codec: str = "cp1252") -> object:
     if raw is None:
         return None
     if tid in (ct.NVARCHAR, ct.NCHAR):
         return raw.decode("utf-16-le")
     if tid in (ct.BIGVARCHAR, ct.BIGCHAR):
-        return raw.decode("cp1252", "replace")
+        return raw.decode(codec, "replace")
     return raw
 
 

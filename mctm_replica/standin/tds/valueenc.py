@@ -272,6 +272,31 @@ def varchar(col: Sequence[object]) -> list[bytes]:
     ]
 
 
+def varchar_in(codec: str) -> Encoder:
+    """varchar(n) of a collation whose code page is not 1252 (932, UTF-8): bytes, not characters."""
+    pack = _H.pack
+
+    def enc(col: Sequence[object]) -> list[bytes]:
+        return [
+            NULL_USHORTLEN if v is None
+            else pack(len(b := v.encode() if v.isascii() else v.encode(codec, "replace"))) + b  # type: ignore[union-attr]
+            for v in col
+        ]
+
+    return enc
+
+
+def code_page(codec: str) -> Callable[[object], bytes]:
+    """to_bytes for char/varchar/text of a collation's code page ('?' for what it lacks)."""
+    if codec == "cp1252":
+        return cp1252
+
+    def to_bytes(v: object) -> bytes:
+        return v.encode() if v.isascii() else v.encode(codec, "replace")  # type: ignore[union-attr]
+
+    return to_bytes
+
+
 def nvarchar(col: Sequence[object]) -> list[bytes]:
     pack = _H.pack
     return [
