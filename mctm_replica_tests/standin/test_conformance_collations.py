@@ -17,7 +17,8 @@ from collections.abc import Iterator
 import pytds
 import pytest
 
-from mctm_replica.source_csv import FLOAT_STYLE_PROBE, lossless_float_text
+from mctm_replica.read_check import PROBES, run_read_check
+from mctm_replica.resources.mssql import MssqlResource
 
 TEXT = "ひらがな カタカナ ｶﾀｶﾅ 漢字"  # hiragana, katakana, half-width katakana, kanji
 OUTSIDE = "𠮷😀"  # not in code page 932 (𠮷 is a JIS X 0213 character, 😀 an emoji)
@@ -237,19 +238,21 @@ def test_float_text_in_styles_0_to_3(collated_db, client):
         assert list(row) == [styles[0], *styles], value
 
 
-def test_the_products_float_probe_accepts_style_3_and_rejects_style_0(standin):
-    """source_csv's probe: SQL Server before 2016 treats style 3 as style 0 (6 digits)."""
-    conn = standin.connect_pymssql(autocommit=True)
+def test_the_read_check_accepts_style_3_and_rejects_style_0(standin):
+    """The product's read-path self-check against both answers: style 3 reads back exactly;
+    a server that prints style 0 (6 digits) for it is caught, naming the type and both texts."""
+    mssql = MssqlResource(host=standin.host, port=standin.port, database="master", user=standin.user,
+                          password=standin.password, source="src", retry_attempts=1)
+    assert run_read_check(mssql) == []
+    probe = next(i for i, p in enumerate(PROBES) if p.label == "float 1/3")
+    standin.inject_fault("rewrite", match=f"CONVERT(nvarchar(64), [c{probe}], 3)",
+                         replace=f"CONVERT(nvarchar(64), [c{probe}], 0)", times=0)
     try:
-        cur = conn.cursor()
-        cur.execute(FLOAT_STYLE_PROBE)
-        style3 = cur.fetchone()[0]
-        cur.execute(FLOAT_STYLE_PROBE.replace(", 3)", ", 0)"))
-        style0 = cur.fetchone()[0]
+        diffs = run_read_check(mssql)
     finally:
-        conn.close()
-    assert (style3, style0) == ("0.33333333333333331", "0.333333")
-    assert lossless_float_text(style3) and not lossless_float_text(style0)
+        standin.clear_faults()
+    assert [(d.probe.label, d.row, d.line_text) for d in diffs] == [("float 1/3", "value", "0.333333")]
+    assert float(diffs[0].typed_text) == 1 / 3
 
 
 @pytest.mark.parametrize("client", ["pymssql", "pytds"])
