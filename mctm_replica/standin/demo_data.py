@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import unicodedata
 import uuid
 from decimal import Decimal
 
@@ -34,6 +35,8 @@ _BUSINESS = [("物流", "ブツリュウ"), ("エネルギー", "エネルギー
              ("ヘルスケア", "ヘルスケア"), ("セキュリティ", "セキュリティ")]
 _PREFECTURES = ["北海道", "宮城県", "東京都", "神奈川県", "埼玉県", "千葉県", "愛知県", "大阪府", "京都府", "兵庫県",
                 "広島県", "福岡県", "沖縄県"]
+_CITIES = ["千代田区丸の内", "中央区日本橋", "港区六本木", "北区梅田", "中区栄", "博多区博多駅前", "青葉区一番町",
+           "中京区烏丸通", "那覇市久茂地", "札幌市中央区北一条西"]
 _AREA = ["03", "06", "011", "022", "045", "052", "075", "082", "092", "098"]
 _MODULE_TYPES = ["LTE-M", "NB-IoT", "LTE Cat.1", "3G", "5G RedCap"]
 _PLANS = ["Basic", "Business", "Business Plus", "Enterprise", "Trial"]
@@ -66,6 +69,27 @@ def _datetime_value(v: dt.datetime) -> dt.datetime:
     return round_datetime(v.date(), datetime_to_ticks(v) - datetime_to_ticks(midnight))
 
 
+def _half_width_table() -> dict[str, str]:
+    """Full-width katakana (and voiced forms) -> half-width, from NFKC's own mapping."""
+    table: dict[str, str] = {}
+    for code in range(0xFF61, 0xFFA0):
+        half = chr(code)
+        table.setdefault(unicodedata.normalize("NFKC", half), half)
+        for mark in ("\uff9e", "\uff9f"):  # voiced and semi-voiced sound marks
+            full = unicodedata.normalize("NFKC", half + mark)
+            if len(full) == 1:
+                table.setdefault(full, half + mark)
+    return table
+
+
+_HALF = _half_width_table()
+
+
+def half_width(kana: str) -> str:
+    """ｻﾄｳ ﾀﾛｳ: the half-width katakana legacy systems store in varchar (one byte each in cp932)."""
+    return "".join(_HALF.get(c, c) for c in kana)
+
+
 def _customers(rng: random.Random) -> list[tuple]:
     rows = []
     for i in range(1, CUSTOMERS + 1):
@@ -83,10 +107,15 @@ def _customers(rng: random.Random) -> list[tuple]:
         updated_ticks = datetime_to_ticks(updated) + rng.randrange(10)  # keep the 100-ns digit
         phone = f"{rng.choice(_AREA)}-{rng.randrange(1000, 9999)}-{rng.randrange(1000, 9999)}"
         notes = None if i % 3 else f"顧客メモ {i}: " + "契約更新予定。" * rng.randrange(1, 4)
+        prefecture = rng.choice(_PREFECTURES)
+        address = f"{prefecture}{rng.choice(_CITIES)}{rng.randrange(1, 9)}-{rng.randrange(1, 30)}-{rng.randrange(1, 20)}"
         rows.append((
             f"C{i:06d}", name, _n(i, 2, kana), _n(i, 3, phone), _n(i, 4, f"user{i}@example.co.jp"),
-            _n(i, 5, rng.choice(_PREFECTURES)), _n(i, 6, _datetime_value(created)), _n(i, 7, updated_ticks),
+            _n(i, 5, prefecture), _n(i, 6, _datetime_value(created)), _n(i, 7, updated_ticks),
             _n(i, 8, rng.random() > 0.1), _n(i, 9, Decimal(rng.randrange(0, 50_000_000)) / 100), notes,
+            # varchar under Japanese_CI_AS: code page 932. 𠮷 (not in 932) is stored as '?',
+            # as SQL Server stores it; the nvarchar CustomerName keeps it.
+            name, _n(i, 10, half_width(kana)), _n(i, 11, address),
         ))
     return rows
 
@@ -168,6 +197,9 @@ CREATE TABLE dbo.customer (
     IsActive bit NULL,
     CreditLimit money NULL,
     Notes nvarchar(max) NULL,
+    CustomerNameSjis varchar(100) NOT NULL,
+    CustomerNameKanaHalf varchar(100) NULL,
+    Address varchar(200) NULL,
     CONSTRAINT PK_customer PRIMARY KEY CLUSTERED (CustomerID ASC)
 );
 CREATE TABLE dbo.mctm_module (
@@ -229,14 +261,16 @@ def load_demo_data(engine) -> None:
     session = engine.connect("master", spid=0, login="sa")
     try:
         if not engine.has_database("McTM"):
-            list(session.execute("CREATE DATABASE McTM"))
+            # Production's McTM is Japanese: varchar holds code page 932 (Shift-JIS) bytes.
+            list(session.execute("CREATE DATABASE McTM COLLATE Japanese_CI_AS"))
             list(session.execute("USE McTM"))
             list(session.execute(_MCTM_DDL))
             rng = random.Random(SEED)
             cust = _customers(rng)
             session.bulk_insert("dbo.customer", ["CustomerCode", "CustomerName", "CustomerNameKana", "PhoneNumber",
                                                  "Email", "Prefecture", "CreatedAt", "UpdatedAt", "IsActive",
-                                                 "CreditLimit", "Notes"], cust)
+                                                 "CreditLimit", "Notes", "CustomerNameSjis",
+                                                 "CustomerNameKanaHalf", "Address"], cust)
             session.bulk_insert("dbo.mctm_module", ["ModuleID", "CustomerID", "ICCID", "IMSI", "MSISDN",
                                                     "ModuleType", "Status", "ActivatedOn", "LastSeen",
                                                     "DataUsageMB", "Rowguid", "SIM No"], _modules(rng))

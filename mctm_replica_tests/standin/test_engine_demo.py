@@ -76,3 +76,17 @@ def test_deterministic_values(demo):
     assert rows(s2, q)[1] == rows(s, "SELECT TOP 5 * FROM VoipDB.dbo.voipdb_useragent ORDER BY UserAgentID")[1]
     s2.close()
     e2.close()
+
+
+def test_mctm_is_japanese_and_its_varchar_holds_code_page_932(demo):
+    """Production's McTM is Japanese_CI_AS: varchar columns hold Shift-JIS bytes, half-width
+    katakana one byte each, and a character outside code page 932 is stored as '?' -- also
+    through the bulk path the demo loads with (CAST to nvarchar shows what is stored)."""
+    _, s, _ = demo
+    _, got = rows(s, "SELECT DATABASEPROPERTYEX('McTM', 'Collation')")
+    assert got == [("Japanese_CI_AS",)]
+    _, got = rows(s, "SELECT CustomerName, CAST(CustomerNameSjis AS nvarchar(100)), CustomerNameKanaHalf, "
+                     "DATALENGTH(CustomerNameKanaHalf) FROM McTM.dbo.customer WHERE CustomerID = 13")
+    [(name, sjis, half, half_bytes)] = got
+    assert name == "渡辺 𠮷男" and sjis == "渡辺 ?男"
+    assert half == "ﾜﾀﾅﾍﾞ ﾖｼｵ" and half_bytes == len(half)

@@ -303,9 +303,16 @@ def bulk_insert(session, table: str, columns: list[str], rows: list[tuple]) -> i
     # DuckDB binds large VALUES lists and parameter lists slowly, DataFrames fast.
     import pandas as pd
 
+    from mctm_replica.standin.engine import collations
+    from mctm_replica.standin.engine.decl import CODE_PAGE_TYPES
+
     data = {}
     for i, c in enumerate(cols):
-        data[f"c{i}"] = [None if r[i] is None else _bulk_text(r[i], i in dto_idx) for r in rows]
+        values = [None if r[i] is None else _bulk_text(r[i], i in dto_idx) for r in rows]
+        if c.decl.type in CODE_PAGE_TYPES:  # stored in the code page, '?' where it has no character
+            coll = collations.of(c.decl.collation or session.engine.database_collation(session.database).name)
+            values = [None if v is None else coll.fit(v) for v in values]
+        data[f"c{i}"] = values
     frame = pd.DataFrame(data, dtype=object)
     sel = []
     for i, c in enumerate(cols):
