@@ -144,7 +144,8 @@ def _db_name(tr, node, scope):
     args = _args(tr, node, scope)
     if args:
         raise SqlError(50000, "The SQL Server stand-in does not support DB_NAME(database_id).")
-    return Typed(tr.emit_const(tr.s.database, SYSNAME), SYSNAME)
+    # constant within a statement, so DATABASEPROPERTYEX(DB_NAME(), ...) can use it
+    return Typed(tr.emit_const(tr.s.database, SYSNAME), SYSNAME, const=tr.s.database)
 
 
 def _schema_name(tr, node, scope):
