@@ -70,6 +70,11 @@ class ReplicaRunConfig(Config):
         description="Incremental tables: remove rows deleted in the source on this run, "
         "whatever `deletes` says",
     )
+    allow_mass_delete: bool = Field(
+        default=False,
+        description="Accept, on this run only, deleting more than the table's "
+        "`max_delete_fraction` of the replica's rows (the source really lost them)",
+    )
 
 
 def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinition:
@@ -109,6 +114,7 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
             source_rows_hint=mssql.estimate_rows(spec.source_schema, spec.source_table),
             full_refresh=config.full_refresh,
             reconcile_deletes=config.reconcile_deletes,
+            allow_mass_delete=config.allow_mass_delete,
             lines=mssql.format_on_server,
         )
         if plan.watermark is not None:
