@@ -18,6 +18,11 @@ from mctm_replica.plan import TablePlan
 from mctm_replica.resources.postgres import TargetError
 
 
+#: work_mem for the final step's comparison (see lock_live): enough to keep a hash of
+#: about a million narrow keys, or wider rows of smaller tables, in memory.
+APPLY_WORK_MEM = "64MB"
+
+
 class ReplicaLayoutError(TargetError):
     """An existing replica table no longer matches the source in a way that cannot be
     applied in place; the message names the table, every column, and the fix."""
@@ -188,6 +193,10 @@ class PostgresClient:
         ``lock_timeout`` (for the rest of this transaction) bounds how long this, a schema
         change's ACCESS EXCLUSIVE, and row locks held by others may keep the refresh waiting."""
         cur.execute("SELECT set_config('lock_timeout', %s, true)", (f"{lock_timeout_s}s",))
+        # The comparison's hash joins hold one side (staging or the live table) in memory;
+        # at the default 4 MB they spill to disk in many batches for a table of a few
+        # hundred MB. Local to this transaction; one refresh per table at a time.
+        cur.execute("SELECT set_config('work_mem', %s, true)", (APPLY_WORK_MEM,))
         cur.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(PostgresClient.table(slice_)))
 
     @staticmethod

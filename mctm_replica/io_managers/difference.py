@@ -43,12 +43,6 @@ def _key_match(key: Sequence[str]) -> sql.Composable:
     return sql.SQL(" AND ").join(sql.SQL("t.{k} = s.{k}").format(k=sql.Identifier(k)) for k in key)
 
 
-def analyze(cur, stage: sql.Composable) -> None:
-    """Temp tables are never auto-analyzed; without statistics the planner guesses a tiny
-    stage and may pick nested loops over a million rows."""
-    cur.execute(sql.SQL("ANALYZE {}").format(stage))
-
-
 def unique_key(cur, stage: sql.Composable, key: Sequence[str], name: str) -> None:
     """A unique index on the stage's key: a key read twice (a configured key that is not
     unique, or a NOLOCK read meeting a page split) fails the run naming the key, as the

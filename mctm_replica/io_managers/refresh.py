@@ -95,8 +95,6 @@ class ReplicaBatchesTypeHandler(DbTypeHandler[ReplicaBatches]):
         cur.copy_expert(PostgresClient.copy_into(stage, columns), feed, size=1 << 16)
         feed.finish()
         run.staged_rows[read.stage] = feed.rows
-        if not run.table_created:
-            difference.analyze(cur, stage)
         return stage
 
     def _lock_and_alter(self, cur, run: Refresh) -> bool:
