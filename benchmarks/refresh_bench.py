@@ -2,9 +2,10 @@
 ``TRUNCATE`` + ``INSERT``, on the same data in one run.
 
 ``make bench`` runs it after the replication benchmark (``--rows`` as there). It builds
-the replication benchmark's 13-column table in the SQL Server stand-in, loads it into two
-identical PostgreSQL replicas, changes 1% of the source rows, and refreshes each replica
-once through the IO manager's handler (no Dagster run), measuring:
+the replication benchmark's 13-column table in the SQL Server stand-in and loads it into
+two identical PostgreSQL replicas. Then, ``ROUNDS`` times, it changes 1% of the source
+rows and refreshes each replica through the IO manager's handler (no Dagster run),
+measuring (medians over the rounds are reported):
 
 * ``seconds`` -- the whole refresh (read, stage, apply, commit);
 * ``apply_s`` -- the server-side step after staging;
@@ -23,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import sys
 import tempfile
 import threading
@@ -38,6 +40,9 @@ CHANGED_EVERY = 100  # every 100th row = 1%
 # the two shared cores.
 READER_POLL_S = 0.005
 METHODS = ("differential", "truncate_insert")
+# Rounds per method, alternating, each after a new 1% change; medians are reported (a
+# shared two-core machine makes single figures noisy).
+ROUNDS = 3
 
 
 def _old_mode():
@@ -171,19 +176,24 @@ def bench(rows: int) -> dict:
                 for method in METHODS:
                     cur.execute(f"VACUUM ANALYZE bench.{method}")
             conn.close()
-            with src.cursor() as cur:
-                cur.execute(f"UPDATE dbo.{TABLE} SET qty = qty + 1, name = N'変更' WHERE id % {CHANGED_EVERY} = 0")
-                changed = cur.rowcount
+            print(f"  prepared {rows:,} rows in {time.perf_counter() - t:.1f}s", flush=True)
+            rounds: dict[str, list[dict]] = {m: [] for m in METHODS}
+            for i in range(ROUNDS):
+                with src.cursor() as cur:  # a different 1% of the values each round
+                    cur.execute(f"UPDATE dbo.{TABLE} SET qty = qty + 1, name = N'変更{i}' "
+                                f"WHERE id % {CHANGED_EVERY} = 0")
+                    changed = cur.rowcount
+                for method in METHODS:
+                    rounds[method].append(refresh(cfg, method, method=method, measure=True))
+                    r = rounds[method][-1]
+                    print(f"  round {i + 1} {method:<16} {r['seconds']:>7.2f}s  apply {r['apply_s']:>6.2f}s  "
+                          f"WAL {r['wal_bytes'] / 2**20:>8.1f} MiB  reader waited {r['reader_wait_s']:>6.3f}s  "
+                          f"(+{r['rows_inserted']:,} ~{r['rows_updated']:,} -{r['rows_deleted']:,})", flush=True)
             src.close()
-            print(f"  prepared {rows:,} rows, changed {changed:,}, in {time.perf_counter() - t:.1f}s", flush=True)
-            results = {}
-            for method in METHODS:
-                results[method] = refresh(cfg, method, method=method, measure=True)
-                r = results[method]
-                print(f"  {method:<16} {r['seconds']:>7.2f}s  apply {r['apply_s']:>6.2f}s  "
-                      f"WAL {r['wal_bytes'] / 2**20:>8.1f} MiB  reader waited {r['reader_wait_s']:>6.3f}s  "
-                      f"(+{r['rows_inserted']:,} ~{r['rows_updated']:,} -{r['rows_deleted']:,})", flush=True)
-            return {"changed": changed, "results": results}
+            medians = {m: {k: statistics.median(r[k] for r in rs) for k in ("seconds", "apply_s", "wal_bytes",
+                                                                             "reader_wait_s")}
+                       for m, rs in rounds.items()}
+            return {"changed": changed, "rounds": rounds, "results": medians}
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -196,7 +206,9 @@ def main() -> int:
     print(f"refresh benchmark at {args.rows:,} rows, 1% changed", flush=True)
     figures = bench(args.rows)
     diff, old = figures["results"]["differential"], figures["results"]["truncate_insert"]
-    print(f"\ndifferential / truncate+insert: time {diff['seconds'] / old['seconds']:.2f}x, "
+    print(f"\nmedians of {ROUNDS} rounds: differential {diff['seconds']:.2f}s (apply {diff['apply_s']:.2f}s), "
+          f"truncate+insert {old['seconds']:.2f}s (apply {old['apply_s']:.2f}s)")
+    print(f"differential / truncate+insert: time {diff['seconds'] / old['seconds']:.2f}x, "
           f"WAL {diff['wal_bytes'] / old['wal_bytes']:.3f}x, "
           f"reader wait {diff['reader_wait_s']:.3f}s vs {old['reader_wait_s']:.3f}s")
     args.json.parent.mkdir(parents=True, exist_ok=True)
