@@ -12,8 +12,8 @@ Replication semantics, mode ``full`` (the default):
   (:mod:`mctm_replica.typemap`) *before* any row is read, so an unmapped type or a bad
   tables.yaml entry fails the run while the replica is untouched.
 * The asset returns :class:`~mctm_replica.plan.ReplicaBatches`; the PostgreSQL IO
-  manager streams it into a staging table with COPY and swaps it into the live table in
-  one short server-side step (see :mod:`mctm_replica.io_managers.postgres`). A failed
+  manager streams it into a staging table with COPY and applies it to the live table by
+  difference in one short server-side step (see :mod:`mctm_replica.io_managers.postgres`). A failed
   or killed run leaves the previous replica exactly as it was.
 * The asset key is ``[target schema, target table]`` -- the only source of the target's
   name. Assets are grouped by source; tables of one source are copied one at a time by
