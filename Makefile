@@ -34,6 +34,7 @@ test: install
 
 bench: install
 	$(PY) benchmarks/replication_bench.py --rows $(ROWS)
+	$(PY) benchmarks/refresh_bench.py --rows $(ROWS)
 
 clean:
 	rm -rf $(VENV) .local *.egg-info .pytest_cache

@@ -12,8 +12,8 @@ Replication semantics, mode ``full`` (the default):
   (:mod:`mctm_replica.typemap`) *before* any row is read, so an unmapped type or a bad
   tables.yaml entry fails the run while the replica is untouched.
 * The asset returns :class:`~mctm_replica.plan.ReplicaBatches`; the PostgreSQL IO
-  manager streams it into a staging table with COPY and swaps it into the live table in
-  one short server-side step (see :mod:`mctm_replica.io_managers.postgres`). A failed
+  manager streams it into a staging table with COPY and applies it to the live table by
+  difference in one short server-side step (see :mod:`mctm_replica.io_managers.postgres`). A failed
   or killed run leaves the previous replica exactly as it was.
 * The asset key is ``[target schema, target table]`` -- the only source of the target's
   name. Assets are grouped by source; tables of one source are copied one at a time by
@@ -73,6 +73,11 @@ class ReplicaRunConfig(Config):
         description="Incremental tables: remove rows deleted in the source on this run, "
         "whatever `deletes` says",
     )
+    allow_mass_delete: bool = Field(
+        default=False,
+        description="Accept, on this run only, deleting more than the table's "
+        "`max_delete_fraction` of the replica's rows (the source really lost them)",
+    )
 
 
 def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinition:
@@ -115,6 +120,7 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
             source_rows_hint=mssql.estimate_rows(spec.source_schema, spec.source_table),
             full_refresh=config.full_refresh,
             reconcile_deletes=config.reconcile_deletes,
+            allow_mass_delete=config.allow_mass_delete,
             lines=mssql.format_on_server,
         )
         if plan.watermark is not None:

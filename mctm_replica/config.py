@@ -43,6 +43,7 @@ _TABLE_KEYS = {
     "source", "source_table", "target_table", "mode", "primary_key", "columns", "nolock",
     "row_count_tolerance", "column_naming", "column_names", "description",
     "rows_match_blocking", "freshness", "watermark", "watermark_lookback", "deletes",
+    "max_delete_fraction",
 }
 _INCREMENTAL_ONLY = ("watermark", "watermark_lookback", "deletes")
 _FRESHNESS_KEYS = {"max_lag_hours", "deadline_cron", "timezone"}
@@ -55,6 +56,12 @@ _LOOKBACK_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 #: Re-read window of a time watermark when tables.yaml gives none: covers writers whose
 #: transactions commit up to 10 minutes after they stamped the row.
 DEFAULT_TIME_LOOKBACK = timedelta(minutes=10)
+#: Delete guard default: a source that suddenly answers with half its rows is more likely
+#: broken (a partial table, a wrong database) than emptied on purpose.
+DEFAULT_MAX_DELETE_FRACTION = 0.5
+#: Tables below this many replica rows are exempt from the default guard: a handful of
+#: rows legitimately churn by more than half.
+SMALL_TABLE_ROWS = 1000
 DeletesMode = Literal["every_run", "every_n_runs", "scheduled", "never"]
 
 
@@ -138,6 +145,9 @@ class TableSpec:
     rows_match_blocking: bool = True  # a content mismatch fails the run (false: alert only)
     freshness: FreshnessSpec = field(default_factory=FreshnessSpec)
     incremental: IncrementalSpec | None = None  # set exactly when mode is incremental
+    # Delete guard: a run may remove at most this share of the replica's rows. None: the
+    # default (DEFAULT_MAX_DELETE_FRACTION, tables under SMALL_TABLE_ROWS exempt).
+    max_delete_fraction: float | None = None
 
     @property
     def source_name(self) -> str:
@@ -278,6 +288,11 @@ def _parse_table(entry: Any, index: int, sources: dict[str, SourceSpec], path: P
     if not isinstance(rows_match_blocking, bool):
         raise ConfigError(f"{where}: `rows_match_blocking` must be true or false")
     freshness = _parse_freshness(entry.get("freshness"), where)
+    fraction = entry.get("max_delete_fraction")
+    if fraction is not None and (isinstance(fraction, bool) or not isinstance(fraction, (int, float))
+                                 or not 0 <= fraction <= 1):
+        raise ConfigError(f"{where}: `max_delete_fraction` must be a number from 0 to 1 (the largest "
+                          f"share of the replica's rows one run may delete), got {fraction!r}")
     include, exclude = _parse_columns(entry.get("columns"), where)
     renames = entry.get("column_names", {}) or {}
     if not isinstance(renames, dict) or not all(
@@ -302,6 +317,7 @@ def _parse_table(entry: Any, index: int, sources: dict[str, SourceSpec], path: P
         rows_match_blocking=rows_match_blocking,
         freshness=freshness,
         incremental=incremental,
+        max_delete_fraction=None if fraction is None else float(fraction),
     )
 
 

@@ -71,6 +71,8 @@ class ReplicaBatches:
     cap: Callable[[], Any] | None = None
     # Run config: reconcile deletes on this run whatever the table's `deletes` setting says.
     reconcile_deletes: bool = False
+    # Run config: accept, on this run only, deleting more than `max_delete_fraction` of the rows.
+    allow_mass_delete: bool = False
     # ``open`` and ``changes`` yield (csv_line, watermark...) rows that SQL Server formatted
     # (mctm_replica.source_csv) instead of typed values in ``plan.columns`` order.
     lines: bool = False

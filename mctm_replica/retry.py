@@ -42,7 +42,7 @@ _MSSQL_PERMANENT = re.compile(r"Login failed", re.IGNORECASE)
 
 # PostgreSQL SQLSTATEs worth a retry: class 08 (connection exception), 57P01-57P03
 # (server shutting down / starting up), 53300 (too many connections), 40001/40P01
-# (serialization failure, deadlock). 55P03 (lock_timeout) is *not* here: the swap
+# (serialization failure, deadlock). 55P03 (lock_timeout) is *not* here: the refresh
 # already waited `lock_timeout_s`, and the message tells the operator what to do.
 _PG_TRANSIENT_CODES = {"57P01", "57P02", "57P03", "53300", "40001", "40P01"}
 # The same by class (psycopg2 picks the class from the SQLSTATE, so this also covers

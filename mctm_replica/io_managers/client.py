@@ -18,6 +18,11 @@ from mctm_replica.plan import TablePlan
 from mctm_replica.resources.postgres import TargetError
 
 
+#: work_mem for the final step's comparison (see lock_live): enough to keep a hash of
+#: about a million narrow keys, or wider rows of smaller tables, in memory.
+APPLY_WORK_MEM = "64MB"
+
+
 class ReplicaLayoutError(TargetError):
     """An existing replica table no longer matches the source in a way that cannot be
     applied in place; the message names the table, every column, and the fix."""
@@ -25,15 +30,6 @@ class ReplicaLayoutError(TargetError):
 
 def _idents(names: Sequence[str]) -> sql.Composable:
     return sql.SQL(", ").join(map(sql.Identifier, names))
-
-
-def _key_match(left: str, right: str, key: Sequence[str]) -> sql.Composable:
-    """``l.k1 = r.k1 AND l.k2 = r.k2`` for the key columns."""
-    return sql.SQL(" AND ").join(
-        sql.SQL("{}.{} = {}.{}").format(sql.Identifier(left), sql.Identifier(k),
-                                        sql.Identifier(right), sql.Identifier(k))
-        for k in key
-    )
 
 
 class PostgresClient:
@@ -132,8 +128,9 @@ class PostgresClient:
 
     @staticmethod
     def apply_changes(cur, slice_: TableSlice, plan: TablePlan, changes: Sequence[ColumnChange]) -> None:
-        """Apply schema changes to the live table, inside the caller's transaction. Run
-        destructive ones (drop, narrow, retype) only on an emptied table."""
+        """Apply schema changes to the live table, inside the caller's transaction (each
+        ``ALTER TABLE`` takes ACCESS EXCLUSIVE until COMMIT). Run destructive ones (drop,
+        narrow, retype, key) only on a table emptied by ``DELETE``."""
         live, name = PostgresClient.table(slice_), f"{slice_.schema}.{slice_.table}"
         nullable = {c.target_name: c.nullable for c in plan.columns}
         for change in changes:
@@ -191,61 +188,16 @@ class PostgresClient:
 
     @staticmethod
     def lock_live(cur, slice_: TableSlice, lock_timeout_s: int) -> None:
-        """Readers wait at most for the rest of this transaction -- the server-side step --
-        never for the transfer; ``lock_timeout`` bounds how long we wait for them."""
+        """Lock out other writers until COMMIT, but not readers: SHARE ROW EXCLUSIVE
+        conflicts with INSERT/UPDATE/DELETE and DDL, never with SELECT (ACCESS SHARE).
+        ``lock_timeout`` (for the rest of this transaction) bounds how long this, a schema
+        change's ACCESS EXCLUSIVE, and row locks held by others may keep the refresh waiting."""
         cur.execute("SELECT set_config('lock_timeout', %s, true)", (f"{lock_timeout_s}s",))
-        cur.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(PostgresClient.table(slice_)))
-
-    @staticmethod
-    def truncate(cur, slice_: TableSlice) -> None:
-        cur.execute(sql.SQL("TRUNCATE {}").format(PostgresClient.table(slice_)))
-
-    @staticmethod
-    def insert_from(cur, slice_: TableSlice, stage: sql.Composed, columns: Sequence[str]) -> None:
-        cols = _idents(columns)
-        cur.execute(sql.SQL("INSERT INTO {} ({cols}) SELECT {cols} FROM {}").format(
-            PostgresClient.table(slice_), stage, cols=cols))
-
-    @staticmethod
-    def merge(cur, slice_: TableSlice, stage: sql.Composed, plan: TablePlan) -> tuple[int, int]:
-        """Upsert staging into the live table by primary key; a row is updated only where a
-        value differs. Returns (inserted, updated)."""
-        key, cols = plan.primary_key, plan.target_columns
-        values = [c for c in cols if c not in key]
-        if values:
-            excluded = sql.SQL(", ").join(
-                sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c)) for c in values)
-            action = sql.SQL("DO UPDATE SET {} WHERE ({}) IS DISTINCT FROM ({})").format(
-                excluded,
-                sql.SQL(", ").join(sql.SQL("t.{}").format(sql.Identifier(c)) for c in values),
-                sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(sql.Identifier(c)) for c in values))
-        else:
-            action = sql.SQL("DO NOTHING")
-        # DISTINCT ON: a NOLOCK read can return a row twice, and ON CONFLICT must not touch
-        # one row twice in a statement.
-        cur.execute(sql.SQL(
-            "WITH merged AS (INSERT INTO {live} AS t ({cols}) "
-            "SELECT DISTINCT ON ({key}) {cols} FROM {stage} ORDER BY {key} "
-            "ON CONFLICT ({key}) {action} RETURNING (xmax = 0) AS inserted) "
-            "SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted) FROM merged"
-        ).format(live=PostgresClient.table(slice_), cols=_idents(cols), key=_idents(key),
-                 stage=stage, action=action))
-        inserted, updated = cur.fetchone()
-        return int(inserted), int(updated)
-
-    @staticmethod
-    def delete_missing(cur, slice_: TableSlice, keys: sql.Composed, plan: TablePlan) -> tuple[int, int]:
-        """Delete live rows whose key is not among the source's keys. Returns (deleted,
-        source keys the replica lacks) -- the latter are rows added since the change read,
-        or changes older than the lookback, which a full refresh fetches."""
-        live = PostgresClient.table(slice_)
-        match = _key_match("t", "k", plan.primary_key)
-        cur.execute(sql.SQL("DELETE FROM {} AS t WHERE NOT EXISTS (SELECT 1 FROM {} AS k WHERE {})")
-                    .format(live, keys, match))
-        deleted = cur.rowcount
-        cur.execute(sql.SQL("SELECT count(*) FROM {} AS k WHERE NOT EXISTS (SELECT 1 FROM {} AS t WHERE {})")
-                    .format(keys, live, match))
-        return int(deleted), int(cur.fetchone()[0])
+        # The comparison's hash joins hold one side (staging or the live table) in memory;
+        # at the default 4 MB they spill to disk in many batches for a table of a few
+        # hundred MB. Local to this transaction; one refresh per table at a time.
+        cur.execute("SELECT set_config('work_mem', %s, true)", (APPLY_WORK_MEM,))
+        cur.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(PostgresClient.table(slice_)))
 
     @staticmethod
     def select(slice_: TableSlice, columns: Sequence[str] | None = None) -> sql.Composed:

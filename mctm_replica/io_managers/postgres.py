@@ -1,27 +1,40 @@
 """The PostgreSQL IO manager for replica tables: client, type handlers and factory.
 
-Every refresh is one PostgreSQL transaction:
+Every refresh is one PostgreSQL transaction, driven by the type handler
+(:mod:`.refresh`) through the table's load mode (:mod:`.modes`):
 
 1. ``pg_advisory_xact_lock`` on the table name: two runs never refresh one table at once.
 2. Create the schema and the replica table on first use (type map, primary key). For an
    existing table, compare its columns with the source's (:mod:`.drift`): a dropped,
    narrowed or retyped column fails the run here, before a row is read, unless the run
    has ``full_refresh: true``.
-3. ``COPY`` the rows into a ``TEMP`` staging table (no WAL, dropped at commit). Readers
-   of the live table are not blocked at all during this, the long network transfer.
-4. Make them live, in a short server-side step:
+3. The mode decides how to load (incremental: from the watermark read ``FOR UPDATE``) and
+   the rows are ``COPY``-ed into a ``TEMP`` staging table (no WAL, dropped at commit);
+   incremental runs that reconcile deletes stage the source's keys too. Readers of the
+   live table are not blocked at all during this, the long network transfer.
+4. Apply, in a short server-side step. ``LOCK ... IN SHARE ROW EXCLUSIVE MODE`` keeps other
+   writers out but never readers; ``lock_timeout_s`` bounds every lock wait. Schema changes
+   are applied (``ALTER TABLE`` takes ACCESS EXCLUSIVE until COMMIT: only then are
+   readers held, and the run log says so). Then the mode brings the live table to the
+   staged rows by difference (:mod:`.difference`):
 
-   * full load: ``LOCK`` the live table, ``TRUNCATE`` it, apply the schema changes and
-     ``INSERT ... SELECT`` from staging;
-   * incremental (:mod:`mctm_replica.watermark`): apply added and widened columns, merge
-     staging by primary key (``INSERT ... ON CONFLICT DO UPDATE`` where a value differs),
-     delete rows whose key the source no longer has (when this run reconciles deletes),
-     and store the new watermark (:mod:`.state`).
+   * full load (:mod:`.modes.full`): delete rows whose key the source no longer has,
+     update rows whose values differ (``IS DISTINCT FROM``), insert new keys; unchanged
+     rows are not written (same tuple, no WAL). A table without a key: ``DELETE`` +
+     ``INSERT``. Never ``TRUNCATE``, which is not MVCC-safe.
+   * incremental (:mod:`.modes.incremental`): the same update and insert for the changed
+     rows, delete rows whose key is gone (when this run reconciles deletes), and store the
+     new watermark (:mod:`.state`).
 
-   The live table keeps its OID, so views, grants, comments and other dependants survive.
+   The delete guard (:mod:`.modes.guard`) fails the run here, before COMMIT, if it would
+   delete more than ``max_delete_fraction`` of the rows (run config
+   ``allow_mass_delete: true`` accepts it once). The live table keeps its OID, so views,
+   grants, comments and other dependants survive.
 5. ``COMMIT``. A failure or a killed process anywhere before it rolls everything back --
-   rows, schema changes and watermark together -- and the previous contents stay;
-   readers never see an empty or partial table.
+   rows, schema changes and watermark together -- and the previous contents stay. Every
+   statement is MVCC-safe: a reader at any isolation level sees the old table or the
+   new one, never an empty or partial one (a schema change that rewrites the table is the
+   one exception PostgreSQL documents; the run log says when that happens).
 
 Reading from SQL Server and loading overlap (:mod:`~mctm_replica.io_managers.copy_stream`):
 a reader thread fetches, the COPY side encodes and streams, through a small bounded queue.
@@ -137,7 +150,8 @@ class PostgresReplicaIOManager(ConfigurableIOManagerFactory):
     postgres: PostgresResource
     lock_timeout_s: int = Field(
         default=60,
-        description="Seconds the final swap may wait for readers to release the live table",
+        description="Seconds the final step may wait for a lock: other writers of the live table, "
+        "row locks, and (for a schema change only) readers",
     )
     retry_attempts: int = Field(
         default=RetryPolicy.max_attempts,

@@ -200,3 +200,16 @@ def test_downstream_asset_loads_a_dataframe(pg_server, pg_schema):
     assert list(df.columns) == ["id", "name", "amount"]
     assert df.sort_values("id").to_dict("records") == [
         {"id": i, "name": f"v1-{i}", "amount": Decimal(i) / 4} for i in range(3)]
+
+
+def test_a_key_read_twice_fails_a_differential_refresh_naming_it(pg_server, pg_conn, pg_schema):
+    """The old TRUNCATE + INSERT failed on the primary key; the differential apply must
+    too, rather than let one of the two copies win the update silently."""
+    plan = plan_for(pg_schema, "t", COLUMNS, pk=["id"])
+    materialize_plan(plan, batches_of(rows(4), 4), pg_server, REPLICA_DB)
+    dup = rows(4, "v2") + [(2, "other", None)]
+    result = materialize_plan(plan, batches_of(dup, 2), pg_server, REPLICA_DB, raise_on_error=False)
+    err = failure_text(result)
+    assert f"loading replica table `{pg_schema}.t` failed, previous contents unchanged" in err
+    assert "Key (id)=(2) is duplicated" in err
+    assert fetch(pg_conn, pg_schema, "t") == rows(4)

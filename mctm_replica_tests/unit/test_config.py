@@ -142,3 +142,14 @@ def test_demo_registry_is_production_plus_one_incremental_table():
     (extra,) = demo.tables[len(production.tables):]
     assert (extra.mode, extra.target_name, extra.incremental.watermark) == (
         "incremental", "public.mctm_module_usage", "UpdatedAt")
+
+
+def test_max_delete_fraction_is_a_number_from_0_to_1(tmp_path):
+    assert load_config(write(tmp_path, GOOD)).tables[0].max_delete_fraction is None  # the default applies
+    assert load_config(write(tmp_path, with_table(max_delete_fraction=0.2))).tables[0].max_delete_fraction == 0.2
+    assert load_config(write(tmp_path, with_table(max_delete_fraction=1))).tables[0].max_delete_fraction == 1.0
+    for bad in (1.5, -0.1, "half", True):
+        with pytest.raises(ConfigError) as e:
+            load_config(write(tmp_path, with_table(max_delete_fraction=bad)))
+        assert "table entry 1 (`dbo.customer`): `max_delete_fraction` must be a number from 0 to 1" in str(e.value)
+        assert repr(bad) in str(e.value)

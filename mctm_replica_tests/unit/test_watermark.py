@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from mctm_replica.config import ConfigError, DeletesSpec, IncrementalSpec, TableSpec
-from mctm_replica.io_managers.refresh import decide
+from mctm_replica.io_managers.modes.incremental import decide
 from mctm_replica.io_managers.state import ReplicaState
 from mctm_replica.plan import ColumnPlan, ReplicaBatches, TablePlan
 from mctm_replica.typemap import SourceType
