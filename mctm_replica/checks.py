@@ -15,6 +15,10 @@ materialization in the same run and can be run on its own from the UI.
 what the type map gives for the source's current schema and lists every difference --
 the drift the next materialization will apply, or refuse (:mod:`.io_managers.drift`).
 
+All three read the source, so each is its own step in the source's pool
+(:mod:`mctm_replica.pools`): a check never scans a source while a copy or another check
+of the same source runs, in the same run or another.
+
 Incremental tables whose deletes are reconciled later (``deletes`` other than
 ``every_run``) may legitimately hold rows the source already deleted: for them, extra
 replica rows pass both checks (reported as awaiting delete reconciliation); a missing or
@@ -43,6 +47,7 @@ from mctm_replica.io_managers.drift import diff_layout
 from mctm_replica.io_managers.state import read_state, state_table_exists
 from mctm_replica.io_managers.postgres import PostgresClient
 from mctm_replica.plan import build_plan
+from mctm_replica.pools import source_pool
 from mctm_replica.resources.mssql import MssqlResource
 from mctm_replica.resources.postgres import PostgresResource
 from mctm_replica.retry import call_with_retries
@@ -60,6 +65,7 @@ def build_row_count_check(*, spec: TableSpec, source: SourceSpec) -> AssetChecks
         name="row_count_matches",
         blocking=True,
         required_resource_keys={source.resource_key, POSTGRES_KEY},
+        pool=source_pool(spec.source),  # it reads the source: the copy's pool
         description=(
             f"Source `{spec.source_name}` COUNT_BIG(*) equals the replica's count(*) "
             f"within {spec.row_count_tolerance} row(s)."
@@ -105,6 +111,7 @@ def build_rows_match_check(*, spec: TableSpec, source: SourceSpec) -> AssetCheck
         name="rows_match",
         blocking=spec.rows_match_blocking,
         required_resource_keys={source.resource_key, POSTGRES_KEY},
+        pool=source_pool(spec.source),  # it reads the source: the copy's pool
         description=(
             f"Every row of source `{spec.source_name}` is in the replica with equal values "
             f"(compared as the type map copies them), and no other row is."
@@ -166,6 +173,7 @@ def build_schema_check(*, spec: TableSpec, source: SourceSpec) -> AssetChecksDef
         name="schema_matches",
         blocking=False,
         required_resource_keys={source.resource_key, POSTGRES_KEY},
+        pool=source_pool(spec.source),  # it reads the source: the copy's pool
         description=(
             f"The replica's columns and types are what the type map gives for the current "
             f"schema of source `{spec.source_name}`."
