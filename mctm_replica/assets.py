@@ -54,7 +54,7 @@ from mctm_replica.naming import quote_tsql
 from mctm_replica.resources.mssql import MssqlResource, qualified, select_sql
 from mctm_replica.source_csv import FLOATS, require_lossless_floats, select_lines_sql
 
-#: Op tag naming the source a step reads (for filtering in the UI; the limit is the pool's).
+#: Op tag naming the source a step reads: the executor's in-run limit (schedules.py).
 SOURCE_TAG = "mctm_replica/source"
 IO_MANAGER_KEY = "replica_io_manager"
 

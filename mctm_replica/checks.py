@@ -41,6 +41,7 @@ from dagster import (
 )
 from dagster._core.storage.db_io_manager import TableSlice
 
+from mctm_replica.assets import SOURCE_TAG
 from mctm_replica.config import ReplicaConfig, SourceSpec, TableSpec
 from mctm_replica.content_check import compare_table
 from mctm_replica.io_managers.drift import diff_layout
@@ -66,6 +67,7 @@ def build_row_count_check(*, spec: TableSpec, source: SourceSpec) -> AssetChecks
         blocking=True,
         required_resource_keys={source.resource_key, POSTGRES_KEY},
         pool=source_pool(spec.source),  # it reads the source: the copy's pool
+        op_tags={SOURCE_TAG: spec.source},
         description=(
             f"Source `{spec.source_name}` COUNT_BIG(*) equals the replica's count(*) "
             f"within {spec.row_count_tolerance} row(s)."
@@ -112,6 +114,7 @@ def build_rows_match_check(*, spec: TableSpec, source: SourceSpec) -> AssetCheck
         blocking=spec.rows_match_blocking,
         required_resource_keys={source.resource_key, POSTGRES_KEY},
         pool=source_pool(spec.source),  # it reads the source: the copy's pool
+        op_tags={SOURCE_TAG: spec.source},
         description=(
             f"Every row of source `{spec.source_name}` is in the replica with equal values "
             f"(compared as the type map copies them), and no other row is."
@@ -174,6 +177,7 @@ def build_schema_check(*, spec: TableSpec, source: SourceSpec) -> AssetChecksDef
         blocking=False,
         required_resource_keys={source.resource_key, POSTGRES_KEY},
         pool=source_pool(spec.source),  # it reads the source: the copy's pool
+        op_tags={SOURCE_TAG: spec.source},
         description=(
             f"The replica's columns and types are what the type map gives for the current "
             f"schema of source `{spec.source_name}`."

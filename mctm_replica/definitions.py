@@ -83,7 +83,7 @@ def build_definitions(config: ReplicaConfig | None = None) -> Definitions:
         schedules=schedules,
         # The implicit asset job (UI "Materialize all", "Execute checks", `dagster asset
         # materialize`) starts its steps the way replica_job does.
-        executor=replica_executor(),
+        executor=replica_executor(config),
         sensors=[
             build_check_alert_sensor(),
             # The UI's "Materialize" and the freshness sensor's runs use Dagster's implicit

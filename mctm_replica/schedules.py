@@ -21,6 +21,7 @@ from dagster import (
 )
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
+from mctm_replica.assets import SOURCE_TAG
 from mctm_replica.config import ReplicaConfig
 
 REPLICA_CRON = ["0 8 * * *", "30 12 * * *", "0 16 * * *"]
@@ -37,12 +38,28 @@ DELETES_CRON = "0 3 * * *"
 PRELOAD_MODULES = ["mctm_replica.definitions"]
 
 
-def replica_executor() -> ExecutorDefinition:
+def source_concurrency_limits(config: ReplicaConfig) -> list[dict]:
+    """The executor's tag limits: inside one run, at most ``max_concurrent_tables`` steps
+    reading one source (copies and checks, tagged with :data:`SOURCE_TAG`) are started."""
+    return [
+        {"key": SOURCE_TAG, "value": s.name, "limit": s.max_concurrent_tables}
+        for s in config.sources.values()
+    ]
+
+
+def replica_executor(config: ReplicaConfig) -> ExecutorDefinition:
     """The multiprocess executor every job of the definitions uses (the implicit asset job
-    too, through ``Definitions(executor=...)``). Per-source limits are not the executor's:
-    they are the source pools' (:mod:`mctm_replica.pools`), which hold across runs."""
-    return multiprocess_executor.configured(
-        {"start_method": {"forkserver": {"preload_modules": PRELOAD_MODULES}}})
+    too, through ``Definitions(executor=...)``).
+
+    The source pools (:mod:`mctm_replica.pools`) are the limit, across runs. Inside a run
+    the executor also holds back a source's steps while ``max_concurrent_tables`` of them
+    run: Dagster re-checks a step blocked by a pool only after 1 s, growing by 10% per
+    attempt (up to 15 s), so without the tag limit every hand-over between two steps of
+    one source would wait that long; with it, the next step claims the slot just freed."""
+    return multiprocess_executor.configured({
+        "start_method": {"forkserver": {"preload_modules": PRELOAD_MODULES}},
+        "tag_concurrency_limits": source_concurrency_limits(config),
+    })
 
 
 def build_replica_job(
@@ -59,7 +76,7 @@ def build_replica_job(
     return define_asset_job(
         "replica_job",
         selection=selection,
-        executor_def=replica_executor(),
+        executor_def=replica_executor(config),
         description="Refresh every PostgreSQL replica table and check it against its source.",
     )
 
@@ -77,7 +94,7 @@ def build_deletes_job(
     return define_asset_job(
         "replica_deletes_job",
         selection=AssetSelection.assets(*keys) - AssetSelection.checks(*without_checks),
-        executor_def=replica_executor(),
+        executor_def=replica_executor(config),
         config={"ops": {k.to_python_identifier(): {"config": {"reconcile_deletes": True}}} for k in keys},
         description="Remove rows deleted in the source from incremental tables with "
         "`deletes: scheduled`.",

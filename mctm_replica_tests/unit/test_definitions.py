@@ -9,7 +9,7 @@ from mctm_replica.config import load_config
 from mctm_replica.definitions import build_definitions
 from mctm_replica.assets import SOURCE_TAG
 from mctm_replica.pools import configured_limits, source_pool
-from mctm_replica.schedules import PRELOAD_MODULES, REPLICA_CRON
+from mctm_replica.schedules import PRELOAD_MODULES, REPLICA_CRON, source_concurrency_limits
 
 
 def test_definitions_load_without_any_environment(monkeypatch):
@@ -79,13 +79,20 @@ def test_every_step_reading_a_source_runs_in_that_sources_pool():
     assert node.assets_def.op.tags[SOURCE_TAG] == "mctm"
 
 
-def test_every_job_starts_steps_from_a_preloaded_forkserver():
+def test_every_job_starts_steps_from_a_preloaded_forkserver_and_limits_sources_in_the_run():
     defs = build_definitions()
     jobs = [defs.resolve_job_def("replica_job"), defs.resolve_implicit_global_asset_job_def()]
     for job in jobs:
         assert job.executor_def.name == "multiprocess"
         config = job.executor_def.config_schema.resolve_config({}).value["config"]
         assert config["start_method"] == {"forkserver": {"preload_modules": PRELOAD_MODULES}}, job.name
+        assert config["tag_concurrency_limits"] == [
+            {"key": SOURCE_TAG, "value": "mctm", "limit": 1},
+            {"key": SOURCE_TAG, "value": "voipdb", "limit": 1},
+        ]
+        for name, node in job.graph.node_dict.items():
+            if node.definition.pool:  # every step in a pool carries the tag the executor limits
+                assert node.definition.tags[SOURCE_TAG] == node.definition.pool.split("/")[1], name
     assert PRELOAD_MODULES == ["mctm_replica.definitions"]
 
 
@@ -94,4 +101,6 @@ def test_pool_limits_come_from_tables_yaml(tmp_path):
     path.write_text("sources:\n  mctm: {env_prefix: SQL_SERVER_MCTM, max_concurrent_tables: 3}\n"
                     "  voipdb: {env_prefix: SQL_SERVER_VOIPDB}\n"
                     "tables:\n  - {source: mctm, source_table: dbo.a, target_table: public.a}\n")
-    assert configured_limits(load_config(path)) == {"mctm_replica/mctm": 3, "mctm_replica/voipdb": 1}
+    config = load_config(path)
+    assert configured_limits(config) == {"mctm_replica/mctm": 3, "mctm_replica/voipdb": 1}
+    assert {d["value"]: d["limit"] for d in source_concurrency_limits(config)} == {"mctm": 3, "voipdb": 1}

@@ -1,0 +1,203 @@
+"""Source pools, proven from the stored events of real runs.
+
+The project's own dagster.yaml in a temporary ``DAGSTER_HOME`` on real PostgreSQL, the
+stand-in with the demo databases (two sources: McTM with two tables, VoipDB with two) and
+the production tables.yaml; runs launched through Dagster's CLI exactly as operators do.
+The stand-in delays every read of a table's rows (its ``delay`` fault), so each step that
+reads a source lasts long enough that two of them running at once would overlap in the
+event log. For every run, each step's interval is its STEP_START to STEP_SUCCESS /
+STEP_FAILURE event timestamps; steps reading one source must never overlap -- within a
+run of the asset job (``dagster asset materialize --select '*'``), of ``replica_job``, and
+across two runs launched together -- while the two sources still run side by side.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dagster import DagsterEventType, DagsterInstance, build_sensor_context
+
+from mctm_replica.config import TABLES_ENV, load_config
+from mctm_replica.definitions import build_definitions
+from mctm_replica.local.services import REPO_ROOT, demo_source_env
+from mctm_replica.pools import apply_pool_limits, build_pool_limits_sensor, source_pool
+from mctm_replica.standin import StandIn
+from mctm_replica_tests.conftest import unique_name
+
+pytestmark = pytest.mark.slow
+
+# Each read of a table's rows (copy, COUNT_BIG, rows_match's scan) waits this long in the
+# stand-in: much longer than the gap between two steps, so parallel reads of one source
+# would show as overlapping intervals, and reads of two sources have time to overlap.
+READ_DELAY_S = 1.0
+# Every such read names a table as `[dbo].[...]`; catalog queries (describe_table) do not,
+# so only reads of rows are delayed.
+READ_MATCH = "FROM [dbo].["
+# A run of four tables with their checks takes well under a minute here; a generous
+# deadline for a loaded two-core machine.
+RUN_DEADLINE_S = 900
+DAGSTER = Path(sys.executable).with_name("dagster")
+STEP_END = (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE)
+
+
+@pytest.fixture(scope="module")
+def stack(pg_server) -> Iterator[dict[str, str]]:
+    """Stand-in with demo data and a slow read, a replica database, and a DAGSTER_HOME
+    holding the project's dagster.yaml on its own PostgreSQL database."""
+    replica_db, dagster_db = unique_name("pools_replica"), unique_name("pools_dagster")
+    pg_server.create_database(replica_db)
+    pg_server.create_database(dagster_db)
+    home = Path(os.environ.get("TMPDIR", "/tmp")) / unique_name("pools_home")
+    home.mkdir()
+    shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    with StandIn(demo_data=True, mode="subprocess") as mssql:
+        mssql.inject_fault("delay", seconds=READ_DELAY_S, match=READ_MATCH, times=0)
+        env = {k: v for k, v in os.environ.items() if k != TABLES_ENV}
+        env |= {**pg_server.env(replica_db), **pg_server.env(dagster_db, "DAGSTER_PG"),
+                "PG_SSLMODE": "disable", "DAGSTER_HOME": str(home)}
+        env |= demo_source_env(mssql, load_config())
+        with pytest.MonkeyPatch.context() as mp:
+            for k in ("DAGSTER_HOME", "DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_DB",
+                      "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD"):
+                mp.setenv(k, env[k])
+            yield env
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def _launch(env: dict[str, str], *args: str) -> subprocess.Popen:
+    return subprocess.Popen([str(DAGSTER), *args, "-m", "mctm_replica.definitions"], env=env,
+                            cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _finish(proc: subprocess.Popen) -> None:
+    out, _ = proc.communicate(timeout=RUN_DEADLINE_S)
+    assert proc.returncode == 0, out[-4000:]
+
+
+def _run_ids_after(instance: DagsterInstance, before: set[str]) -> list[str]:
+    return [r.run_id for r in instance.get_runs() if r.run_id not in before]
+
+
+def _source_of_step() -> dict[str, str | None]:
+    """Step key -> the pool it runs in, for every step the definitions can run."""
+    defs = build_definitions(load_config())
+    pools: dict[str, str | None] = {}
+    for job in (defs.resolve_implicit_global_asset_job_def(), defs.resolve_job_def("replica_job")):
+        pools |= {name: node.definition.pool for name, node in job.graph.node_dict.items()}
+    return pools
+
+
+def _intervals(instance: DagsterInstance, run_ids: list[str]) -> list[tuple[str, float, float, str, str]]:
+    """(pool, start, end, run id, step key) of every finished step of ``run_ids`` with a pool."""
+    pools = _source_of_step()
+    out = []
+    for run_id in run_ids:
+        run = instance.get_run_by_id(run_id)
+        assert run is not None and run.is_success, f"run {run_id} did not succeed: {run and run.status}"
+        starts: dict[str, float] = {}
+        for entry in instance.all_logs(run_id, of_type={DagsterEventType.STEP_START, *STEP_END}):
+            ev = entry.dagster_event
+            if ev.event_type == DagsterEventType.STEP_START:
+                starts[ev.step_key] = entry.timestamp
+            elif pools.get(ev.step_key):
+                out.append((pools[ev.step_key], starts[ev.step_key], entry.timestamp, run_id, ev.step_key))
+    return out
+
+
+def _overlaps_within_pool(intervals) -> list[tuple]:
+    found = []
+    by_pool: dict[str, list] = {}
+    for iv in intervals:
+        by_pool.setdefault(iv[0], []).append(iv)
+    for ivs in by_pool.values():
+        ivs.sort(key=lambda iv: iv[1])
+        found += [(a, b) for a, b in zip(ivs, ivs[1:]) if b[1] < a[2]]
+    return found
+
+
+def _sources_overlap(intervals) -> bool:
+    mctm = [iv for iv in intervals if iv[0] == source_pool("mctm")]
+    voipdb = [iv for iv in intervals if iv[0] == source_pool("voipdb")]
+    return any(a[1] < b[2] and b[1] < a[2] for a in mctm for b in voipdb)
+
+
+def _check(instance: DagsterInstance, run_ids: list[str], *, steps_per_run: int) -> None:
+    intervals = _intervals(instance, run_ids)
+    # 4 tables x (copy + rows_match + row_count_matches + schema_matches), every one pooled.
+    assert len(intervals) == steps_per_run * len(run_ids), sorted(iv[4] for iv in intervals)
+    assert _overlaps_within_pool(intervals) == []
+    assert _sources_overlap(intervals), "the two sources never ran at the same time"
+
+
+def test_asset_job_never_reads_one_source_twice_at_once(stack):
+    with DagsterInstance.get() as instance:
+        before = {r.run_id for r in instance.get_runs()}
+        _finish(_launch(stack, "asset", "materialize", "--select", "*"))
+        run_ids = _run_ids_after(instance, before)
+        assert len(run_ids) == 1
+        _check(instance, run_ids, steps_per_run=16)
+        # The limit came from dagster.yaml's default: nothing set it explicitly.
+        limits = {p.name: p.limit for p in instance.event_log_storage.get_pool_limits()}
+        assert limits == {source_pool("mctm"): 1, source_pool("voipdb"): 1}
+
+
+def test_replica_job_never_reads_one_source_twice_at_once(stack):
+    with DagsterInstance.get() as instance:
+        before = {r.run_id for r in instance.get_runs()}
+        _finish(_launch(stack, "job", "execute", "-j", "replica_job"))
+        run_ids = _run_ids_after(instance, before)
+        assert len(run_ids) == 1
+        _check(instance, run_ids, steps_per_run=16)
+
+
+def test_two_runs_launched_together_share_each_sources_limit(stack):
+    with DagsterInstance.get() as instance:
+        before = {r.run_id for r in instance.get_runs()}
+        procs = [_launch(stack, "job", "execute", "-j", "replica_job"),
+                 _launch(stack, "asset", "materialize", "--select", "*")]
+        for proc in procs:
+            _finish(proc)
+        run_ids = _run_ids_after(instance, before)
+        assert len(run_ids) == 2
+        _check(instance, run_ids, steps_per_run=16)
+        # The two runs really ran at the same time: without the pool they would collide.
+        spans = [(min(iv[1] for iv in ivs), max(iv[2] for iv in ivs))
+                 for ivs in ([iv for iv in _intervals(instance, run_ids) if iv[3] == r] for r in run_ids)]
+        assert spans[0][0] < spans[1][1] and spans[1][0] < spans[0][1]
+
+
+def test_tables_yaml_limit_reaches_the_pool_and_a_live_change_is_kept(stack, tmp_path):
+    """``max_concurrent_tables`` other than 1 becomes the pool's limit; an operator's
+    `dagster instance concurrency set` holds until tables.yaml's value changes."""
+    def config_with(limit: int):
+        path = tmp_path / f"tables_{limit}.yaml"
+        path.write_text(f"sources:\n  mctm: {{env_prefix: SQL_SERVER_MCTM, max_concurrent_tables: {limit}}}\n"
+                        "tables:\n  - {source: mctm, source_table: dbo.customer, target_table: public.customer}\n")
+        return load_config(path)
+
+    pool = source_pool("mctm")
+    with DagsterInstance.get() as instance:
+        def limit() -> int:
+            return {p.name: p.limit for p in instance.event_log_storage.get_pool_limits()}[pool]
+
+        assert apply_pool_limits(instance, config_with(2)) == {pool: 2}
+        assert limit() == 2
+        sensor = build_pool_limits_sensor(config_with(2))
+        context = build_sensor_context(instance=instance, cursor=json.dumps({pool: 2}))
+        proc = subprocess.run([str(DAGSTER), "instance", "concurrency", "set", pool, "3"], env=stack,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        sensor(context)
+        assert limit() == 3  # the operator's live change stays
+        sensor = build_pool_limits_sensor(config_with(4))
+        sensor(context)
+        assert limit() == 4  # tables.yaml changed: its value wins
+        assert json.loads(context.cursor) == {pool: 4}
+        apply_pool_limits(instance, config_with(1))  # leave the module's instance as found
