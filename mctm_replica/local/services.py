@@ -3,8 +3,9 @@
 ``local_services()`` starts both, creates the replica and Dagster databases, and returns
 the environment variables that production sets -- the same names, so the project's code
 runs unchanged against them. The Dagster instance (``DAGSTER_HOME``) gets the project's
-dagster.yaml and each source pool its ``max_concurrent_tables`` before anything runs. The stand-in runs as a subprocess so the copy's reading and
-the server's encoding do not share one Python interpreter (as with a real SQL Server).
+dagster.yaml and each source pool its ``max_concurrent_tables`` before anything runs.
+The stand-in runs as a subprocess so the copy's reading and the server's encoding do not
+share one Python interpreter (as with a real SQL Server).
 """
 
 from __future__ import annotations
