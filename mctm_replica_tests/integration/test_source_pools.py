@@ -21,8 +21,10 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg2
 import pytest
 from dagster import DagsterEventType, DagsterInstance, build_sensor_context
+from psycopg2 import sql
 
 from mctm_replica.assets import SOURCE_TAG
 from mctm_replica.config import TABLES_ENV, load_config
@@ -49,14 +51,13 @@ STEP_END = (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE)
 
 
 @pytest.fixture(scope="module")
-def stack(pg_server) -> Iterator[dict[str, str]]:
+def stack(pg_server, tmp_path_factory) -> Iterator[dict[str, str]]:
     """Stand-in with demo data and a slow read, a replica database, and a DAGSTER_HOME
     holding the project's dagster.yaml on its own PostgreSQL database."""
     replica_db, dagster_db = unique_name("pools_replica"), unique_name("pools_dagster")
     pg_server.create_database(replica_db)
     pg_server.create_database(dagster_db)
-    home = Path(os.environ.get("TMPDIR", "/tmp")) / unique_name("pools_home")
-    home.mkdir()
+    home = tmp_path_factory.mktemp("pools_home")
     shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
     with StandIn(demo_data=True, mode="subprocess") as mssql:
         mssql.inject_fault("delay", seconds=READ_DELAY_S, match=READ_MATCH, times=0)
@@ -69,7 +70,12 @@ def stack(pg_server) -> Iterator[dict[str, str]]:
                       "DAGSTER_PG_USER", "DAGSTER_PG_PASSWORD"):
                 mp.setenv(k, env[k])
             yield env
-    shutil.rmtree(home, ignore_errors=True)
+    conn = psycopg2.connect(pg_server.dsn())
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        for name in (replica_db, dagster_db):
+            cur.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    conn.close()
 
 
 def _launch(env: dict[str, str], *args: str) -> subprocess.Popen:
