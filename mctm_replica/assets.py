@@ -16,9 +16,10 @@ Replication semantics, mode ``full`` (the default):
   difference in one short server-side step (see :mod:`mctm_replica.io_managers.postgres`). A failed
   or killed run leaves the previous replica exactly as it was.
 * The asset key is ``[target schema, target table]`` -- the only source of the target's
-  name. Assets are grouped by source; tables of one source are copied one at a time by
-  default (``max_concurrent_tables``), because the source was never sized for parallel
-  full scans.
+  name. Assets are grouped by source; every step reading one source runs in its pool, so
+  tables of one source are copied one at a time by default (``max_concurrent_tables``),
+  in every job and across runs, because the source was never sized for parallel full
+  scans (:mod:`mctm_replica.pools`).
 
 Mode ``incremental`` (a ``watermark`` column and a ``primary_key`` in tables.yaml):
 
@@ -49,13 +50,14 @@ from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Config, a
 from pydantic import Field
 
 from mctm_replica.config import ReplicaConfig, SourceSpec, TableSpec
+from mctm_replica.pools import source_pool
 from mctm_replica.plan import ReplicaBatches, TablePlan, build_plan
 from mctm_replica.naming import TABLE_NAME_KEY, quote_tsql, replica_table_name
 from mctm_replica.resources.mssql import MssqlResource, qualified, select_sql
 from mctm_replica.read_check import require_same_reads
 from mctm_replica.source_csv import select_lines_sql
 
-#: Op tag the job's executor limits per source (tag_concurrency_limits).
+#: Op tag naming the source a step reads: the executor's in-run limit (schedules.py).
 SOURCE_TAG = "mctm_replica/source"
 IO_MANAGER_KEY = "replica_io_manager"
 
@@ -94,6 +96,7 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
         required_resource_keys={source.resource_key},
         io_manager_key=IO_MANAGER_KEY,
         op_tags={SOURCE_TAG: spec.source},
+        pool=source_pool(spec.source),  # one source read at a time, across runs (pools.py)
         metadata={
             "source_table": f"{spec.source}:{spec.source_name}",
             "target_table": spec.target_name,

@@ -15,6 +15,10 @@ materialization in the same run and can be run on its own from the UI.
 what the type map gives for the source's current schema and lists every difference --
 the drift the next materialization will apply, or refuse (:mod:`.io_managers.drift`).
 
+All three read the source, so each is its own step in the source's pool
+(:mod:`mctm_replica.pools`): a check never scans a source while a copy or another check
+of the same source runs, in the same run or another.
+
 Incremental tables whose deletes are reconciled later (``deletes`` other than
 ``every_run``) may legitimately hold rows the source already deleted: for them, extra
 replica rows pass both checks (reported as awaiting delete reconciliation); a missing or
@@ -37,12 +41,14 @@ from dagster import (
 )
 from dagster._core.storage.db_io_manager import TableSlice
 
+from mctm_replica.assets import SOURCE_TAG
 from mctm_replica.config import ReplicaConfig, SourceSpec, TableSpec
 from mctm_replica.content_check import compare_table
 from mctm_replica.io_managers.drift import diff_layout
 from mctm_replica.io_managers.state import read_state, state_table_exists
 from mctm_replica.io_managers.postgres import PostgresClient
 from mctm_replica.plan import build_plan
+from mctm_replica.pools import source_pool
 from mctm_replica.resources.mssql import MssqlResource
 from mctm_replica.resources.postgres import PostgresResource
 from mctm_replica.retry import call_with_retries
@@ -60,6 +66,8 @@ def build_row_count_check(*, spec: TableSpec, source: SourceSpec) -> AssetChecks
         name="row_count_matches",
         blocking=True,
         required_resource_keys={source.resource_key, POSTGRES_KEY},
+        pool=source_pool(spec.source),  # it reads the source: the copy's pool
+        op_tags={SOURCE_TAG: spec.source},
         description=(
             f"Source `{spec.source_name}` COUNT_BIG(*) equals the replica's count(*) "
             f"within {spec.row_count_tolerance} row(s)."
@@ -105,6 +113,8 @@ def build_rows_match_check(*, spec: TableSpec, source: SourceSpec) -> AssetCheck
         name="rows_match",
         blocking=spec.rows_match_blocking,
         required_resource_keys={source.resource_key, POSTGRES_KEY},
+        pool=source_pool(spec.source),  # it reads the source: the copy's pool
+        op_tags={SOURCE_TAG: spec.source},
         description=(
             f"Every row of source `{spec.source_name}` is in the replica with equal values "
             f"(compared as the type map copies them), and no other row is."
@@ -166,6 +176,8 @@ def build_schema_check(*, spec: TableSpec, source: SourceSpec) -> AssetChecksDef
         name="schema_matches",
         blocking=False,
         required_resource_keys={source.resource_key, POSTGRES_KEY},
+        pool=source_pool(spec.source),  # it reads the source: the copy's pool
+        op_tags={SOURCE_TAG: spec.source},
         description=(
             f"The replica's columns and types are what the type map gives for the current "
             f"schema of source `{spec.source_name}`."

@@ -7,8 +7,9 @@ default to 1433 / 5432 / ``prefer`` when unset; so do the retry settings
 (``REPLICA_RETRY_ATTEMPTS``, ``REPLICA_RETRY_BASE_DELAY_S``).
 
 Besides assets, checks (row count, content, freshness), the job and the schedule, it
-holds the alerting sensors (failed checks, failed runs), the freshness sensor and the
-sensor that ends each run's log with its per-table summary, all running by default.
+holds the alerting sensors (failed checks, failed runs), the freshness sensor, the
+sensor that ends each run's log with its per-table summary and the one that applies
+tables.yaml's ``max_concurrent_tables`` to the source pools, all running by default.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from mctm_replica.checks import POSTGRES_KEY, build_replica_checks
 from mctm_replica.config import ReplicaConfig, SourceSpec, load_config
 from mctm_replica.freshness import build_freshness_checks, build_freshness_sensor
 from mctm_replica.io_managers.postgres import PostgresReplicaIOManager
+from mctm_replica.pools import build_pool_limits_sensor
 from mctm_replica.resources.mssql import MssqlResource
 from mctm_replica.resources.postgres import PostgresResource
 from mctm_replica.retry import RetryPolicy
@@ -32,6 +34,7 @@ from mctm_replica.schedules import (
     build_deletes_schedule,
     build_replica_job,
     build_replica_schedule,
+    replica_executor,
 )
 from mctm_replica.sensors import build_check_alert_sensor, build_run_failure_sensor
 
@@ -83,6 +86,9 @@ def build_definitions(config: ReplicaConfig | None = None) -> Definitions:
         asset_checks=[*build_replica_checks(config), *freshness_checks],
         jobs=jobs,
         schedules=schedules,
+        # The implicit asset job (UI "Materialize all", "Execute checks", `dagster asset
+        # materialize`) starts its steps the way replica_job does.
+        executor=replica_executor(config),
         sensors=[
             build_check_alert_sensor(),
             # The UI's "Materialize" and the freshness sensor's runs use Dagster's implicit
@@ -90,6 +96,7 @@ def build_definitions(config: ReplicaConfig | None = None) -> Definitions:
             build_run_failure_sensor({j.name for j in jobs} | {IMPLICIT_ASSET_JOB_NAME}),
             build_freshness_sensor(freshness_checks),
             build_run_summary_sensor(config, job.name, {j.name for j in jobs} | {IMPLICIT_ASSET_JOB_NAME}),
+            build_pool_limits_sensor(config),
         ],
         resources={
             **{s.resource_key: mssql_resource(s, retry) for s in config.sources.values()},

@@ -2,8 +2,9 @@
 
 Starts the SQL Server stand-in with its demo databases and an embedded PostgreSQL,
 materializes every replica asset with its checks through the real ``replica_job``
-(multiprocess executor, PostgreSQL-backed Dagster instance), prints a per-table summary,
-then changes the demo's incremental table in the source (updates, inserts, deletes) and
+(multiprocess executor starting steps from a forkserver, PostgreSQL-backed Dagster
+instance with the project's dagster.yaml, so each source's pool limits its reads), prints
+a per-table summary, then changes the demo's incremental table in the source (updates, inserts, deletes) and
 runs the job again, so the second summary shows the incremental merge. Exits non-zero if
 anything failed.
 """
@@ -28,10 +29,11 @@ from mctm_replica.run_summary import format_summary, summarize_run
 
 
 def replica_job() -> JobDefinition:
-    """The job as a module-level function, so child processes can rebuild it."""
-    from mctm_replica.definitions import build_definitions
+    """The job as a module-level function, so step processes can rebuild it: from the
+    definitions module the executor's forkserver has already imported (schedules.py)."""
+    from mctm_replica.definitions import defs
 
-    return build_definitions().resolve_job_def("replica_job")
+    return defs.resolve_job_def("replica_job")
 
 
 # What the demo changes in its incremental table between the two runs.

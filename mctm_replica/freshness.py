@@ -12,9 +12,12 @@ Dagster's last-update freshness checks do the evaluation; the sensor from
 become overdue. A failed freshness check is an asset check evaluation with WARN
 severity, so the check-alert sensor (:mod:`mctm_replica.sensors`) delivers it like any
 other failed check. Dagster marks these builders "superseded" by ``FreshnessPolicy``;
-they are used because their results are ordinary check evaluations that the alert
-sensor and the UI's check history already handle, and because the evaluation time can
-be controlled in tests.
+they are kept on purpose (README, Design notes): in open-source Dagster 1.13 a
+``FreshnessPolicy`` is evaluated only by the daemon and recorded as a
+``FRESHNESS_STATE_CHANGE`` event, not a check evaluation, so the alert sensor, the check
+history, the run summary and ``info`` would not see it, and tests could not set the
+evaluation time through any public call. These checks' results are ordinary check
+evaluations, and their evaluation time is Dagster's clock (``freeze_time`` in tests).
 """
 
 from __future__ import annotations

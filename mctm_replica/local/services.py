@@ -2,12 +2,15 @@
 
 ``local_services()`` starts both, creates the replica and Dagster databases, and returns
 the environment variables that production sets -- the same names, so the project's code
-runs unchanged against them. The stand-in runs as a subprocess so the copy's reading and
-the server's encoding do not share one Python interpreter (as with a real SQL Server).
+runs unchanged against them. The Dagster instance (``DAGSTER_HOME``) gets the project's
+dagster.yaml and each source pool its ``max_concurrent_tables`` before anything runs.
+The stand-in runs as a subprocess so the copy's reading and the server's encoding do not
+share one Python interpreter (as with a real SQL Server).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +18,7 @@ from pathlib import Path
 
 from mctm_replica.config import TABLES_ENV, ReplicaConfig, load_config
 from mctm_replica.local.postgres import LocalPostgres
+from mctm_replica.pools import apply_pool_limits
 from mctm_replica.standin import StandIn
 
 # The demo data's databases, by tables.yaml source name.
@@ -62,4 +66,22 @@ def local_services(workdir: Path) -> Iterator[dict[str, str]]:
             "DAGSTER_HOME": str(dagster_home),
             TABLES_ENV: str(DEMO_TABLES),
         }
-        yield env | demo_source_env(mssql, config)
+        env |= demo_source_env(mssql, config)
+        apply_source_pool_limits(env, config)
+        yield env
+
+
+def apply_source_pool_limits(env: dict[str, str], config: ReplicaConfig) -> None:
+    """Give each source pool tables.yaml's ``max_concurrent_tables`` in the instance of
+    ``env``'s ``DAGSTER_HOME`` before any run starts (``dagster.yaml``'s default limit covers
+    sources left at 1; the daemon's ``replica_pool_limits`` sensor keeps them in step later)."""
+    from dagster import DagsterInstance
+
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        with DagsterInstance.get() as instance:
+            apply_pool_limits(instance, config)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)

