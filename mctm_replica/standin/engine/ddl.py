@@ -14,7 +14,8 @@ import zlib
 from sqlglot import exp
 
 from mctm_replica.standin.contract import SqlError
-from mctm_replica.standin.engine.catalog import column_comment, quote
+from mctm_replica.standin.engine.catalog import column_comment, quote, table_comment
+from mctm_replica.standin.engine.catalog_ddl import create_index, drop_index, foreign_key, resolve_foreign_keys
 from mctm_replica.standin.engine.convert import convert_sql
 from mctm_replica.standin.engine.decl import Decl, decl_from_datatype, storage_type
 from mctm_replica.standin.engine.query import translate_query, unsupported
@@ -105,6 +106,8 @@ def create_table(session, node: exp.Create) -> None:
     cols: list[tuple[str, Decl, bool, tuple[int, int] | None, str | None]] = []
     pk: tuple[str, list[str]] | None = None
     uniques: list[tuple[str, list[str]]] = []
+    fks = []
+    default_names: dict[str, str] = {}
     for item in schema_node.expressions:
         if isinstance(item, exp.ColumnDef):
             cname = item.name
@@ -131,6 +134,10 @@ def create_table(session, node: exp.Create) -> None:
                     uniques.append((cons_name or _auto_name("UQ", name), [cname]))
                 elif isinstance(kind, exp.DefaultColumnConstraint):
                     default = default_text(kind.this)
+                    if cons_name:
+                        default_names[cname.lower()] = cons_name
+                elif isinstance(kind, exp.Reference):
+                    fks.append(foreign_key(name, schema, cons_name, [cname], kind))
                 elif isinstance(kind, (exp.CollateColumnConstraint, exp.ClusteredColumnConstraint,
                                        exp.NonClusteredColumnConstraint)):
                     pass
@@ -139,6 +146,8 @@ def create_table(session, node: exp.Create) -> None:
             if decl.type == "rowversion":
                 nullable = False
             cols.append((cname, decl, nullable, identity, default))
+        elif isinstance(item, exp.ForeignKey):
+            fks.append(foreign_key(name, schema, None, [c.name for c in item.expressions], item.args["reference"]))
         elif isinstance(item, (exp.Constraint, exp.PrimaryKey, exp.UniqueColumnConstraint)):
             cons_name = item.name if isinstance(item, exp.Constraint) else None
             kinds = item.expressions if isinstance(item, exp.Constraint) else [item]
@@ -161,12 +170,15 @@ def create_table(session, node: exp.Create) -> None:
                     elif pending == "uq":
                         uniques.append((cons_name or _auto_name("UQ", name), kc))
                     pending = None
+                elif isinstance(k, exp.ForeignKey):
+                    fks.append(foreign_key(name, schema, cons_name, [c.name for c in k.expressions], k.args["reference"]))
                 else:
                     raise unsupported(f"table constraint {k.sql(dialect='tsql')}")
         else:
             raise unsupported(f"{type(item).__name__} in CREATE TABLE")
     names = {c[0].lower() for c in cols}
-    for _, kc in ([pk] if pk else []) + uniques:
+    resolve_foreign_keys(session, db, schema, name, fks, {"pk": pk[1] if pk else None})
+    for _, kc in ([pk] if pk else []) + uniques + [(f.name, f.columns) for f in fks]:
         for c in kc:
             if c.lower() not in names:
                 raise SqlError(1911, f"Column name '{c}' does not exist in the target table or view.")
@@ -179,9 +191,10 @@ def create_table(session, node: exp.Create) -> None:
     for _, uc in uniques:
         parts.append("UNIQUE (" + ", ".join(quote(c) for c in uc) + ")")
     stmts = [f"CREATE TABLE {q} ({', '.join(parts)})",
-             f"COMMENT ON TABLE {q} IS " + _lit(json.dumps({"pk": list(pk) if pk else None, "uq": [list(u) for u in uniques]}))]
+             f"COMMENT ON TABLE {q} IS " + _lit(table_comment(pk, uniques, fks, []))]
     for n, d, _, ident, df in cols:
-        stmts.append(f"COMMENT ON COLUMN {q}.{quote(n)} IS " + _lit(column_comment(d, ident, df)))
+        stmts.append(f"COMMENT ON COLUMN {q}.{quote(n)} IS "
+                     + _lit(column_comment(d, ident, df, default_name=default_names.get(n.lower()))))
     _in_txn(session, stmts)
 
 
@@ -210,7 +223,7 @@ def drop(session, node: exp.Drop) -> None:
         _in_txn(session, [f"DROP SCHEMA {quote(session.engine.alias(db))}.{quote(name)}"])
         return
     if kind == "INDEX":
-        return
+        return drop_index(session, node)
     if kind not in ("TABLE", "VIEW"):
         raise unsupported(f"DROP {kind}")
     targets = node.args.get("tables") or node.expressions or [node.this]
@@ -298,7 +311,8 @@ def create_view(session, node: exp.Create, tr) -> None:
     if any(not n for n, _ in outs):
         raise SqlError(4511, f"Create View or Function failed because no column name was specified for column {1 + [n for n, _ in outs].index('')}.")
     q = f"{quote(alias)}.{quote(schema)}.{quote(table.name)}"
-    meta = {"cols": [[n, str(t.decl) if t.decl else "nvarchar(max)", t.nullable] for n, t in outs]}
+    meta = {"cols": [[n, str(t.decl) if t.decl else "nvarchar(max)", t.nullable] for n, t in outs],
+            "sql": node.sql(dialect="tsql")}  # sys.sql_modules.definition (regenerated text, see README)
     _in_txn(session, [f"CREATE VIEW {q} AS {sql}", f"COMMENT ON VIEW {q} IS " + _lit(json.dumps(meta))])
 
 
@@ -326,6 +340,6 @@ def run(session, node: exp.Expression, tr) -> None:
         return None
     if kind == "VIEW":
         return create_view(session, node, tr)
-    if kind == "INDEX":
-        return None  # indexes change no result; DuckDB scans are fast enough
+    if kind.endswith("INDEX"):  # INDEX, CLUSTERED INDEX, NONCLUSTERED INDEX
+        return create_index(session, node)  # recorded for the catalog; DuckDB scans are fast enough
     raise unsupported(f"CREATE {kind}")

@@ -29,6 +29,7 @@ from mctm_replica.standin.engine.errors import map_error
 from mctm_replica.standin.engine.query import translate_query, unsupported
 from mctm_replica.standin.engine.packing import needs_types, pack_query
 from mctm_replica.standin.engine.rows import converters_for, stream_rows
+from mctm_replica.standin.engine.sysviews_server import DEFAULT_ISOLATION, isolation_code
 from mctm_replica.standin.engine.translate import Translator
 from mctm_replica.standin.engine.typed import Scope
 
@@ -121,6 +122,7 @@ class DuckSession:
         # unlimited and others at DEFAULT_TEXTSIZE; the front end may set this attribute after login.
         self.textsize = 2147483647
         self.implicit_transactions = False
+        self.isolation_level = DEFAULT_ISOLATION
         self.identity_insert: set[str] = set()
         self.last_identity: int | None = None
         self.last_rowcount = 0
@@ -254,8 +256,8 @@ class DuckSession:
 
     def _parse(self, sql: str) -> list[exp.Expression | None]:
         _check_collations(sql)
-        # sqlglot cannot parse isolation levels; they are accepted and have no effect
-        sql = _ISOLATION.sub("SET TRANSACTION_ISOLATION_LEVEL ON", sql)
+        # sqlglot cannot parse isolation levels; the level is kept for sys.dm_exec_sessions only
+        sql = _ISOLATION.sub(lambda m: f"SET TRANSACTION_ISOLATION_LEVEL {isolation_code(m.group(1))}", sql)
         sql = _IDENTITY_INSERT.sub(
             lambda m: f"SET STANDIN_IDENTITY_INSERT_{m.group(2).upper()} '{m.group(1).replace(chr(39), chr(39) * 2)}'", sql)
         try:
@@ -375,6 +377,8 @@ class DuckSession:
             n = int(value)
             # 0 restores SQL Server's default; -1 (or any negative) means unlimited
             self.textsize = DEFAULT_TEXTSIZE if n == 0 else (2147483647 if n < 0 else n)
+        elif name == "transaction_isolation_level":
+            self.isolation_level = int(value)  # reported by sys.dm_exec_sessions; DuckDB itself is snapshot
         elif name == "implicit_transactions":
             self.implicit_transactions = on
         elif name == "rowcount" and value not in ("0",):

@@ -1,0 +1,168 @@
+"""The DDL parts that only the catalog views need: FOREIGN KEY, CREATE/DROP INDEX.
+
+SQL Server keeps foreign keys and indexes in its catalog; the stand-in records
+them in the table's COMMENT (see catalog.py) so ``sys.foreign_keys``,
+``sys.indexes`` and INFORMATION_SCHEMA answer as SQL Server does. Neither is
+enforced or used for access paths (README "Known differences").
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from sqlglot import exp
+
+from mctm_replica.standin.contract import SqlError
+from mctm_replica.standin.engine.catalog import ForeignKeyInfo, IndexInfo, TableInfo, table_comment
+
+_RULES = ("NO ACTION", "CASCADE", "SET NULL", "SET DEFAULT")
+
+
+def auto_fk_name(table: str, ref_table: str) -> str:
+    """SQL Server's generated name: FK__child__paren__<hex>."""
+    h = zlib.crc32(f"FK{table}{ref_table}".encode())
+    return f"FK__{table[:12]}__{ref_table[:12]}__{h:08X}"
+
+
+def auto_default_name(table: str, column: str) -> str:
+    """SQL Server's generated name: DF__table__column__<hex>."""
+    h = zlib.crc32(f"DF{table}{column}".encode())
+    return f"DF__{table[:9]}__{column[:5]}__{h:08X}"
+
+
+def foreign_key(table: str, default_schema: str, name: str | None, columns: list[str],
+                ref: exp.Reference) -> ForeignKeyInfo:
+    """A ForeignKeyInfo from sqlglot's Reference (column or table constraint)."""
+    target = ref.this
+    ref_cols: list[str] = []
+    if isinstance(target, exp.Schema):
+        ref_cols = [c.name for c in target.expressions]
+        target = target.this
+    on_delete = on_update = "NO ACTION"
+    for opt in ref.args.get("options") or []:
+        text = " ".join(str(opt).upper().split())
+        for rule in _RULES:
+            if text == f"ON DELETE {rule}":
+                on_delete = rule
+            elif text == f"ON UPDATE {rule}":
+                on_update = rule
+    if target.text("catalog"):
+        raise SqlError(1763, f"Cross-database foreign key references are not supported. Foreign key '{target.sql('tsql')}'.")
+    return ForeignKeyInfo(name or auto_fk_name(table, target.name), columns, target.text("db") or default_schema,
+                          target.name, ref_cols, on_delete, on_update)
+
+
+def resolve_foreign_keys(session, db: str, schema: str, table: str, fks: list[ForeignKeyInfo],
+                         own: dict[str, list[str]]) -> None:
+    """Check the referenced table and fill in its primary key when no columns were named.
+
+    ``own`` maps the new table's lower-case name to its key columns (a table may reference itself).
+    """
+    for fk in fks:
+        if fk.ref_schema.lower() == schema.lower() and fk.ref_table.lower() == table.lower():
+            ref_pk = own.get("pk")
+        else:
+            info = session.lookup_table(db, fk.ref_schema, fk.ref_table)
+            if info is None or info.kind != "BASE TABLE":
+                raise SqlError(1767, f"Foreign key '{fk.name}' references invalid table '{fk.ref_schema}.{fk.ref_table}'.")
+            fk.ref_table, fk.ref_schema = info.name, info.schema
+            ref_pk = info.pk[1] if info.pk else None
+        if not fk.ref_columns:
+            if not ref_pk:
+                raise SqlError(1773, f"Foreign key '{fk.name}' has implicit reference to object "
+                                     f"'{fk.ref_schema}.{fk.ref_table}' on which there is no primary key defined.")
+            fk.ref_columns = list(ref_pk)
+        if len(fk.ref_columns) != len(fk.columns):
+            raise SqlError(8140, f"More than one key specified in column level FOREIGN KEY constraint, table '{table}'.")
+
+
+def _find_table(session, table: exp.Table) -> TableInfo:
+    info = session.lookup_table(table.text("catalog"), table.text("db"), table.name)
+    if info is None:
+        raise SqlError(1088, f"Cannot find the object \"{table.name}\" because it does not exist or you do not have permissions.")
+    return info
+
+
+def _write(session, info: TableInfo) -> None:
+    from mctm_replica.standin.engine.ddl import _in_txn
+
+    text = table_comment(info.pk, info.uniques, info.fks, info.indexes)
+    _in_txn(session, [f"COMMENT ON TABLE {info.qualified} IS '" + text.replace("'", "''") + "'"])
+
+
+_CMP = {exp.EQ: "=", exp.NEQ: "<>", exp.GT: ">", exp.GTE: ">=", exp.LT: "<", exp.LTE: "<="}
+
+
+def filter_text(e: exp.Expression) -> str:
+    """A filtered index's WHERE as SQL Server stores it: [a] IS NOT NULL, [b]>(5), [c]='x' AND ..."""
+    if isinstance(e, exp.Paren):
+        return filter_text(e.this)
+    if isinstance(e, exp.Column):
+        return "[" + e.name.replace("]", "]]") + "]"
+    if isinstance(e, exp.Literal):
+        return "'" + e.name.replace("'", "''") + "'" if e.is_string else f"({e.name})"
+    if isinstance(e, exp.Not) and isinstance(e.this, exp.Is):
+        return f"{filter_text(e.this.this)} IS NOT NULL"
+    if isinstance(e, exp.Is):
+        return f"{filter_text(e.this)} IS NULL"
+    if isinstance(e, exp.And):
+        return f"{filter_text(e.this)} AND {filter_text(e.expression)}"
+    if type(e) in _CMP:
+        return f"{filter_text(e.this)}{_CMP[type(e)]}{filter_text(e.expression)}"
+    return e.sql(dialect="tsql", identify=True)  # other forms: sqlglot's text (README "Known differences")
+
+
+def create_index(session, node: exp.Create) -> None:
+    index = node.this
+    info = _find_table(session, index.args["table"])
+    if info.kind != "BASE TABLE":
+        raise SqlError(1939, f"Cannot create index on view '{info.name}' because the view is not schema bound.")
+    name = index.name
+    taken = [i.name.lower() for i in info.indexes] + [n.lower() for n, _ in ([info.pk] if info.pk else []) + info.uniques]
+    if name.lower() in taken:
+        raise SqlError(1913, f"The operation failed because an index or statistics with name '{name}' already exists "
+                             f"on table '{info.schema}.{info.name}'.")
+    params = index.args.get("params")
+    cols: list[tuple[str, bool]] = []
+    for o in params.args.get("columns") or []:
+        desc = bool(o.args.get("desc")) if isinstance(o, exp.Ordered) else False
+        c = o.this if isinstance(o, exp.Ordered) else o
+        ci = info.column(c.name)
+        if ci is None:
+            raise SqlError(1911, f"Column name '{c.name}' does not exist in the target table or view.")
+        cols.append((ci.name, desc))
+    include = []
+    for c in params.args.get("include") or []:
+        ci = info.column(c.name)
+        if ci is None:
+            raise SqlError(1911, f"Column name '{c.name}' does not exist in the target table or view.")
+        include.append(ci.name)
+    kind = (node.args.get("kind") or "").upper()
+    clustered = kind.startswith("CLUSTERED")
+    if clustered and (info.pk and not any(i.clustered for i in info.indexes) or any(i.clustered for i in info.indexes)):
+        raise SqlError(1902, f"Cannot create more than one clustered index on table '{info.schema}.{info.name}'. "
+                             "Drop the existing clustered index before creating another.")
+    where = params.args.get("where")
+    filt = None
+    if where is not None:
+        filt = "(" + filter_text(where.this) + ")"
+    info.indexes.append(IndexInfo(name, cols, bool(node.args.get("unique")), clustered, include, filt))
+    _write(session, info)
+
+
+def drop_index(session, node: exp.Drop) -> None:
+    on = node.args.get("cluster")
+    for t in node.args.get("tables") or [node.this]:
+        if isinstance(on, exp.OnProperty):
+            table, name = on.this, t.name
+        else:  # the old form DROP INDEX table.index
+            table, name = exp.Table(this=t.args.get("db"), db=t.args.get("catalog")), t.name
+        info = session.lookup_table(table.text("catalog"), table.text("db"), table.name)
+        found = [i for i in info.indexes if i.name.lower() == name.lower()] if info else []
+        if not found:
+            if node.args.get("exists"):
+                continue
+            raise SqlError(3701, f"Cannot drop the index '{table.name}.{name}', because it does not exist or you "
+                                 "do not have permission.", severity=11)
+        info.indexes.remove(found[0])
+        _write(session, info)

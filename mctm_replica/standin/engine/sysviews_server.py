@@ -1,0 +1,150 @@
+"""Catalog views of the server, the session and object definitions.
+
+``sys.system_views`` (SQLAlchemy looks up ``dm_exec_sessions`` there before
+asking for the isolation level), ``sys.dm_exec_sessions``,
+``sys.dm_exec_connections``, ``sys.sql_modules``, ``sys.extended_properties``,
+``sys.sequences`` and ``INFORMATION_SCHEMA.VIEWS``.
+
+What the front end knows about a connection (client host, program, TDS
+version, encryption) reaches the engine session as ``connection_info`` (a
+dict set at login, see login.py); missing keys answer as SQL Server does for
+an unencrypted TCP connection.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from mctm_replica.standin.engine.decl import Decl
+
+SN = Decl("nvarchar", length=128)
+INT = Decl("int")
+BIT = Decl("bit")
+TINY = Decl("tinyint")
+SMALL = Decl("smallint")
+BIG = Decl("bigint")
+DATETIME = Decl("datetime")
+DESC60 = Decl("nvarchar", length=60)
+MAXTEXT = Decl("nvarchar", length=-1)
+# SQL Server's schema ids of the system schemas that hold catalog views
+SYS_SCHEMA_ID = 4
+INFORMATION_SCHEMA_ID = 3
+# sys.dm_exec_sessions.transaction_isolation_level codes
+ISOLATION_CODES = {"READ UNCOMMITTED": 1, "READ COMMITTED": 2, "REPEATABLE READ": 3, "SERIALIZABLE": 4, "SNAPSHOT": 5}
+DEFAULT_ISOLATION = 2  # READ COMMITTED, SQL Server's default
+TDS74 = 0x74000004
+
+
+def isolation_code(level: str) -> int:
+    """The transaction_isolation_level code of ``SET TRANSACTION ISOLATION LEVEL <level>``."""
+    return ISOLATION_CODES[" ".join(level.upper().split())]
+
+
+def _object_columns():
+    return [("name", SN), ("object_id", INT), ("principal_id", INT), ("schema_id", INT), ("parent_object_id", INT),
+            ("type", Decl("char", length=2)), ("type_desc", DESC60), ("create_date", DATETIME),
+            ("modify_date", DATETIME), ("is_ms_shipped", BIT), ("is_published", BIT), ("is_schema_published", BIT)]
+
+
+def sys_system_views(ctx):
+    from mctm_replica.standin.engine.sysviews import view_names
+
+    rows = []
+    for key in sorted(view_names()):
+        schema, name = key.split(".", 1)
+        # system objects have negative ids; any stable distinct value will do
+        oid = -(zlib.crc32(key.encode()) & 0x3FFFFFFF) - 1
+        sid = SYS_SCHEMA_ID if schema == "sys" else INFORMATION_SCHEMA_ID
+        rows.append((name if schema == "sys" else name.upper(), oid, None, sid, 0, "V ", "VIEW",
+                     ctx.when, ctx.when, True, False, False))
+    return _object_columns(), rows
+
+
+def _info(session) -> dict:
+    return getattr(session, "connection_info", None) or {}
+
+
+def sys_dm_exec_sessions(ctx):
+    s = ctx.session
+    info = _info(s)
+    cols = [("session_id", SMALL), ("login_time", DATETIME), ("host_name", SN), ("program_name", SN),
+            ("host_process_id", INT), ("client_version", INT), ("client_interface_name", Decl("nvarchar", length=32)),
+            ("login_name", SN), ("status", Decl("nvarchar", length=30)), ("is_user_process", BIT),
+            ("text_size", INT), ("language", SN), ("date_format", Decl("nvarchar", length=3)), ("date_first", SMALL),
+            ("quoted_identifier", BIT), ("arithabort", BIT), ("ansi_null_dflt_on", BIT), ("ansi_defaults", BIT),
+            ("ansi_warnings", BIT), ("ansi_padding", BIT), ("ansi_nulls", BIT), ("concat_null_yields_null", BIT),
+            ("transaction_isolation_level", SMALL), ("lock_timeout", INT), ("deadlock_priority", INT),
+            ("row_count", BIG), ("prev_error", INT), ("original_login_name", SN), ("database_id", SMALL),
+            ("authenticating_database_id", INT), ("open_transaction_count", INT)]
+    db_id = dict((n.lower(), i) for n, i in s.database_ids()).get(s.database.lower(), 1)
+    rows = [(s.spid, info.get("login_time", ctx.when), info.get("host_name"), info.get("program_name"),
+             info.get("host_process_id"), info.get("client_version", 7), info.get("client_interface_name"),
+             s.login, "running", True, s.textsize, "us_english", "mdy", 7, True, True, True, False, True, True,
+             True, True, getattr(s, "isolation_level", DEFAULT_ISOLATION), -1, 0, s.last_rowcount, 0, s.login,
+             db_id, 1, s.trancount)]
+    return cols, rows
+
+
+def sys_dm_exec_connections(ctx):
+    s = ctx.session
+    info = _info(s)
+    addr = Decl("varchar", length=48)
+    cols = [("session_id", INT), ("most_recent_session_id", INT), ("connect_time", DATETIME),
+            ("net_transport", Decl("nvarchar", length=40)), ("protocol_type", Decl("nvarchar", length=40)),
+            ("protocol_version", INT), ("endpoint_id", INT), ("encrypt_option", Decl("nvarchar", length=40)),
+            ("auth_scheme", Decl("nvarchar", length=40)), ("node_affinity", SMALL), ("num_reads", INT),
+            ("num_writes", INT), ("last_read", DATETIME), ("last_write", DATETIME), ("net_packet_size", INT),
+            ("client_net_address", addr), ("client_tcp_port", INT), ("local_net_address", addr),
+            ("local_tcp_port", INT), ("connection_id", Decl("uniqueidentifier")),
+            ("parent_connection_id", Decl("uniqueidentifier")), ("most_recent_sql_handle", Decl("varbinary", length=64))]
+    when = info.get("login_time", ctx.when)
+    rows = [(s.spid, s.spid, when, "TCP", "TSQL", info.get("protocol_version", TDS74), 4,
+             info.get("encrypt_option", "FALSE"), "SQL", 0, 0, 0, when, when, info.get("net_packet_size", 4096),
+             info.get("client_net_address"), info.get("client_tcp_port"), info.get("local_net_address"),
+             info.get("local_tcp_port"), None, None, None)]
+    return cols, rows
+
+
+def sys_sql_modules(ctx):
+    cols = [("object_id", INT), ("definition", MAXTEXT), ("uses_ansi_nulls", BIT), ("uses_quoted_identifier", BIT),
+            ("is_schema_bound", BIT), ("uses_database_collation", BIT), ("is_recompiled", BIT),
+            ("null_on_null_input", BIT), ("execute_as_principal_id", INT), ("uses_native_compilation", BIT),
+            ("inline_type", BIT), ("is_inlineable", BIT)]
+    rows = [(t.object_id, t.definition, True, True, False, False, False, False, None, False, False, False)
+            for t in ctx.tables if t.kind == "VIEW"]
+    return cols, rows
+
+
+def sys_extended_properties(ctx):
+    # value is sql_variant in SQL Server; no statement of the stand-in sets extended properties
+    cols = [("class", TINY), ("class_desc", DESC60), ("major_id", INT), ("minor_id", INT), ("name", SN),
+            ("value", Decl("nvarchar", length=4000))]
+    return cols, []
+
+
+def sys_sequences(ctx):
+    # CREATE SEQUENCE is not supported, so there are never rows
+    cols = _object_columns() + [("start_value", BIG), ("increment", BIG), ("minimum_value", BIG),
+                                ("maximum_value", BIG), ("is_cycling", BIT), ("is_cached", BIT), ("cache_size", INT),
+                                ("system_type_id", TINY), ("user_type_id", INT), ("precision", TINY),
+                                ("scale", TINY), ("current_value", BIG), ("is_exhausted", BIT),
+                                ("last_used_value", BIG)]
+    return cols, []
+
+
+def is_views(ctx):
+    cols = [("TABLE_CATALOG", SN), ("TABLE_SCHEMA", SN), ("TABLE_NAME", SN),
+            ("VIEW_DEFINITION", Decl("nvarchar", length=4000)), ("CHECK_OPTION", Decl("varchar", length=7)),
+            ("IS_UPDATABLE", Decl("varchar", length=2))]
+    # VIEW_DEFINITION shows the first 4000 characters, as SQL Server's does
+    rows = [(ctx.db, t.schema, t.name, None if t.definition is None else t.definition[:4000], "NONE", "NO")
+            for t in ctx.tables if t.kind == "VIEW"]
+    return cols, rows
+
+
+VIEWS = {
+    "sys.system_views": sys_system_views, "sys.dm_exec_sessions": sys_dm_exec_sessions,
+    "sys.dm_exec_connections": sys_dm_exec_connections, "sys.sql_modules": sys_sql_modules,
+    "sys.extended_properties": sys_extended_properties, "sys.sequences": sys_sequences,
+    "information_schema.views": is_views,
+}
