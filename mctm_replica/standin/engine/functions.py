@@ -11,6 +11,7 @@ from collections.abc import Callable
 from sqlglot import exp
 
 from mctm_replica.standin.contract import SqlError
+from mctm_replica.standin.engine.catalog_functions import columnproperty, object_id_of, schema_name_of
 from mctm_replica.standin.engine.decl import UNICODE_TYPES, Decl
 from mctm_replica.standin.engine.typed import Typed
 
@@ -145,6 +146,9 @@ def _db_name(tr, node, scope):
 
 
 def _schema_name(tr, node, scope):
+    args = _args(tr, node, scope)
+    if args:
+        return schema_name_of(tr, args[0])
     return Typed(tr.emit_const("dbo", SYSNAME), SYSNAME)
 
 
@@ -166,7 +170,9 @@ def _app_name(tr, node, scope):
 
 def _object_id(tr, node, scope):
     args = _args(tr, node, scope)
-    if not args or not args[0].is_const or not isinstance(args[0].const, str):
+    if args and not args[0].is_const:  # a column or expression: looked up per row
+        return object_id_of(tr, args[0], args[1] if len(args) > 1 else None)
+    if not args or not isinstance(args[0].const, str):
         raise SqlError(50000, "The SQL Server stand-in does not support OBJECT_ID with a non-constant name.")
     import sqlglot
 
@@ -216,5 +222,5 @@ FUNCTIONS: dict[str, Callable] = {
     "LEN": _len, "DATALENGTH": _datalength, "DB_NAME": _db_name, "SCHEMA_NAME": _schema_name,
     "SUSER_NAME": _login, "SUSER_SNAME": _login, "SYSTEM_USER": _login, "USER_NAME": _user_name,
     "CURRENT_USER": _user_name, "HOST_NAME": _host_name, "APP_NAME": _app_name, "OBJECT_ID": _object_id,
-    "SERVERPROPERTY": _serverproperty, "SCOPE_IDENTITY": _scope_identity, "NCHAR": _nchar,
+    "SERVERPROPERTY": _serverproperty, "COLUMNPROPERTY": columnproperty, "SCOPE_IDENTITY": _scope_identity, "NCHAR": _nchar,
 }
