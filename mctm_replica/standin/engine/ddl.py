@@ -300,6 +300,14 @@ def alter(session, node: exp.Alter, tr) -> None:
     _in_txn(session, stmts)
 
 
+def view_definition(session, node: exp.Create) -> str:
+    """sys.sql_modules.definition: the batch as sent (CREATE VIEW must be alone in its batch)."""
+    text = getattr(session, "batch_text", None)
+    if text and text.lstrip().upper().startswith("CREATE") and len(session._parse(text)) == 1:
+        return text
+    return node.sql(dialect="tsql")  # a batch the stand-in accepted with more in it: the parsed text
+
+
 def create_view(session, node: exp.Create, tr) -> None:
     table = node.this
     db, alias, schema = _target(session, table)
@@ -312,7 +320,7 @@ def create_view(session, node: exp.Create, tr) -> None:
         raise SqlError(4511, f"Create View or Function failed because no column name was specified for column {1 + [n for n, _ in outs].index('')}.")
     q = f"{quote(alias)}.{quote(schema)}.{quote(table.name)}"
     meta = {"cols": [[n, str(t.decl) if t.decl else "nvarchar(max)", t.nullable] for n, t in outs],
-            "sql": node.sql(dialect="tsql")}  # sys.sql_modules.definition (regenerated text, see README)
+            "sql": view_definition(session, node)}
     _in_txn(session, [f"CREATE VIEW {q} AS {sql}", f"COMMENT ON VIEW {q} IS " + _lit(json.dumps(meta))])
 
 

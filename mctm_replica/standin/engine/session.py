@@ -226,6 +226,7 @@ class DuckSession:
 
     # ------------------------------------------------------------ batches
     def execute(self, sql: str, params: Mapping[str, object] | None = None) -> Iterator[StatementResult]:
+        self.batch_text = sql  # CREATE VIEW keeps it as its definition (sys.sql_modules), as SQL Server does
         statements = self._parse(sql)
         for stmt in statements:
             if stmt is None:
