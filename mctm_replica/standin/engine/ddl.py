@@ -294,7 +294,8 @@ def alter(session, node: exp.Alter, tr) -> None:
             decl = decl_from_datatype(action.args["dtype"], ddl=True)
             using = convert_sql(quote(ci.name), ci.decl, decl)
             stmts.append(f"ALTER TABLE {q} ALTER COLUMN {quote(ci.name)} SET DATA TYPE {storage_type(decl)} USING {using}")
-            stmts.append(f"COMMENT ON COLUMN {q}.{quote(ci.name)} IS " + _lit(column_comment(decl, ci.identity, ci.default)))
+            comment = column_comment(decl, ci.identity, ci.default, default_name=ci.default_name)
+            stmts.append(f"COMMENT ON COLUMN {q}.{quote(ci.name)} IS " + _lit(comment))
         else:
             raise unsupported(f"ALTER TABLE {type(action).__name__}")
     _in_txn(session, stmts)
