@@ -170,3 +170,43 @@ def test_union_order_by_a_qualified_first_query_column(sess):
     got = rows(sess, "SELECT r.code, r.name FROM dbo.region r UNION SELECT i.sku, N'item' FROM inv.item i"
                      " ORDER BY r.code DESC")
     assert got == [("JP", "Japan")]
+
+
+# ---------------------------------------------------------------- known differences (README)
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="stand-in difference: a referenced table can be dropped (FOREIGN KEY is not enforced)")
+def test_dropping_a_referenced_table_fails(sess):
+    list(sess.execute("CREATE TABLE dbo.p1 (id int PRIMARY KEY)"))
+    list(sess.execute("CREATE TABLE dbo.c1 (pid int REFERENCES p1)"))
+    try:
+        try:
+            list(sess.execute("DROP TABLE p1"))
+            number = None
+        except SqlError as e:
+            number = e.number
+        assert number == 3726
+    finally:
+        list(sess.execute("DROP TABLE IF EXISTS c1"))
+        list(sess.execute("DROP TABLE IF EXISTS p1"))
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="stand-in difference: filters other than IS [NOT] NULL, comparisons and AND keep sqlglot's text")
+def test_filter_definition_of_in_list(sess):
+    list(sess.execute("CREATE TABLE dbo.f1 (a int)"))
+    try:
+        list(sess.execute("CREATE INDEX ix_f1 ON f1 (a) WHERE a IN (1, 2)"))
+        assert rows(sess, "SELECT filter_definition FROM sys.indexes WHERE name = 'ix_f1'") == [("([a]=(1) OR [a]=(2))",)]
+    finally:
+        list(sess.execute("DROP TABLE f1"))
+
+
+@pytest.mark.xfail(strict=True, raises=SqlError, reason="stand-in difference: ALTER TABLE ADD CONSTRAINT is refused")
+def test_alter_table_add_foreign_key(sess):
+    list(sess.execute("CREATE TABLE dbo.a1 (pid char(2))"))
+    try:
+        list(sess.execute("ALTER TABLE a1 ADD CONSTRAINT FK_a1 FOREIGN KEY (pid) REFERENCES region (code)"))
+        assert rows(sess, "SELECT name FROM sys.foreign_keys WHERE name = 'FK_a1'") == [("FK_a1",)]
+    finally:
+        list(sess.execute("DROP TABLE a1"))
