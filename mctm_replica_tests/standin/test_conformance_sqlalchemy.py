@@ -151,6 +151,21 @@ def test_dm_exec_views_describe_this_connection(standin, fresh_db):
                      ("sys", "foreign_keys"), ("sys", "tables")]
 
 
+def test_dm_exec_sessions_lists_every_session(standin, fresh_db):
+    other = standin.connect_pymssql(database=fresh_db, autocommit=True)
+    try:
+        with other.cursor() as cur:
+            cur.execute("SET TRANSACTION ISOLATION LEVEL SNAPSHOT")
+            cur.execute("SELECT @@SPID")
+            other_spid = cur.fetchone()[0]
+        got = _run(standin, fresh_db, "SELECT s.session_id, s.transaction_isolation_level, c.net_transport"
+                                      " FROM sys.dm_exec_sessions s JOIN sys.dm_exec_connections c"
+                                      " ON c.session_id = s.session_id WHERE s.is_user_process = 1")
+    finally:
+        other.close()
+    assert (other_spid, 5, "TCP") in got and len(got) >= 2
+
+
 # ---------------------------------------------------------------- known differences (README)
 
 def _run(standin, db, *stmts):
@@ -193,15 +208,6 @@ def test_identity_seed_is_sql_variant(engine, standin, fresh_db):
                                    "FROM sys.identity_columns") == [("int",)]
 
 
-@pytest.mark.xfail(strict=True, reason="stand-in difference: sys.dm_exec_sessions/connections list the asking "
-                                       "session only")
-def test_dm_exec_sessions_lists_every_session(standin, fresh_db):
-    other = standin.connect_pymssql(database=fresh_db, autocommit=True)
-    try:
-        count = _run(standin, fresh_db, "SELECT COUNT(*) FROM sys.dm_exec_sessions WHERE is_user_process = 1")
-    finally:
-        other.close()
-    assert count[0][0] >= 2
 
 
 @pytest.mark.xfail(strict=True, reason="stand-in difference: create_date/modify_date are a fixed 2024-01-01")

@@ -91,6 +91,14 @@ def test_identity_computed_and_extended_properties(sess):
                 ) == [("id", 100, 10, 110, True)]
     assert rows(sess, "SELECT COUNT(*) FROM sys.computed_columns") == [(0,)]
     assert rows(sess, "SELECT COUNT(*) FROM sys.extended_properties WHERE class = 1") == [(0,)]
+    assert rows(sess, "SELECT COUNT(*) FROM INFORMATION_SCHEMA.SEQUENCES") == [(0,)]
+    assert rows(sess, "SELECT 1 FROM fn_listextendedproperty(default, default, default, default, default, default,"
+                      " default)") == []
+    assert rows(sess, "SELECT x.objname FROM sys.fn_listextendedproperty(N'MS_Description', 'schema', 'dbo',"
+                      " 'table', 'orders', NULL, NULL) AS x") == []
+    with pytest.raises(SqlError) as e:
+        rows(sess, "SELECT 1 FROM fn_listextendedproperty(default)")
+    assert e.value.number == 313
 
 
 def test_created_indexes(sess):

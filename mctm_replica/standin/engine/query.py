@@ -59,7 +59,16 @@ def table_source(tr, table: exp.Table, scope: Scope) -> tuple[str, Source]:
     catalog = table.text("catalog")
     alias = table.alias or name
     if isinstance(table.this, exp.Func) or not name:
-        raise unsupported("table-valued functions in FROM")
+        from mctm_replica.standin.engine.sysviews import table_function
+
+        fn = table.this
+        built = table_function(tr.s, catalog, fn.name, list(fn.expressions)) if isinstance(fn, exp.Func) else None
+        if built is None:
+            raise unsupported("table-valued functions in FROM")
+        sql, names, decls = built
+        alias = table.alias or fn.name
+        src = Source(alias, names, decls, [True] * len(names), [False] * len(names), match_names=(alias.lower(),))
+        return f"({sql}) AS {quote(alias)}", src
     if schema.lower() in ("information_schema", "sys"):
         sql, names, decls = system_view(tr.s, catalog, schema.lower(), name.lower(), written_name(table))
         src = Source(alias, names, decls, [True] * len(names), [False] * len(names),

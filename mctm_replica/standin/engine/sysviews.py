@@ -136,6 +136,27 @@ def view_names() -> list[str]:
     return sorted(set(_INLINE) | set(_registry()))
 
 
+def _context(session, catalog: str) -> ViewContext:
+    db = session.database_display(catalog) if catalog else session.database
+    tables = sorted(session.all_tables(db).values(), key=lambda t: (t.schema.lower(), t.name.lower()))
+    schemas = session.all_schemas(db)
+    schema_ids = {"dbo": 1}
+    for i, sname in enumerate(s for s in schemas if s.lower() != "dbo"):
+        schema_ids[sname.lower()] = 5 + i
+    return ViewContext(session, db, tables, schemas, schema_ids)
+
+
+def table_function(session, catalog: str, name: str, args: list) -> tuple[str, list[str], list[Decl]] | None:
+    """SQL, column names and declarations of a catalog table-valued function; None if not one."""
+    from mctm_replica.standin.engine.sysviews_server import TABLE_FUNCTIONS
+
+    fn = TABLE_FUNCTIONS.get(name.lower())
+    if fn is None:
+        return None
+    cols, rows = fn(_context(session, catalog), args)
+    return _values(cols, rows), [n for n, _ in cols], [d for _, d in cols]
+
+
 def system_view(session, catalog: str, schema: str, name: str, written: str) -> tuple[str, list[str], list[Decl]]:
     """SQL, column names and declarations of one catalog view."""
     db = session.database_display(catalog) if catalog else session.database

@@ -64,9 +64,13 @@ def _info(session) -> dict:
     return getattr(session, "connection_info", None) or {}
 
 
+def _sessions(ctx) -> list:
+    """Every open user session (SQL Server's system sessions, spid < 51, do not exist here)."""
+    live = getattr(ctx.session.engine, "live_sessions", None)
+    return live() if live is not None else [ctx.session]
+
+
 def sys_dm_exec_sessions(ctx):
-    s = ctx.session
-    info = _info(s)
     cols = [("session_id", SMALL), ("login_time", DATETIME), ("host_name", SN), ("program_name", SN),
             ("host_process_id", INT), ("client_version", INT), ("client_interface_name", Decl("nvarchar", length=32)),
             ("login_name", SN), ("status", Decl("nvarchar", length=30)), ("is_user_process", BIT),
@@ -76,18 +80,20 @@ def sys_dm_exec_sessions(ctx):
             ("transaction_isolation_level", SMALL), ("lock_timeout", INT), ("deadlock_priority", INT),
             ("row_count", BIG), ("prev_error", INT), ("original_login_name", SN), ("database_id", SMALL),
             ("authenticating_database_id", INT), ("open_transaction_count", INT)]
-    db_id = dict((n.lower(), i) for n, i in s.database_ids()).get(s.database.lower(), 1)
-    rows = [(s.spid, info.get("login_time", ctx.when), info.get("host_name"), info.get("program_name"),
-             info.get("host_process_id"), info.get("client_version", 7), info.get("client_interface_name"),
-             s.login, "running", True, s.textsize, "us_english", "mdy", 7, True, True, True, False, True, True,
-             True, True, getattr(s, "isolation_level", DEFAULT_ISOLATION), -1, 0, s.last_rowcount, 0, s.login,
-             db_id, 1, s.trancount)]
+    db_ids = {n.lower(): i for n, i in ctx.session.database_ids()}
+    rows = []
+    for s in _sessions(ctx):
+        info = _info(s)
+        rows.append((s.spid, info.get("login_time", ctx.when), info.get("host_name"), info.get("program_name"),
+                     info.get("host_process_id"), info.get("client_version", 7), info.get("client_interface_name"),
+                     s.login, "running" if s is ctx.session else "sleeping", True, s.textsize, "us_english", "mdy",
+                     7, True, True, True, False, True, True, True, True,
+                     getattr(s, "isolation_level", DEFAULT_ISOLATION), -1, 0, s.last_rowcount, 0, s.login,
+                     db_ids.get(s.database.lower(), 1), 1, s.trancount))
     return cols, rows
 
 
 def sys_dm_exec_connections(ctx):
-    s = ctx.session
-    info = _info(s)
     addr = Decl("varchar", length=48)
     cols = [("session_id", INT), ("most_recent_session_id", INT), ("connect_time", DATETIME),
             ("net_transport", Decl("nvarchar", length=40)), ("protocol_type", Decl("nvarchar", length=40)),
@@ -97,11 +103,14 @@ def sys_dm_exec_connections(ctx):
             ("client_net_address", addr), ("client_tcp_port", INT), ("local_net_address", addr),
             ("local_tcp_port", INT), ("connection_id", Decl("uniqueidentifier")),
             ("parent_connection_id", Decl("uniqueidentifier")), ("most_recent_sql_handle", Decl("varbinary", length=64))]
-    when = info.get("login_time", ctx.when)
-    rows = [(s.spid, s.spid, when, "TCP", "TSQL", info.get("protocol_version", TDS74), 4,
-             info.get("encrypt_option", "FALSE"), "SQL", 0, 0, 0, when, when, info.get("net_packet_size", 4096),
-             info.get("client_net_address"), info.get("client_tcp_port"), info.get("local_net_address"),
-             info.get("local_tcp_port"), None, None, None)]
+    rows = []
+    for s in _sessions(ctx):
+        info = _info(s)
+        when = info.get("login_time", ctx.when)
+        rows.append((s.spid, s.spid, when, "TCP", "TSQL", info.get("protocol_version", TDS74), 4,
+                     info.get("encrypt_option", "FALSE"), "SQL", 0, 0, 0, when, when,
+                     info.get("net_packet_size", 4096), info.get("client_net_address"), info.get("client_tcp_port"),
+                     info.get("local_net_address"), info.get("local_tcp_port"), None, None, None))
     return cols, rows
 
 
@@ -142,9 +151,35 @@ def is_views(ctx):
     return cols, rows
 
 
+def is_sequences(ctx):
+    # CREATE SEQUENCE is not supported, so there are never rows
+    cols = [("SEQUENCE_CATALOG", SN), ("SEQUENCE_SCHEMA", SN), ("SEQUENCE_NAME", SN), ("DATA_TYPE", SN),
+            ("NUMERIC_PRECISION", TINY), ("NUMERIC_PRECISION_RADIX", SMALL), ("NUMERIC_SCALE", INT),
+            ("START_VALUE", Decl("nvarchar", length=4000)), ("MINIMUM_VALUE", Decl("nvarchar", length=4000)),
+            ("MAXIMUM_VALUE", Decl("nvarchar", length=4000)), ("INCREMENT", Decl("nvarchar", length=4000)),
+            ("CYCLE_OPTION", Decl("varchar", length=3)), ("DECLARED_DATA_TYPE", Decl("nvarchar", length=128)),
+            ("DECLARED_NUMERIC_PRECISION", INT), ("DECLARED_NUMERIC_SCALE", INT)]
+    return cols, []
+
+
+def fn_listextendedproperty(ctx, args: list):
+    """sys.fn_listextendedproperty(name, level0 type, name, level1 type, name, level2 type, name): no rows,
+    as no statement of the stand-in sets extended properties (SQLAlchemy probes it for comment support)."""
+    from mctm_replica.standin.contract import SqlError
+
+    if len(args) != 7:
+        raise SqlError(313 if len(args) < 7 else 8144, "An insufficient number of arguments were supplied for the "
+                       "procedure or function fn_listextendedproperty." if len(args) < 7 else
+                       "Procedure or function fn_listextendedproperty has too many arguments specified.")
+    cols = [("objtype", SN), ("objname", SN), ("name", SN), ("value", Decl("nvarchar", length=4000))]
+    return cols, []
+
+
+TABLE_FUNCTIONS = {"fn_listextendedproperty": fn_listextendedproperty}
+
 VIEWS = {
     "sys.system_views": sys_system_views, "sys.dm_exec_sessions": sys_dm_exec_sessions,
     "sys.dm_exec_connections": sys_dm_exec_connections, "sys.sql_modules": sys_sql_modules,
     "sys.extended_properties": sys_extended_properties, "sys.sequences": sys_sequences,
-    "information_schema.views": is_views,
+    "information_schema.views": is_views, "information_schema.sequences": is_sequences,
 }
