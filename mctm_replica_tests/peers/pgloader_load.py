@@ -37,6 +37,13 @@ def _literal(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
+def pgloader_url(e: Endpoint, scheme: str) -> str:
+    """A connection string as pgloader parses it: no percent-decoding; ``@@`` is a literal ``@``
+    (and ``::`` a literal ``:`` in the user name)."""
+    user = e.user.replace("@", "@@").replace(":", "::")
+    return f"{scheme}://{user}:{e.password.replace('@', '@@')}@{e.host}:{e.port}/{e.database}"
+
+
 def load_with_pgloader(source: Endpoint, table: str, target: Endpoint, target_schema: str, *,
                        schema: str = "dbo", workers: int = 2) -> str:
     """Migrate ``schema.table`` (a LIKE pattern, e.g. ``items`` or ``items%``) into PostgreSQL schema
@@ -46,7 +53,7 @@ def load_with_pgloader(source: Endpoint, table: str, target: Endpoint, target_sc
     if exe is None:
         raise PgloaderFailed("pgloader is not installed: apt-get install pgloader (.ci/run installs it)")
     command = (
-        f"LOAD DATABASE\n  FROM {source.url('mssql')}\n  INTO {target.url('postgresql')}\n"
+        f"LOAD DATABASE\n  FROM {pgloader_url(source, 'mssql')}\n  INTO {pgloader_url(target, 'postgresql')}\n"
         f"  WITH workers = {workers}\n"
         f"  INCLUDING ONLY TABLE NAMES LIKE {_literal(table)} IN SCHEMA {_literal(schema)}\n"
         f"  ALTER SCHEMA {_literal(schema)} RENAME TO {_literal(target_schema)};\n"
