@@ -100,10 +100,14 @@ def columnproperty(tr, node: exp.Expression, scope) -> Typed:
 
         raise SqlError(174, "The columnproperty function requires 3 argument(s).", severity=15)
     oid, col, prop = args
+    props = _COLUMN_PROPS
+    if prop.is_const:  # the usual case: list only the property asked for
+        want = str(prop.const).lower() if prop.const is not None else ""
+        props = {want: _COLUMN_PROPS[want]} if want in _COLUMN_PROPS else {}
     rows = []
     for t in _tables(tr):
         for c in t.columns:
-            for pname, fn in _COLUMN_PROPS.items():
+            for pname, fn in props.items():
                 rows.append((t.object_id, c.name.lower(), pname, fn(t, c)))
     key = (f"__lk.k0 = CAST({oid.sql} AS INTEGER) AND __lk.k1 = lower(CAST({col.sql} AS VARCHAR))"
            f" AND __lk.k2 = lower(CAST({prop.sql} AS VARCHAR))")
