@@ -8,6 +8,7 @@ TABLE and DROP: there is no second catalog to keep consistent.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import zlib
 from dataclasses import dataclass, field
@@ -66,6 +67,8 @@ class TableInfo:
     fks: list[ForeignKeyInfo] = field(default_factory=list)
     indexes: list[IndexInfo] = field(default_factory=list)
     definition: str | None = None  # a view's T-SQL text (sys.sql_modules, VIEWS.VIEW_DEFINITION)
+    created: str | None = None  # ISO local time of CREATE (sys.objects.create_date)
+    modified: str | None = None  # ISO local time of the last ALTER/CREATE INDEX (sys.objects.modify_date)
 
     @property
     def qualified(self) -> str:
@@ -126,7 +129,8 @@ def load_tables(cur, db: str, alias: str) -> dict[tuple[str, str], TableInfo]:
                              uniques=[tuple(u) for u in meta.get("uq", [])],
                              fks=[ForeignKeyInfo(*f) for f in meta.get("fk", [])],
                              indexes=[IndexInfo(n, [tuple(c) for c in cols], *rest)
-                                      for n, cols, *rest in meta.get("ix", [])])
+                                      for n, cols, *rest in meta.get("ix", [])],
+                             created=meta.get("cd"), modified=meta.get("md"))
             tables[key] = info
         meta = json.loads(ccomment) if ccomment else {"t": "nvarchar(max)"}
         info.columns.append(ColumnInfo(cname, parse_decl(meta["t"]), bool(nullable) and not meta.get("nn"), idx,
@@ -137,7 +141,8 @@ def load_tables(cur, db: str, alias: str) -> dict[tuple[str, str], TableInfo]:
         "AND NOT internal AND schema_name NOT IN ('main', '__standin')", [alias]
     ).fetchall():
         meta = json.loads(comment) if comment else {"cols": []}
-        info = TableInfo(db, alias, schema, name, "VIEW", definition=meta.get("sql"))
+        info = TableInfo(db, alias, schema, name, "VIEW", definition=meta.get("sql"), created=meta.get("cd"),
+                         modified=meta.get("cd"))
         for i, (cname, tdecl, nullable) in enumerate(meta["cols"], start=1):
             info.columns.append(ColumnInfo(cname, parse_decl(tdecl), nullable, i))
         tables[(schema.lower(), name.lower())] = info
@@ -150,9 +155,19 @@ def load_schemas(cur, alias: str) -> list[str]:
     ).fetchall() if r[0] not in HIDDEN_SCHEMAS]
 
 
-def table_comment(pk, uniques, fks: list[ForeignKeyInfo], indexes: list[IndexInfo]) -> str:
-    """The JSON kept as a table's COMMENT: keys, foreign keys and indexes."""
+def now_text() -> str:
+    """The server's local time as create_date/modify_date keep it (whole seconds)."""
+    return dt.datetime.now().replace(microsecond=0).isoformat()
+
+
+def table_comment(pk, uniques, fks: list[ForeignKeyInfo], indexes: list[IndexInfo], *,
+                  created: str | None = None) -> str:
+    """The JSON kept as a table's COMMENT: keys, foreign keys, indexes, creation and modification times
+    (``created`` None: created now). Every rewrite is a modification."""
+    when = now_text()
     return json.dumps({
+        "cd": created or when,
+        "md": when,
         "pk": list(pk) if pk else None,
         "uq": [list(u) for u in uniques],
         "fk": [[f.name, f.columns, f.ref_schema, f.ref_table, f.ref_columns, f.on_delete, f.on_update] for f in fks],

@@ -86,8 +86,13 @@ def _find_table(session, table: exp.Table) -> TableInfo:
 def _write(session, info: TableInfo) -> None:
     from mctm_replica.standin.engine.ddl import _in_txn
 
-    text = table_comment(info.pk, info.uniques, info.fks, info.indexes)
-    _in_txn(session, [f"COMMENT ON TABLE {info.qualified} IS '" + text.replace("'", "''") + "'"])
+    _in_txn(session, [touch_statement(info)])
+
+
+def touch_statement(info: TableInfo) -> str:
+    """COMMENT ON TABLE rewriting the table's catalog entry with modify_date now (ALTER, CREATE INDEX)."""
+    text = table_comment(info.pk, info.uniques, info.fks, info.indexes, created=info.created)
+    return f"COMMENT ON TABLE {info.qualified} IS '" + text.replace("'", "''") + "'"
 
 
 _CMP = {exp.EQ: "=", exp.NEQ: "<>", exp.GT: ">", exp.GTE: ">=", exp.LT: "<", exp.LTE: "<="}

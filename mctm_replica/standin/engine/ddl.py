@@ -14,8 +14,10 @@ import zlib
 from sqlglot import exp
 
 from mctm_replica.standin.contract import SqlError
-from mctm_replica.standin.engine.catalog import column_comment, quote, table_comment
-from mctm_replica.standin.engine.catalog_ddl import create_index, drop_index, foreign_key, resolve_foreign_keys
+from mctm_replica.standin.engine.catalog import column_comment, now_text, quote, table_comment
+from mctm_replica.standin.engine.catalog_ddl import (
+    create_index, drop_index, foreign_key, resolve_foreign_keys, touch_statement,
+)
 from mctm_replica.standin.engine.convert import convert_sql
 from mctm_replica.standin.engine.decl import Decl, decl_from_datatype, storage_type
 from mctm_replica.standin.engine.query import translate_query, unsupported
@@ -298,6 +300,7 @@ def alter(session, node: exp.Alter, tr) -> None:
             stmts.append(f"COMMENT ON COLUMN {q}.{quote(ci.name)} IS " + _lit(comment))
         else:
             raise unsupported(f"ALTER TABLE {type(action).__name__}")
+    stmts.append(touch_statement(info))  # sys.objects.modify_date
     _in_txn(session, stmts)
 
 
@@ -321,7 +324,7 @@ def create_view(session, node: exp.Create, tr) -> None:
         raise SqlError(4511, f"Create View or Function failed because no column name was specified for column {1 + [n for n, _ in outs].index('')}.")
     q = f"{quote(alias)}.{quote(schema)}.{quote(table.name)}"
     meta = {"cols": [[n, str(t.decl) if t.decl else "nvarchar(max)", t.nullable] for n, t in outs],
-            "sql": view_definition(session, node)}
+            "sql": view_definition(session, node), "cd": now_text()}
     _in_txn(session, [f"CREATE VIEW {q} AS {sql}", f"COMMENT ON VIEW {q} IS " + _lit(json.dumps(meta))])
 
 

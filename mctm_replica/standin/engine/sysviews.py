@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from mctm_replica.standin.contract import SqlError
 from mctm_replica.standin.engine.catalog import TableInfo, quote
 from mctm_replica.standin.engine.decl import UNICODE_TYPES, Decl, octet_length, storage_type
-from mctm_replica.standin.engine.sysviews_keys import default_name
+from mctm_replica.standin.engine.sysviews_keys import default_name, object_dates
 from mctm_replica.standin.engine.values import sql_literal
 
 SN = Decl("nvarchar", length=128)
@@ -114,7 +114,7 @@ class ViewContext:
     tables: list[TableInfo]
     schemas: list[str]
     schema_ids: dict[str, int]
-    when: dt.datetime = dt.datetime(2024, 1, 1)  # create_date/modify_date: DDL times are not kept
+    when: dt.datetime = dt.datetime(2024, 1, 1)  # create_date/modify_date of system objects
 
     def schema_id(self, schema: str) -> int:
         return self.schema_ids.get(schema.lower(), 1)
@@ -206,7 +206,6 @@ def system_view(session, catalog: str, schema: str, name: str, written: str) -> 
         cols = [("name", SN), ("object_id", INT), ("principal_id", INT), ("schema_id", INT),
                 ("parent_object_id", INT), ("type", Decl("char", length=2)), ("type_desc", Decl("nvarchar", length=60)),
                 ("create_date", Decl("datetime")), ("modify_date", Decl("datetime")), ("is_ms_shipped", BIT)]
-        when = dt.datetime(2024, 1, 1)
         rows = []
         for t in tables:
             sid = schema_ids.get(t.schema.lower(), 1)
@@ -214,11 +213,11 @@ def system_view(session, catalog: str, schema: str, name: str, written: str) -> 
             if key == "sys.tables" and is_view or key == "sys.views" and not is_view:
                 continue
             rows.append((t.name, t.object_id, None, sid, 0, "V " if is_view else "U ",
-                         "VIEW" if is_view else "USER_TABLE", when, when, False))
+                         "VIEW" if is_view else "USER_TABLE", *object_dates(t), False))
             if key == "sys.objects":
                 for cname, kind, desc in _constraint_objects(t):
                     rows.append((cname, session.object_id(db, t.schema, cname), None, sid, t.object_id, kind,
-                                 desc, when, when, False))
+                                 desc, object_dates(t)[0], object_dates(t)[0], False))
     elif key == "sys.columns":
         cols = [("object_id", INT), ("name", SN), ("column_id", INT), ("system_type_id", TINY),
                 ("user_type_id", INT), ("max_length", SMALL), ("precision", TINY), ("scale", TINY),

@@ -23,7 +23,8 @@ BIG = Decl("bigint")
 DESC60 = Decl("nvarchar", length=60)
 TYPE2 = Decl("char", length=2)
 MAXTEXT = Decl("nvarchar", length=-1)
-WHEN = dt.datetime(2024, 1, 1)  # create_date/modify_date: the stand-in does not keep DDL times
+# create_date/modify_date of objects made before the stand-in kept DDL times (old data dirs)
+UNKNOWN_DATE = dt.datetime(2024, 1, 1)
 RULE_CODES = {"NO ACTION": 0, "CASCADE": 1, "SET NULL": 2, "SET DEFAULT": 3}
 
 
@@ -67,6 +68,17 @@ def indexes(tables: list[TableInfo]) -> list[Index]:
     return out
 
 
+def object_dates(t: TableInfo) -> tuple[dt.datetime, dt.datetime]:
+    """(create_date, modify_date) of a table or view as its catalog entry recorded them."""
+    created = dt.datetime.fromisoformat(t.created) if t.created else UNKNOWN_DATE
+    return created, dt.datetime.fromisoformat(t.modified) if t.modified else created
+
+
+def _created(t: TableInfo) -> dt.datetime:
+    """Constraints made with their table: both dates are the table's creation."""
+    return object_dates(t)[0]
+
+
 def _col(t: TableInfo, name: str):
     c = t.column(name)
     return (c.ordinal, c.name) if c else (0, name)
@@ -108,7 +120,8 @@ def sys_key_constraints(ctx):
             ("is_enforced", BIT)]
     rows = [(i.name, ctx.session.object_id(ctx.db, i.table.schema, i.name), None, ctx.schema_id(i.table.schema),
              i.table.object_id, "PK" if i.is_pk else "UQ", "PRIMARY_KEY_CONSTRAINT" if i.is_pk else "UNIQUE_CONSTRAINT",
-             WHEN, WHEN, False, False, False, i.index_id, i.name.startswith(("PK__", "UQ__")), True)
+             _created(i.table), _created(i.table), False, False, False, i.index_id,
+             i.name.startswith(("PK__", "UQ__")), True)
             for i in indexes(ctx.tables) if i.is_pk or i.is_uq]
     return cols, rows
 
@@ -156,7 +169,7 @@ def sys_foreign_keys(ctx):
     for t, f in _fks(ctx):
         ref = _table(ctx, f.ref_schema, f.ref_table)
         rows.append((f.name, ctx.session.object_id(ctx.db, t.schema, f.name), None, ctx.schema_id(t.schema),
-                     t.object_id, "F ", "FOREIGN_KEY_CONSTRAINT", WHEN, WHEN, False, False, False,
+                     t.object_id, "F ", "FOREIGN_KEY_CONSTRAINT", _created(t), _created(t), False, False, False,
                      ref.object_id if ref else None, _referenced_key(ctx, f)[1], False, False, False,
                      RULE_CODES[f.on_delete], f.on_delete.replace(" ", "_"), RULE_CODES[f.on_update],
                      f.on_update.replace(" ", "_"), f.name.startswith("FK__")))
@@ -191,7 +204,8 @@ def sys_default_constraints(ctx):
             if c.default is not None:
                 name = default_name(t, c)
                 rows.append((name, ctx.session.object_id(ctx.db, t.schema, name), None, ctx.schema_id(t.schema),
-                             t.object_id, "D ", "DEFAULT_CONSTRAINT", WHEN, WHEN, False, False, False, c.ordinal,
+                             t.object_id, "D ", "DEFAULT_CONSTRAINT", _created(t), _created(t), False, False, False,
+                             c.ordinal,
                              c.default, c.default_name is None))
     return cols, rows
 
