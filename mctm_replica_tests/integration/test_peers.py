@@ -104,6 +104,31 @@ def test_pgloader_migrates_standin_tables(mssql_server, source_db, pg_server, pg
         c[1] == "f" and "REFERENCES" in c[2] and "parent(id)" in c[2] for c in constraints), constraints
 
 
+def test_pgloader_types(mssql_server, source_db, pg_server, pg_conn, pg_schema):
+    """The types pgloader reads through CONVERT styles 126/127/114 and db-lib's own decoding."""
+    _need_pgloader()
+    tsql(mssql_server, source_db,
+         "CREATE TABLE dbo.typed (id bigint NOT NULL PRIMARY KEY, g uniqueidentifier, seen datetimeoffset(3),"
+         " t time(3), d date, sd smalldatetime, dt datetime, raw varbinary(max), r float, m money, big bigint)",
+         "INSERT INTO dbo.typed VALUES (1, '6F9619FF-8B86-D011-B42D-00C04FC964FF', '2024-06-01 12:00:00.123 +09:00',"
+         " '13:14:15.678', '0001-01-01', '2079-06-06 23:59', '1753-01-01 00:00:00.003', 0x00FF10,"
+         " -1.5e300, -922337203685477.5808, 9223372036854775807),"
+         " (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)")
+    load_with_pgloader(standin_endpoint(mssql_server, source_db), "typed",
+                       postgres_endpoint(pg_server, REPLICA_DB), pg_schema)
+    with pg_conn.cursor() as cur:
+        cur.execute(sql.SQL("SELECT id, g::text, seen AT TIME ZONE 'UTC', t, d, sd AT TIME ZONE 'UTC',"
+                            " dt AT TIME ZONE 'UTC', raw, r, big FROM {}.typed ORDER BY id").format(
+                                sql.Identifier(pg_schema)))
+        got = [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in cur.fetchall()]
+    assert got == [
+        (1, "6f9619ff-8b86-d011-b42d-00c04fc964ff", dt.datetime(2024, 6, 1, 3, 0, 0, 123000),
+         dt.time(13, 14, 15, 678000), dt.date(1, 1, 1), dt.datetime(2079, 6, 6, 23, 59),
+         dt.datetime(1753, 1, 1, 0, 0, 0, 3000), b"\x00\xff\x10", -1.5e300, 9223372036854775807),
+        (2, None, None, None, None, None, None, None, None, None),
+    ]
+
+
 @pytest.mark.xfail(strict=True, reason="pgloader 3.6.7 (Debian) reads decimal as a single float (its issue "
                                         "#1619): -99999999.99 arrives as -100000000; not a stand-in difference")
 def test_pgloader_keeps_wide_decimals(mssql_server, source_db, pg_server, pg_conn, pg_schema):
