@@ -47,39 +47,61 @@ def foreign_key(table: str, default_schema: str, name: str | None, columns: list
             elif text == f"ON UPDATE {rule}":
                 on_update = rule
     if target.text("catalog"):
-        raise SqlError(1763, f"Cross-database foreign key references are not supported. Foreign key '{target.sql('tsql')}'.")
+        raise SqlError(1763, "Cross-database foreign key references are not supported. "
+                             f"Foreign key '{target.sql('tsql')}'.")
     return ForeignKeyInfo(name or auto_fk_name(table, target.name), columns, target.text("db") or default_schema,
                           target.name, ref_cols, on_delete, on_update)
 
 
 def resolve_foreign_keys(session, db: str, schema: str, table: str, fks: list[ForeignKeyInfo],
-                         own: dict[str, list[str]]) -> None:
-    """Check the referenced table and fill in its primary key when no columns were named.
-
-    ``own`` maps the new table's lower-case name to its key columns (a table may reference itself).
-    """
+                         columns: list[str], pk: list[str] | None, uniques: list[list[str]]) -> None:
+    """Check each foreign key as SQL Server does and fill in the referenced primary key when no
+    columns were named. ``columns``, ``pk`` and ``uniques`` are the new table's own: a table may
+    reference itself."""
+    own_pk = pk
+    own = {c.lower(): c for c in columns}
     for fk in fks:
+        for c in fk.columns:
+            if c.lower() not in own:
+                raise SqlError(1769, f"Foreign key '{fk.name}' references invalid column '{c}' in referencing "
+                                     f"table '{table}'.")
+        fk.columns = [own[c.lower()] for c in fk.columns]
         if fk.ref_schema.lower() == schema.lower() and fk.ref_table.lower() == table.lower():
-            ref_pk = own.get("pk")
+            ref_cols, pk = own, own_pk
+            ref_keys = ([pk] if pk else []) + uniques
         else:
             info = session.lookup_table(db, fk.ref_schema, fk.ref_table)
             if info is None or info.kind != "BASE TABLE":
-                raise SqlError(1767, f"Foreign key '{fk.name}' references invalid table '{fk.ref_schema}.{fk.ref_table}'.")
+                raise SqlError(1767, f"Foreign key '{fk.name}' references invalid table "
+                                     f"'{fk.ref_schema}.{fk.ref_table}'.")
             fk.ref_table, fk.ref_schema = info.name, info.schema
-            ref_pk = info.pk[1] if info.pk else None
+            ref_cols = {c.name.lower(): c.name for c in info.columns}
+            pk = info.pk[1] if info.pk else None
+            ref_keys = ([pk] if pk else []) + [u for _, u in info.uniques] + [
+                [c for c, _ in i.columns] for i in info.indexes if i.unique and i.filter is None]
         if not fk.ref_columns:
-            if not ref_pk:
+            if not pk:
                 raise SqlError(1773, f"Foreign key '{fk.name}' has implicit reference to object "
-                                     f"'{fk.ref_schema}.{fk.ref_table}' on which there is no primary key defined.")
-            fk.ref_columns = list(ref_pk)
+                                     f"'{fk.ref_table}' on which there is no primary key defined.")
+            fk.ref_columns = list(pk)
         if len(fk.ref_columns) != len(fk.columns):
-            raise SqlError(8140, f"More than one key specified in column level FOREIGN KEY constraint, table '{table}'.")
+            raise SqlError(8139, "Number of referencing columns in foreign key differs from number of referenced "
+                                 f"columns, table '{table}'.")
+        for c in fk.ref_columns:
+            if c.lower() not in ref_cols:
+                raise SqlError(1770, f"Foreign key '{fk.name}' references invalid column '{c}' in referenced "
+                                     f"table '{fk.ref_table}'.")
+        fk.ref_columns = [ref_cols[c.lower()] for c in fk.ref_columns]
+        if sorted(c.lower() for c in fk.ref_columns) not in [sorted(c.lower() for c in k) for k in ref_keys]:
+            raise SqlError(1776, f"There are no primary or candidate keys in the referenced table '{fk.ref_table}' "
+                                 f"that match the referencing column list in the foreign key '{fk.name}'.")
 
 
 def _find_table(session, table: exp.Table) -> TableInfo:
     info = session.lookup_table(table.text("catalog"), table.text("db"), table.name)
     if info is None:
-        raise SqlError(1088, f"Cannot find the object \"{table.name}\" because it does not exist or you do not have permissions.")
+        raise SqlError(1088, f"Cannot find the object \"{table.name}\" because it does not exist or you do not "
+                             "have permissions.")
     return info
 
 
@@ -123,7 +145,8 @@ def create_index(session, node: exp.Create) -> None:
     if info.kind != "BASE TABLE":
         raise SqlError(1939, f"Cannot create index on view '{info.name}' because the view is not schema bound.")
     name = index.name
-    taken = [i.name.lower() for i in info.indexes] + [n.lower() for n, _ in ([info.pk] if info.pk else []) + info.uniques]
+    keys = ([info.pk] if info.pk else []) + info.uniques
+    taken = [i.name.lower() for i in info.indexes] + [n.lower() for n, _ in keys]
     if name.lower() in taken:
         raise SqlError(1913, f"The operation failed because an index or statistics with name '{name}' already exists "
                              f"on table '{info.schema}.{info.name}'.")

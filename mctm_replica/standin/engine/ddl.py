@@ -179,7 +179,8 @@ def create_table(session, node: exp.Create) -> None:
         else:
             raise unsupported(f"{type(item).__name__} in CREATE TABLE")
     names = {c[0].lower() for c in cols}
-    resolve_foreign_keys(session, db, schema, name, fks, {"pk": pk[1] if pk else None})
+    resolve_foreign_keys(session, db, schema, name, fks, [c[0] for c in cols], pk[1] if pk else None,
+                         [u for _, u in uniques])
     for _, kc in ([pk] if pk else []) + uniques + [(f.name, f.columns) for f in fks]:
         for c in kc:
             if c.lower() not in names:
