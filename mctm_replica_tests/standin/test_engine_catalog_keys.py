@@ -213,11 +213,28 @@ def test_filter_definition_of_in_list(sess):
         list(sess.execute("DROP TABLE f1"))
 
 
-@pytest.mark.xfail(strict=True, raises=SqlError, reason="stand-in difference: ALTER TABLE ADD CONSTRAINT is refused")
-def test_alter_table_add_foreign_key(sess):
-    list(sess.execute("CREATE TABLE dbo.a1 (pid char(2))"))
+def test_alter_table_add_and_drop_constraints(sess):
+    list(sess.execute("CREATE TABLE dbo.a2 (pid char(2), qty int CONSTRAINT DF_a2_qty DEFAULT 0, n int DEFAULT 1)"))
     try:
-        list(sess.execute("ALTER TABLE a1 ADD CONSTRAINT FK_a1 FOREIGN KEY (pid) REFERENCES region (code)"))
-        assert rows(sess, "SELECT name FROM sys.foreign_keys WHERE name = 'FK_a1'") == [("FK_a1",)]
+        list(sess.execute("ALTER TABLE a2 ADD CONSTRAINT FK_a2 FOREIGN KEY (pid) REFERENCES region (code)"
+                          " ON DELETE CASCADE"))
+        assert rows(sess, "SELECT name, delete_referential_action_desc FROM sys.foreign_keys"
+                          " WHERE parent_object_id = OBJECT_ID('a2')") == [("FK_a2", "CASCADE")]
+        for stmt, number in [("ALTER TABLE a2 ADD CONSTRAINT FK_a2 FOREIGN KEY (pid) REFERENCES region", 2714),
+                             ("ALTER TABLE a2 DROP CONSTRAINT nope", 3728),
+                             # a failed ALTER changes nothing: FK_b is not kept either
+                             ("ALTER TABLE a2 ADD CONSTRAINT FK_b FOREIGN KEY (pid) REFERENCES region,"
+                              " CONSTRAINT FK_c FOREIGN KEY (qty) REFERENCES nope", 1767)]:
+            with pytest.raises(SqlError) as e:
+                list(sess.execute(stmt))
+            assert e.value.number == number, stmt
+        assert rows(sess, "SELECT name FROM sys.foreign_keys WHERE parent_object_id = OBJECT_ID('a2')") == [("FK_a2",)]
+        list(sess.execute("ALTER TABLE a2 DROP CONSTRAINT FK_a2"))
+        list(sess.execute("ALTER TABLE a2 DROP CONSTRAINT DF_a2_qty"))
+        assert rows(sess, "SELECT COUNT(*) FROM sys.foreign_keys WHERE parent_object_id = OBJECT_ID('a2')") == [(0,)]
+        assert rows(sess, "SELECT c.name FROM sys.default_constraints d JOIN sys.columns c"
+                          " ON c.default_object_id = d.object_id WHERE d.parent_object_id = OBJECT_ID('a2')") == [("n",)]
+        list(sess.execute("INSERT INTO a2 (pid) VALUES ('JP')"))
+        assert rows(sess, "SELECT qty, n FROM a2") == [(None, 1)]
     finally:
-        list(sess.execute("DROP TABLE a1"))
+        list(sess.execute("DROP TABLE a2"))

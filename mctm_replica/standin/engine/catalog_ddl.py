@@ -8,12 +8,13 @@ enforced or used for access paths (README "Known differences").
 
 from __future__ import annotations
 
+import copy
 import zlib
 
 from sqlglot import exp
 
 from mctm_replica.standin.contract import SqlError
-from mctm_replica.standin.engine.catalog import ForeignKeyInfo, IndexInfo, TableInfo, table_comment
+from mctm_replica.standin.engine.catalog import ForeignKeyInfo, IndexInfo, TableInfo, quote, table_comment
 
 _RULES = ("NO ACTION", "CASCADE", "SET NULL", "SET DEFAULT")
 
@@ -24,7 +25,7 @@ def auto_fk_name(table: str, ref_table: str) -> str:
     return f"FK__{table[:12]}__{ref_table[:12]}__{h:08X}"
 
 
-def auto_default_name(table: str, column: str) -> str:
+def autodefault_name(table: str, column: str) -> str:
     """SQL Server's generated name: DF__table__column__<hex>."""
     h = zlib.crc32(f"DF{table}{column}".encode())
     return f"DF__{table[:9]}__{column[:5]}__{h:08X}"
@@ -98,11 +99,12 @@ def resolve_foreign_keys(session, db: str, schema: str, table: str, fks: list[Fo
 
 
 def _find_table(session, table: exp.Table) -> TableInfo:
+    """A copy of the table's catalog entry, to edit (the session's cached entry stays as it is)."""
     info = session.lookup_table(table.text("catalog"), table.text("db"), table.name)
     if info is None:
         raise SqlError(1088, f"Cannot find the object \"{table.name}\" because it does not exist or you do not "
                              "have permissions.")
-    return info
+    return copy.deepcopy(info)
 
 
 def _write(session, info: TableInfo) -> None:
@@ -185,7 +187,7 @@ def drop_index(session, node: exp.Drop) -> None:
             table, name = on.this, t.name
         else:  # the old form DROP INDEX table.index
             table, name = exp.Table(this=t.args.get("db"), db=t.args.get("catalog")), t.name
-        info = session.lookup_table(table.text("catalog"), table.text("db"), table.name)
+        info = copy.deepcopy(session.lookup_table(table.text("catalog"), table.text("db"), table.name))
         found = [i for i in info.indexes if i.name.lower() == name.lower()] if info else []
         if not found:
             if node.args.get("exists"):
@@ -194,3 +196,59 @@ def drop_index(session, node: exp.Drop) -> None:
                                  "do not have permission.", severity=11)
         info.indexes.remove(found[0])
         _write(session, info)
+
+
+def is_constraint_action(action: exp.Expression) -> bool:
+    """ALTER TABLE ADD CONSTRAINT ... / DROP CONSTRAINT ...: handled by alter_constraint."""
+    return isinstance(action, exp.AddConstraint) or (
+        isinstance(action, exp.Drop) and (action.args.get("kind") or "").upper() == "CONSTRAINT")
+
+
+def alter_constraint(session, info: TableInfo, action: exp.Expression) -> list[str]:
+    """Apply one ADD CONSTRAINT (FOREIGN KEY) or DROP CONSTRAINT (FOREIGN KEY, DEFAULT) to ``info``;
+    returns the column-comment statements it needs (the caller rewrites the table's entry)."""
+    from mctm_replica.standin.engine.catalog import column_comment
+    from mctm_replica.standin.engine.query import unsupported
+
+    if isinstance(action, exp.AddConstraint):
+        for item in action.expressions:
+            name = item.name if isinstance(item, exp.Constraint) else None
+            kinds = item.expressions if isinstance(item, exp.Constraint) else [item]
+            for k in kinds:
+                if not isinstance(k, exp.ForeignKey):
+                    raise unsupported(f"ALTER TABLE ADD CONSTRAINT {k.sql(dialect='tsql')}")
+                fk = foreign_key(info.name, info.schema, name, [c.name for c in k.expressions], k.args["reference"])
+                if fk.name.lower() in _constraint_names(info):
+                    raise SqlError(2714, f"There is already an object named '{fk.name}' in the database.")
+                resolve_foreign_keys(session, info.db, info.schema, info.name, [fk], [c.name for c in info.columns],
+                                     info.pk[1] if info.pk else None, [u for _, u in info.uniques])
+                info.fks.append(fk)
+        return []
+    stmts = []
+    for t in action.args.get("tables") or [action.this]:
+        name = t.name
+        fk = next((f for f in info.fks if f.name.lower() == name.lower()), None)
+        col = next((c for c in info.columns if c.default is not None
+                    and default_name(info, c).lower() == name.lower()), None)
+        if fk is not None:
+            info.fks.remove(fk)
+        elif col is not None:
+            text = column_comment(col.decl, col.identity, None, not_null=not col.nullable)
+            stmts.append(f"COMMENT ON COLUMN {info.qualified}.{quote(col.name)} IS '" + text.replace("'", "''") + "'")
+            col.default = col.default_name = None
+        elif name.lower() in _constraint_names(info):
+            raise unsupported("dropping a PRIMARY KEY or UNIQUE constraint")
+        elif not action.args.get("exists"):
+            raise SqlError(3728, f"'{name}' is not a constraint.")
+    return stmts
+
+
+def default_name(info: TableInfo, c) -> str:
+    """The name of a column's DEFAULT constraint: as declared, else the generated one."""
+    return c.default_name or autodefault_name(info.name, c.name)
+
+
+def _constraint_names(info: TableInfo) -> set[str]:
+    names = [n for n, _ in ([info.pk] if info.pk else []) + info.uniques] + [f.name for f in info.fks]
+    names += [default_name(info, c) for c in info.columns if c.default is not None]
+    return {n.lower() for n in names}

@@ -8,6 +8,7 @@ name them.
 
 from __future__ import annotations
 
+import copy
 import json
 import zlib
 
@@ -16,7 +17,8 @@ from sqlglot import exp
 from mctm_replica.standin.contract import SqlError
 from mctm_replica.standin.engine.catalog import column_comment, now_text, quote, table_comment
 from mctm_replica.standin.engine.catalog_ddl import (
-    create_index, drop_index, foreign_key, resolve_foreign_keys, touch_statement,
+    alter_constraint, create_index, drop_index, foreign_key, is_constraint_action, resolve_foreign_keys,
+    touch_statement,
 )
 from mctm_replica.standin.engine.convert import convert_sql
 from mctm_replica.standin.engine.decl import Decl, decl_from_datatype, storage_type
@@ -246,11 +248,14 @@ def drop(session, node: exp.Drop) -> None:
 def alter(session, node: exp.Alter, tr) -> None:
     if (node.args.get("kind") or "").upper() != "TABLE":
         raise unsupported(f"ALTER {node.args.get('kind')}")
-    info = _table_info(session, node.this)
+    # a copy: constraint actions edit it, and a failed ALTER must leave the cached catalog as it was
+    info = copy.deepcopy(_table_info(session, node.this))
     q = info.qualified
     stmts = []
     for action in node.args.get("actions") or []:
-        if isinstance(action, exp.ColumnDef):
+        if is_constraint_action(action):
+            stmts += alter_constraint(session, info, action)
+        elif isinstance(action, exp.ColumnDef):
             cname = action.name
             if info.column(cname):
                 raise SqlError(2705, f"Column names in each table must be unique. Column name '{cname}' in table '{info.name}' is specified more than once.")

@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from mctm_replica.standin.engine.catalog import ForeignKeyInfo, TableInfo, quote
-from mctm_replica.standin.engine.catalog_ddl import auto_default_name
+from mctm_replica.standin.engine.catalog_ddl import default_name
 from mctm_replica.standin.engine.decl import Decl, octet_length
 
 SN = Decl("nvarchar", length=128)
@@ -186,10 +186,6 @@ def sys_foreign_key_columns(ctx):
             rows.append((ctx.session.object_id(ctx.db, t.schema, f.name), k, t.object_id, _col(t, c)[0],
                          ref.object_id if ref else None, _col(ref, rc)[0] if ref else None))
     return cols, rows
-
-
-def default_name(t: TableInfo, c) -> str:
-    return c.default_name or auto_default_name(t.name, c.name)
 
 
 def sys_default_constraints(ctx):
