@@ -185,18 +185,19 @@ def test_union_order_by_a_qualified_first_query_column(sess):
 
 # ---------------------------------------------------------------- known differences (README)
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="stand-in difference: a referenced table can be dropped (FOREIGN KEY is not enforced)")
 def test_dropping_a_referenced_table_fails(sess):
-    list(sess.execute("CREATE TABLE dbo.p1 (id int PRIMARY KEY)"))
+    list(sess.execute("CREATE TABLE dbo.p1 (id int PRIMARY KEY, up int REFERENCES p1)"))
     list(sess.execute("CREATE TABLE dbo.c1 (pid int REFERENCES p1)"))
     try:
-        try:
+        with pytest.raises(SqlError) as e:
             list(sess.execute("DROP TABLE p1"))
-            number = None
-        except SqlError as e:
-            number = e.number
-        assert number == 3726
+        assert e.value.number == 3726
+        with pytest.raises(SqlError) as e:
+            list(sess.execute("DROP TABLE p1, c1"))
+        assert e.value.number == 3726
+        assert rows(sess, "SELECT COUNT(*) FROM sys.tables WHERE name IN ('p1', 'c1')") == [(2,)]
+        list(sess.execute("DROP TABLE c1, p1"))  # the referencing table first: allowed, as in SQL Server
+        assert rows(sess, "SELECT COUNT(*) FROM sys.tables WHERE name IN ('p1', 'c1')") == [(0,)]
     finally:
         list(sess.execute("DROP TABLE IF EXISTS c1"))
         list(sess.execute("DROP TABLE IF EXISTS p1"))

@@ -198,6 +198,20 @@ def drop_index(session, node: exp.Drop) -> None:
         _write(session, info)
 
 
+def check_not_referenced(session, info: TableInfo, earlier_drops: list[str]) -> None:
+    """DROP TABLE of a table another table's FOREIGN KEY references fails (3726), unless that table
+    is dropped earlier in the same statement (``earlier_drops``: their DROP statements)."""
+    if info.kind != "BASE TABLE":
+        return
+    for t in session.all_tables(info.db).values():
+        if t is info or any(d.endswith(" " + t.qualified) for d in earlier_drops):
+            continue
+        for fk in t.fks:
+            if (fk.ref_schema.lower(), fk.ref_table.lower()) == (info.schema.lower(), info.name.lower()):
+                raise SqlError(3726, f"Could not drop object '{info.schema}.{info.name}' because it is referenced "
+                                     f"by a FOREIGN KEY constraint.")
+
+
 def is_constraint_action(action: exp.Expression) -> bool:
     """ALTER TABLE ADD CONSTRAINT ... / DROP CONSTRAINT ...: handled by alter_constraint."""
     return isinstance(action, exp.AddConstraint) or (

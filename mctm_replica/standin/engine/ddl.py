@@ -17,8 +17,8 @@ from sqlglot import exp
 from mctm_replica.standin.contract import SqlError
 from mctm_replica.standin.engine.catalog import column_comment, now_text, quote, table_comment
 from mctm_replica.standin.engine.catalog_ddl import (
-    alter_constraint, create_index, drop_index, foreign_key, is_constraint_action, resolve_foreign_keys,
-    touch_statement,
+    alter_constraint, check_not_referenced, create_index, drop_index, foreign_key, is_constraint_action,
+    resolve_foreign_keys, touch_statement,
 )
 from mctm_replica.standin.engine.convert import convert_sql
 from mctm_replica.standin.engine.decl import Decl, decl_from_datatype, storage_type
@@ -240,6 +240,7 @@ def drop(session, node: exp.Drop) -> None:
                 continue
             what = "table" if kind == "TABLE" else "view"
             raise SqlError(3701, f"Cannot drop the {what} '{'.'.join(p for p in (t.text('db'), t.name) if p)}', because it does not exist or you do not have permission.", severity=11)
+        check_not_referenced(session, info, stmts)
         stmts.append(f"DROP {kind} {info.qualified}")
     if stmts:
         _in_txn(session, stmts)
