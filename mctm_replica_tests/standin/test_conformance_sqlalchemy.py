@@ -94,6 +94,30 @@ def test_autoloaded_table_reads_the_rows(engine):
     assert rows == [(5, "一", Decimal("1.25")), (7, "two", None), (9, "", Decimal("0.00"))]
 
 
+def test_metadata_create_all_then_reflect(engine):
+    """SQLAlchemy's own DDL (bare IDENTITY, inline FOREIGN KEY, CREATE INDEX) round-trips through reflection."""
+    md = sa.MetaData()
+    sa.Table("parent", md, autoload_with=engine)
+    made = sa.Table("made", md, sa.Column("id", sa.Integer, primary_key=True),
+                    sa.Column("parent_id", sa.Integer, sa.ForeignKey("parent.id"), index=True),
+                    sa.Column("name", sa.Unicode(30), nullable=False, server_default="n/a"),
+                    implicit_returning=False)  # the stand-in has no OUTPUT clause (README); SCOPE_IDENTITY() instead
+    made.create(engine)
+    with engine.begin() as conn:
+        conn.execute(made.insert(), {"parent_id": 1, "name": "一"})
+        conn.execute(made.insert().values(parent_id=None))
+    back = sa.Table("made", sa.MetaData(), autoload_with=engine)
+    assert [(c.name, c.primary_key, c.nullable) for c in back.columns] == [
+        ("id", True, False), ("parent_id", False, True), ("name", False, False)]
+    assert [fk.target_fullname for fk in back.foreign_keys] == ["parent.id"]
+    assert [(i.name, [c.name for c in i.columns]) for i in back.indexes] == [("ix_made_parent_id", ["parent_id"])]
+    assert sa.inspect(engine).get_columns("made")[0]["identity"] == {"start": 1, "increment": 1}
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(back).order_by(back.c.id)).all() == [(1, 1, "一"), (2, None, "n/a")]
+    made.drop(engine)
+    assert "made" not in sa.inspect(engine).get_table_names()
+
+
 def test_isolation_level(engine):
     with engine.connect() as conn:
         assert conn.get_isolation_level() == "READ COMMITTED"

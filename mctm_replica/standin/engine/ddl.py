@@ -124,7 +124,10 @@ def create_table(session, node: exp.Create) -> None:
             for c in item.args.get("constraints") or []:
                 kind = c.args.get("kind")
                 cons_name = c.name or None
-                if isinstance(kind, exp.GeneratedAsIdentityColumnConstraint):
+                if isinstance(kind, exp.AutoIncrementColumnConstraint):  # bare IDENTITY: seed 1, increment 1
+                    identity = (1, 1)
+                    nullable = False
+                elif isinstance(kind, exp.GeneratedAsIdentityColumnConstraint):
                     start = kind.args.get("start")
                     inc = kind.args.get("increment")
                     identity = (int(start.name) if start else 1, int(inc.name) if inc else 1)
