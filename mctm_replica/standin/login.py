@@ -114,7 +114,7 @@ def connection_info(session: ClientSession, login) -> dict:
     info = {"login_time": dt.datetime.now().replace(microsecond=0), "host_name": login.hostname,
             "program_name": login.app_name, "client_interface_name": login.library,
             "protocol_version": min(login.tds_version, tk.TDS74), "encrypt_option": "FALSE",
-            "net_packet_size": login.packet_size or DEFAULT_PACKET_SIZE}
+            "net_packet_size": max(MIN_PACKET_SIZE, min(MAX_PACKET_SIZE, login.packet_size or DEFAULT_PACKET_SIZE))}
     try:
         info["client_net_address"], info["client_tcp_port"] = session.sock.getpeername()[:2]
         info["local_net_address"], info["local_tcp_port"] = session.sock.getsockname()[:2]

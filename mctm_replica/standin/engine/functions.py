@@ -222,5 +222,6 @@ FUNCTIONS: dict[str, Callable] = {
     "LEN": _len, "DATALENGTH": _datalength, "DB_NAME": _db_name, "SCHEMA_NAME": _schema_name,
     "SUSER_NAME": _login, "SUSER_SNAME": _login, "SYSTEM_USER": _login, "USER_NAME": _user_name,
     "CURRENT_USER": _user_name, "HOST_NAME": _host_name, "APP_NAME": _app_name, "OBJECT_ID": _object_id,
-    "SERVERPROPERTY": _serverproperty, "COLUMNPROPERTY": columnproperty, "SCOPE_IDENTITY": _scope_identity, "NCHAR": _nchar,
+    "SERVERPROPERTY": _serverproperty, "SCOPE_IDENTITY": _scope_identity, "NCHAR": _nchar,
+    "COLUMNPROPERTY": columnproperty,
 }
