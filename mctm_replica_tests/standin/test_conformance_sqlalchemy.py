@@ -152,7 +152,8 @@ def test_view_definition_is_the_text_as_written(engine, standin, fresh_db):
 
 def test_dm_exec_views_describe_this_connection(standin, fresh_db):
     conn = pymssql.connect(server=standin.host, port=str(standin.port), user=standin.user, password=standin.password,
-                           database=fresh_db, appname="mctm-catalog-test", autocommit=True)
+                           database=fresh_db, appname="mctm-catalog-test", autocommit=True,
+                           encryption="off")  # a session without TLS: encrypt_option FALSE on any server
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT s.program_name, s.login_name, s.transaction_isolation_level, DB_NAME() AS db, "
