@@ -27,6 +27,7 @@ class ColumnInfo:
     identity: tuple[int, int] | None = None
     default: str | None = None  # T-SQL text as INFORMATION_SCHEMA shows it, e.g. "((0))"
     default_name: str | None = None  # the DEFAULT constraint's name, when the DDL gave one
+    computed: tuple[str, bool] | None = None  # (definition as SQL Server stores it, PERSISTED)
 
 
 @dataclass
@@ -96,7 +97,8 @@ def object_id(db: str, schema: str, name: str) -> int:
 
 
 def column_comment(decl: Decl, identity: tuple[int, int] | None, default: str | None,
-                   *, not_null: bool = False, default_name: str | None = None) -> str:
+                   *, not_null: bool = False, default_name: str | None = None,
+                   computed: tuple[str, bool] | None = None) -> str:
     data: dict = {"t": str(decl)}
     if not_null:
         data["nn"] = True
@@ -106,6 +108,8 @@ def column_comment(decl: Decl, identity: tuple[int, int] | None, default: str | 
         data["d"] = default
     if default_name is not None:
         data["dn"] = default_name
+    if computed is not None:
+        data["c"] = list(computed)
     return json.dumps(data)
 
 
@@ -135,7 +139,7 @@ def load_tables(cur, db: str, alias: str) -> dict[tuple[str, str], TableInfo]:
         meta = json.loads(ccomment) if ccomment else {"t": "nvarchar(max)"}
         info.columns.append(ColumnInfo(cname, parse_decl(meta["t"]), bool(nullable) and not meta.get("nn"), idx,
                                        tuple(meta["id"]) if meta.get("id") else None, meta.get("d"),
-                                       meta.get("dn")))
+                                       meta.get("dn"), tuple(meta["c"]) if meta.get("c") else None))
     for schema, name, comment in cur.execute(
         "SELECT schema_name, view_name, comment FROM duckdb_views() WHERE database_name = ? "
         "AND NOT internal AND schema_name NOT IN ('main', '__standin')", [alias]

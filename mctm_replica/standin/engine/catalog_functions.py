@@ -22,7 +22,7 @@ INT = Decl("int")
 _COLUMN_PROPS = {
     "isidentity": lambda t, c: int(c.identity is not None),
     "allowsnull": lambda t, c: int(c.nullable),
-    "iscomputed": lambda t, c: 0,
+    "iscomputed": lambda t, c: int(c.computed is not None),
     "columnid": lambda t, c: c.ordinal,
     "isrowguidcol": lambda t, c: 0,
     "precision": lambda t, c: _precision(c.decl),

@@ -20,6 +20,8 @@ from mctm_replica.standin.engine.catalog_ddl import (
     alter_constraint, check_not_referenced, create_index, drop_index, foreign_key, is_constraint_action,
     resolve_foreign_keys, touch_statement,
 )
+from mctm_replica.standin.engine.computed import check_no_dependents, computed_constraint
+from mctm_replica.standin.engine.computed import translate as translate_computed
 from mctm_replica.standin.engine.convert import convert_sql
 from mctm_replica.standin.engine.decl import Decl, decl_from_datatype, storage_type
 from mctm_replica.standin.engine.query import translate_query, unsupported
@@ -110,13 +112,19 @@ def create_table(session, node: exp.Create) -> None:
     cols: list[tuple[str, Decl, bool, tuple[int, int] | None, str | None]] = []
     pk: tuple[str, list[str]] | None = None
     uniques: list[tuple[str, list[str]]] = []
+    computed: dict[str, exp.ComputedColumnConstraint] = {}
     fks = []
     default_names: dict[str, str] = {}
     for item in schema_node.expressions:
         if isinstance(item, exp.ColumnDef):
             cname = item.name
             if item.args.get("kind") is None:
-                raise unsupported("computed columns")
+                cc = computed_constraint(item)
+                if cc is None:
+                    raise unsupported(f"the column definition {item.sql(dialect='tsql')}")
+                computed[cname.lower()] = cc
+                cols.append((cname, Decl("int"), True, None, None))  # typed below, once all columns are known
+                continue
             decl = decl_from_datatype(item.args["kind"], ddl=True)
             nullable = decl.type != "rowversion"
             identity = None
@@ -193,7 +201,13 @@ def create_table(session, node: exp.Create) -> None:
     if pk:
         cols = [(n, d, False if n.lower() in {c.lower() for c in pk[1]} else nl, i, df) for n, d, nl, i, df in cols]
     q = f"{quote(alias)}.{quote(schema)}.{quote(name)}"
-    parts = [f"{quote(n)} {storage_type(d)}{'' if nl else ' NOT NULL'}" for n, d, nl, _, _ in cols]
+    regular = [(n, d, nl) for n, d, nl, _, _ in cols if n.lower() not in computed]
+    gen = {n.lower(): translate_computed(session, name, regular, n, computed[n.lower()])
+           for n, *_ in cols if n.lower() in computed}
+    cols = [(n, gen[n.lower()][0], nl, i, df) if n.lower() in gen else (n, d, nl, i, df) for n, d, nl, i, df in cols]
+    parts = [f"{quote(n)} {storage_type(d)}{'' if nl else ' NOT NULL'}" if n.lower() not in gen else
+             f"{quote(n)} {storage_type(d)} GENERATED ALWAYS AS ({gen[n.lower()][1]}) VIRTUAL"
+             for n, d, nl, _, _ in cols]
     if pk:
         parts.append("PRIMARY KEY (" + ", ".join(quote(c) for c in pk[1]) + ")")
     for _, uc in uniques:
@@ -202,7 +216,8 @@ def create_table(session, node: exp.Create) -> None:
              f"COMMENT ON TABLE {q} IS " + _lit(table_comment(pk, uniques, fks, []))]
     for n, d, _, ident, df in cols:
         stmts.append(f"COMMENT ON COLUMN {q}.{quote(n)} IS "
-                     + _lit(column_comment(d, ident, df, default_name=default_names.get(n.lower()))))
+                     + _lit(column_comment(d, ident, df, default_name=default_names.get(n.lower()),
+                                           computed=gen[n.lower()][2:] if n.lower() in gen else None)))
     _in_txn(session, stmts)
 
 
@@ -261,6 +276,8 @@ def alter(session, node: exp.Alter, tr) -> None:
             stmts += alter_constraint(session, info, action)
         elif isinstance(action, exp.ColumnDef):
             cname = action.name
+            if action.args.get("kind") is None:
+                raise unsupported("ALTER TABLE ADD of a computed column")
             if info.column(cname):
                 raise SqlError(2705, f"Column names in each table must be unique. Column name '{cname}' in table '{info.name}' is specified more than once.")
             decl = decl_from_datatype(action.args["kind"], ddl=True)
@@ -296,11 +313,13 @@ def alter(session, node: exp.Alter, tr) -> None:
                 ci = info.column(col.name)
                 if ci is None:
                     raise SqlError(4924, f"ALTER TABLE DROP COLUMN failed because column '{col.name}' does not exist in table '{info.name}'.")
+                check_no_dependents(info, ci, "DROP COLUMN")
                 stmts.append(f"ALTER TABLE {q} DROP COLUMN {quote(ci.name)}")
         elif isinstance(action, exp.AlterColumn):
             ci = info.column(action.name)
             if ci is None:
                 raise SqlError(4924, f"ALTER TABLE ALTER COLUMN failed because column '{action.name}' does not exist in table '{info.name}'.")
+            check_no_dependents(info, ci, "ALTER COLUMN")
             if action.args.get("dtype") is None:
                 raise unsupported("this ALTER COLUMN form")
             decl = decl_from_datatype(action.args["dtype"], ddl=True)

@@ -231,7 +231,8 @@ def system_view(session, catalog: str, schema: str, name: str, written: str) -> 
                 tid = TYPE_IDS[c.decl.type]
                 dflt = 0 if c.default is None else session.object_id(db, t.schema, default_name(t, c))
                 rows.append((t.object_id, c.name, c.ordinal, tid, tid, octet_length(c.decl), p, s,
-                             COLLATION if is_char else None, c.nullable, c.identity is not None, False, False, dflt))
+                             COLLATION if is_char else None, c.nullable, c.identity is not None, c.computed is not None,
+                             False, dflt))
     elif key == "sys.types":
         cols = [("name", SN), ("system_type_id", TINY), ("user_type_id", INT), ("schema_id", INT),
                 ("max_length", SMALL), ("precision", TINY), ("scale", TINY), ("collation_name", SN),

@@ -234,11 +234,22 @@ def sys_identity_columns(ctx):
 
 
 def sys_computed_columns(ctx):
-    # CREATE TABLE refuses computed columns (README "Known differences"), so there are never rows
+    from mctm_replica.standin.engine.sysviews import COLLATION, TYPE_IDS, sys_precision_scale
+
     cols = ([("object_id", INT), ("name", SN), ("column_id", INT)] + _column_type_cols()
             + [("is_computed", BIT), ("definition", MAXTEXT), ("uses_database_collation", BIT),
                ("is_persisted", BIT)])
-    return cols, []
+    rows = []
+    for t in ctx.tables:
+        for c in t.columns:
+            if c.computed is None:
+                continue
+            p, s = sys_precision_scale(c.decl)
+            tid = TYPE_IDS[c.decl.type]
+            is_char = c.decl.type in ("char", "varchar", "text", "nchar", "nvarchar", "ntext")
+            rows.append((t.object_id, c.name, c.ordinal, tid, tid, octet_length(c.decl), p, s,
+                         COLLATION if is_char else None, c.nullable, True, c.computed[0], is_char, c.computed[1]))
+    return cols, rows
 
 
 def key_constraints(t: TableInfo) -> list[tuple[str, str, list[str]]]:
