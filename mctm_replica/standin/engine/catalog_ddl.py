@@ -14,7 +14,14 @@ import zlib
 from sqlglot import exp
 
 from mctm_replica.standin.contract import SqlError
-from mctm_replica.standin.engine.catalog import ForeignKeyInfo, IndexInfo, TableInfo, quote, table_comment
+from mctm_replica.standin.engine.catalog import (
+    ForeignKeyInfo,
+    IndexInfo,
+    TableInfo,
+    quote,
+    table_comment,
+)
+from mctm_replica.standin.engine.computed import definition_text
 
 _RULES = ("NO ACTION", "CASCADE", "SET NULL", "SET DEFAULT")
 
@@ -119,28 +126,6 @@ def touch_statement(info: TableInfo) -> str:
     return f"COMMENT ON TABLE {info.qualified} IS '" + text.replace("'", "''") + "'"
 
 
-_CMP = {exp.EQ: "=", exp.NEQ: "<>", exp.GT: ">", exp.GTE: ">=", exp.LT: "<", exp.LTE: "<="}
-
-
-def filter_text(e: exp.Expression) -> str:
-    """A filtered index's WHERE as SQL Server stores it: [a] IS NOT NULL, [b]>(5), [c]='x' AND ..."""
-    if isinstance(e, exp.Paren):
-        return filter_text(e.this)
-    if isinstance(e, exp.Column):
-        return "[" + e.name.replace("]", "]]") + "]"
-    if isinstance(e, exp.Literal):
-        return "'" + e.name.replace("'", "''") + "'" if e.is_string else f"({e.name})"
-    if isinstance(e, exp.Not) and isinstance(e.this, exp.Is):
-        return f"{filter_text(e.this.this)} IS NOT NULL"
-    if isinstance(e, exp.Is):
-        return f"{filter_text(e.this)} IS NULL"
-    if isinstance(e, exp.And):
-        return f"{filter_text(e.this)} AND {filter_text(e.expression)}"
-    if type(e) in _CMP:
-        return f"{filter_text(e.this)}{_CMP[type(e)]}{filter_text(e.expression)}"
-    return e.sql(dialect="tsql", identify=True)  # other forms: sqlglot's text (README "Known differences")
-
-
 def create_index(session, node: exp.Create) -> None:
     index = node.this
     info = _find_table(session, index.args["table"])
@@ -175,7 +160,7 @@ def create_index(session, node: exp.Create) -> None:
     where = params.args.get("where")
     filt = None
     if where is not None:
-        filt = "(" + filter_text(where.this) + ")"
+        filt = "(" + definition_text(where.this) + ")"
     info.indexes.append(IndexInfo(name, cols, bool(node.args.get("unique")), clustered, include, filt))
     _write(session, info)
 

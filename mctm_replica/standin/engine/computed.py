@@ -33,7 +33,8 @@ def computed_constraint(item: exp.ColumnDef) -> exp.ComputedColumnConstraint | N
 
 
 def definition_text(e: exp.Expression) -> str:
-    """SQL Server's stored text of an expression: [col], (2), 'x', N'x', ops without spaces, lower-case calls."""
+    """SQL Server's stored text of an expression (computed column, index filter): [col], (2), 'x', N'x',
+    operators without spaces, lower-case calls, IN as ORs."""
     if isinstance(e, exp.Paren):
         return f"({definition_text(e.this)})"
     if isinstance(e, exp.Column):
@@ -44,6 +45,15 @@ def definition_text(e: exp.Expression) -> str:
         return "'" + e.name.replace("'", "''") + "'" if e.is_string else f"({e.name})"
     if isinstance(e, exp.Neg) and isinstance(e.this, exp.Literal):
         return f"(-{e.this.name})"
+    if isinstance(e, exp.Not) and isinstance(e.this, exp.Is):
+        return f"{definition_text(e.this.this)} IS NOT NULL"
+    if isinstance(e, exp.Is):
+        return f"{definition_text(e.this)} IS NULL"
+    if isinstance(e, (exp.And, exp.Or)):
+        return f"{definition_text(e.this)} {'AND' if isinstance(e, exp.And) else 'OR'} {definition_text(e.expression)}"
+    if isinstance(e, exp.In) and not e.args.get("query"):  # SQL Server stores IN as ORs of =
+        col = definition_text(e.this)
+        return " OR ".join(f"{col}={definition_text(v)}" for v in e.expressions)
     if type(e) in _OPS:
         return f"{definition_text(e.this)}{_OPS[type(e)]}{definition_text(e.expression)}"
     if isinstance(e, exp.Anonymous) or (isinstance(e, exp.Func) and not isinstance(e, exp.Cast)):
