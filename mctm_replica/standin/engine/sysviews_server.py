@@ -33,6 +33,10 @@ INFORMATION_SCHEMA_ID = 3
 ISOLATION_CODES = {"READ UNCOMMITTED": 1, "READ COMMITTED": 2, "REPEATABLE READ": 3, "SERIALIZABLE": 4, "SNAPSHOT": 5}
 DEFAULT_ISOLATION = 2  # READ COMMITTED, SQL Server's default
 TDS74 = 0x74000004
+TDS_CLIENT_VERSION = 7  # dm_exec_sessions.client_version of every TDS 7.x client
+DATE_FIRST = 7  # us_english's first day of the week (Sunday), as @@DATEFIRST answers
+TSQL_ENDPOINT_ID = 4  # SQL Server's "TSQL Default TCP" endpoint
+DEFAULT_PACKET_SIZE = 4096  # TDS's default when the login asked for none
 
 
 def isolation_code(level: str) -> int:
@@ -85,9 +89,9 @@ def sys_dm_exec_sessions(ctx):
     for s in _sessions(ctx):
         info = _info(s)
         rows.append((s.spid, info.get("login_time", ctx.when), info.get("host_name"), info.get("program_name"),
-                     info.get("host_process_id"), info.get("client_version", 7), info.get("client_interface_name"),
+                     info.get("host_process_id"), info.get("client_version", TDS_CLIENT_VERSION), info.get("client_interface_name"),
                      s.login, "running" if s is ctx.session else "sleeping", True, s.textsize, "us_english", "mdy",
-                     7, True, True, True, False, True, True, True, True,
+                     DATE_FIRST, True, True, True, False, True, True, True, True,
                      getattr(s, "isolation_level", DEFAULT_ISOLATION), -1, 0, s.last_rowcount, 0, s.login,
                      db_ids.get(s.database.lower(), 1), 1, s.trancount))
     return cols, rows
@@ -107,9 +111,9 @@ def sys_dm_exec_connections(ctx):
     for s in _sessions(ctx):
         info = _info(s)
         when = info.get("login_time", ctx.when)
-        rows.append((s.spid, s.spid, when, "TCP", "TSQL", info.get("protocol_version", TDS74), 4,
+        rows.append((s.spid, s.spid, when, "TCP", "TSQL", info.get("protocol_version", TDS74), TSQL_ENDPOINT_ID,
                      info.get("encrypt_option", "FALSE"), "SQL", 0, 0, 0, when, when,
-                     info.get("net_packet_size", 4096), info.get("client_net_address"), info.get("client_tcp_port"),
+                     info.get("net_packet_size", DEFAULT_PACKET_SIZE), info.get("client_net_address"), info.get("client_tcp_port"),
                      info.get("local_net_address"), info.get("local_tcp_port"), None, None, None))
     return cols, rows
 
