@@ -10,6 +10,7 @@ SQL Server's error number (``__MSSQL__<n>__``), which ``errors.py`` decodes.
 from __future__ import annotations
 
 from mctm_replica.standin.contract import SqlError
+from mctm_replica.standin.engine.floattext import float_text_sql
 from mctm_replica.standin.engine.decl import (
     BINARY_TYPES, EXACT_TYPES, INT_RANGES, INT_TYPES, NUMERIC_TYPES, STRING_TYPES, TICK_TYPES,
     TIMESTAMP_TYPES, Decl, storage_type,
@@ -141,6 +142,8 @@ def _to_string(x: str, src: Decl, style: int | None) -> str:
         return x
     if t == "bit":
         return f"CAST(CAST({x} AS INTEGER) AS VARCHAR)"
+    if t in ("float", "real"):
+        return float_text_sql(x, style)
     if t in NUMERIC_TYPES:
         return f"CAST({x} AS VARCHAR)"
     if t in ("date", "time", "datetime", "datetime2", "smalldatetime", "datetimeoffset"):

@@ -189,12 +189,19 @@ class OperatorsMixin:
                 opx = "//" if op == "/" else "%"
                 return Typed(f"(CASE WHEN ({b.sql}) = 0 THEN {zero} ELSE CAST(CAST({a.sql} AS BIGINT) {opx} CAST({b.sql} AS BIGINT) AS {st}) END)", d)
             return Typed(f"CAST(CAST({a.sql} AS HUGEINT) {op} CAST({b.sql} AS HUGEINT) AS {st})", d)
+        # float (then real) has the highest precedence of the numeric types: the result is float or real
+        approx = {d.type for d in (a.decl, b.decl) if d is not None} & {"float", "real"}
+        d = None
+        if approx and fa == fb == "num":
+            d = Decl("float" if "float" in approx else "real")
         if op == "/":
             zero = "error('__MSSQL__8134__Divide by zero error encountered.')"
-            return Typed(f"(CASE WHEN ({b.sql}) = 0 THEN {zero} ELSE ({a.sql} / {b.sql}) END)", None)
+            sql = f"(CASE WHEN ({b.sql}) = 0 THEN {zero} ELSE ({a.sql} / {b.sql}) END)"
+            return Typed(sql if d is None else f"CAST({sql} AS {storage_type(d)})", d)
         if a.decl is not None and b.decl is not None and a.decl.type in DATE_TYPES | {"datetime"}:
             raise SqlError(50000, "The SQL Server stand-in does not support date arithmetic with + and -; use DATEADD.")
-        return Typed(f"({a.sql} {op} {b.sql})", None)
+        sql = f"({a.sql} {op} {b.sql})"
+        return Typed(sql if d is None else f"CAST({sql} AS {storage_type(d)})", d)
 
     def x_Not(self, node, scope):
         t = self.expr(node.this, scope)
