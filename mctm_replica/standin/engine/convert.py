@@ -10,11 +10,11 @@ SQL Server's error number (``__MSSQL__<n>__``), which ``errors.py`` decodes.
 from __future__ import annotations
 
 from mctm_replica.standin.contract import SqlError
-from mctm_replica.standin.engine.floattext import float_text_sql
 from mctm_replica.standin.engine.decl import (
     BINARY_TYPES, EXACT_TYPES, INT_RANGES, INT_TYPES, NUMERIC_TYPES, STRING_TYPES, TICK_TYPES,
     TIMESTAMP_TYPES, Decl, storage_type,
 )
+from mctm_replica.standin.engine.floattext import float_text_sql
 
 TPD = 864_000_000_000  # ticks per day
 # Temp macros created on every session connection; ticks <-> TIMESTAMP and SQL
