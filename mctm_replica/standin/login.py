@@ -72,6 +72,7 @@ def perform_login(session: ClientSession) -> bool:
         return False
     session.esess = srv.engine.connect(database, spid=session.spid, login=login.user)
     session.tds_version = login.tds_version
+    session.esess.connection_info = connection_info(session, login)
     if not login.option_flags2 & LOGIN_FLAG2_ODBC:
         # Without fODBC SQL Server keeps its own session defaults, among them
         # TEXTSIZE 4096 bytes: (n)varchar(max)/varbinary(max)/text/ntext/image values
@@ -180,3 +181,19 @@ def _login_failed(session: ClientSession, user: str, first: list[bytes]) -> None
     )
     session.writer.write(tk.done(tk.DONE_ERROR))
     session.writer.end_message()
+
+
+def connection_info(session: ClientSession, login) -> dict:
+    """What sys.dm_exec_sessions/dm_exec_connections show of this connection (see engine/sysviews_server.py)."""
+    import datetime as dt
+
+    info = {"login_time": dt.datetime.now().replace(microsecond=0), "host_name": login.hostname,
+            "program_name": login.app_name, "client_interface_name": login.library,
+            "protocol_version": min(login.tds_version, tk.TDS74), "encrypt_option": "FALSE",
+            "net_packet_size": max(MIN_PACKET_SIZE, min(MAX_PACKET_SIZE, login.packet_size or DEFAULT_PACKET_SIZE))}
+    try:
+        info["client_net_address"], info["client_tcp_port"] = session.sock.getpeername()[:2]
+        info["local_net_address"], info["local_tcp_port"] = session.sock.getsockname()[:2]
+    except (OSError, AttributeError):
+        pass  # not a TCP socket
+    return info

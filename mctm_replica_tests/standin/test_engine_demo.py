@@ -75,7 +75,7 @@ def test_mctm_is_japanese_and_its_varchar_holds_code_page_932(demo):
     """Production's McTM is Japanese_CI_AS: varchar columns hold Shift-JIS bytes, half-width
     katakana one byte each, and a character outside code page 932 is stored as '?' -- also
     through the bulk path the demo loads with (CAST to nvarchar shows what is stored)."""
-    _, s, _ = demo
+    _, s = demo[:2]
     _, got = rows(s, "SELECT DATABASEPROPERTYEX('McTM', 'Collation')")
     assert got == [("Japanese_CI_AS",)]
     _, got = rows(s, "SELECT CustomerName, CAST(CustomerNameSjis AS nvarchar(100)), CustomerNameKanaHalf, "

@@ -8,6 +8,7 @@ TABLE and DROP: there is no second catalog to keep consistent.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import zlib
 from dataclasses import dataclass, field
@@ -25,6 +26,33 @@ class ColumnInfo:
     ordinal: int
     identity: tuple[int, int] | None = None
     default: str | None = None  # T-SQL text as INFORMATION_SCHEMA shows it, e.g. "((0))"
+    default_name: str | None = None  # the DEFAULT constraint's name, when the DDL gave one
+    computed: tuple[str, bool] | None = None  # (definition as SQL Server stores it, PERSISTED)
+
+
+@dataclass
+class ForeignKeyInfo:
+    """A FOREIGN KEY as declared (recorded for the catalog views, not enforced)."""
+
+    name: str
+    columns: list[str]
+    ref_schema: str
+    ref_table: str
+    ref_columns: list[str]
+    on_delete: str = "NO ACTION"
+    on_update: str = "NO ACTION"
+
+
+@dataclass
+class IndexInfo:
+    """A CREATE INDEX as declared (recorded for the catalog views; see README)."""
+
+    name: str
+    columns: list[tuple[str, bool]]  # (column, descending)
+    unique: bool = False
+    clustered: bool = False
+    include: list[str] = field(default_factory=list)
+    filter: str | None = None  # sys.indexes.filter_definition, e.g. "([a] IS NOT NULL)"
 
 
 @dataclass
@@ -37,6 +65,11 @@ class TableInfo:
     columns: list[ColumnInfo] = field(default_factory=list)
     pk: tuple[str, list[str]] | None = None
     uniques: list[tuple[str, list[str]]] = field(default_factory=list)
+    fks: list[ForeignKeyInfo] = field(default_factory=list)
+    indexes: list[IndexInfo] = field(default_factory=list)
+    definition: str | None = None  # a view's T-SQL text (sys.sql_modules, VIEWS.VIEW_DEFINITION)
+    created: str | None = None  # ISO local time of CREATE (sys.objects.create_date)
+    modified: str | None = None  # ISO local time of the last ALTER/CREATE INDEX (sys.objects.modify_date)
 
     @property
     def qualified(self) -> str:
@@ -64,7 +97,8 @@ def object_id(db: str, schema: str, name: str) -> int:
 
 
 def column_comment(decl: Decl, identity: tuple[int, int] | None, default: str | None,
-                   *, not_null: bool = False) -> str:
+                   *, not_null: bool = False, default_name: str | None = None,
+                   computed: tuple[str, bool] | None = None) -> str:
     data: dict = {"t": str(decl)}
     if decl.collation is not None:
         data["c"] = decl.collation
@@ -74,6 +108,10 @@ def column_comment(decl: Decl, identity: tuple[int, int] | None, default: str | 
         data["id"] = list(identity)
     if default is not None:
         data["d"] = default
+    if default_name is not None:
+        data["dn"] = default_name
+    if computed is not None:
+        data["cc"] = list(computed)  # "c" is the collation
     return json.dumps(data)
 
 
@@ -94,19 +132,25 @@ def load_tables(cur, db: str, alias: str) -> dict[tuple[str, str], TableInfo]:
             meta = json.loads(tcomment) if tcomment else {}
             info = TableInfo(db, alias, schema, name, "BASE TABLE",
                              pk=tuple(meta["pk"]) if meta.get("pk") else None,
-                             uniques=[tuple(u) for u in meta.get("uq", [])])
+                             uniques=[tuple(u) for u in meta.get("uq", [])],
+                             fks=[ForeignKeyInfo(*f) for f in meta.get("fk", [])],
+                             indexes=[IndexInfo(n, [tuple(c) for c in cols], *rest)
+                                      for n, cols, *rest in meta.get("ix", [])],
+                             created=meta.get("cd"), modified=meta.get("md"))
             tables[key] = info
         meta = json.loads(ccomment) if ccomment else {"t": "nvarchar(max)"}
         # a column stored before collations existed is in the server collation
         decl = parse_decl(meta["t"]).with_collation(meta.get("c", "SQL_Latin1_General_CP1_CI_AS"))
         info.columns.append(ColumnInfo(cname, decl, bool(nullable) and not meta.get("nn"), idx,
-                                       tuple(meta["id"]) if meta.get("id") else None, meta.get("d")))
+                                       tuple(meta["id"]) if meta.get("id") else None, meta.get("d"),
+                                       meta.get("dn"), tuple(meta["cc"]) if meta.get("cc") else None))
     for schema, name, comment in cur.execute(
         "SELECT schema_name, view_name, comment FROM duckdb_views() WHERE database_name = ? "
         "AND NOT internal AND schema_name NOT IN ('main', '__standin')", [alias]
     ).fetchall():
         meta = json.loads(comment) if comment else {"cols": []}
-        info = TableInfo(db, alias, schema, name, "VIEW")
+        info = TableInfo(db, alias, schema, name, "VIEW", definition=meta.get("sql"), created=meta.get("cd"),
+                         modified=meta.get("cd"))
         for i, (cname, tdecl, nullable) in enumerate(meta["cols"], start=1):
             info.columns.append(ColumnInfo(cname, parse_decl(tdecl), nullable, i))
         tables[(schema.lower(), name.lower())] = info
@@ -117,3 +161,23 @@ def load_schemas(cur, alias: str) -> list[str]:
     return [r[0] for r in cur.execute(
         "SELECT schema_name FROM duckdb_schemas() WHERE database_name = ? ORDER BY schema_name", [alias]
     ).fetchall() if r[0] not in HIDDEN_SCHEMAS]
+
+
+def now_text() -> str:
+    """The server's local time as create_date/modify_date keep it (whole seconds)."""
+    return dt.datetime.now().replace(microsecond=0).isoformat()
+
+
+def table_comment(pk, uniques, fks: list[ForeignKeyInfo], indexes: list[IndexInfo], *,
+                  created: str | None = None) -> str:
+    """The JSON kept as a table's COMMENT: keys, foreign keys, indexes, creation and modification times
+    (``created`` None: created now). Every rewrite is a modification."""
+    when = now_text()
+    return json.dumps({
+        "cd": created or when,
+        "md": when,
+        "pk": list(pk) if pk else None,
+        "uq": [list(u) for u in uniques],
+        "fk": [[f.name, f.columns, f.ref_schema, f.ref_table, f.ref_columns, f.on_delete, f.on_update] for f in fks],
+        "ix": [[i.name, [list(c) for c in i.columns], i.unique, i.clustered, i.include, i.filter] for i in indexes],
+    })

@@ -8,13 +8,20 @@ name them.
 
 from __future__ import annotations
 
+import copy
 import json
 import zlib
 
 from sqlglot import exp
 
 from mctm_replica.standin.contract import SqlError
-from mctm_replica.standin.engine.catalog import column_comment, quote
+from mctm_replica.standin.engine.catalog import column_comment, now_text, quote, table_comment
+from mctm_replica.standin.engine.catalog_ddl import (
+    alter_constraint, check_not_referenced, create_index, drop_index, foreign_key, is_constraint_action,
+    resolve_foreign_keys, touch_statement,
+)
+from mctm_replica.standin.engine.computed import check_no_dependents, computed_constraint
+from mctm_replica.standin.engine.computed import translate as translate_computed
 from mctm_replica.standin.engine.convert import convert_sql
 from mctm_replica.standin.engine import collations
 from mctm_replica.standin.engine.decl import COLLATED_TYPES, Decl, decl_from_datatype, storage_type
@@ -106,11 +113,19 @@ def create_table(session, node: exp.Create) -> None:
     cols: list[tuple[str, Decl, bool, tuple[int, int] | None, str | None]] = []
     pk: tuple[str, list[str]] | None = None
     uniques: list[tuple[str, list[str]]] = []
+    computed: dict[str, exp.ComputedColumnConstraint] = {}
+    fks = []
+    default_names: dict[str, str] = {}
     for item in schema_node.expressions:
         if isinstance(item, exp.ColumnDef):
             cname = item.name
             if item.args.get("kind") is None:
-                raise unsupported("computed columns")
+                cc = computed_constraint(item)
+                if cc is None:
+                    raise unsupported(f"the column definition {item.sql(dialect='tsql')}")
+                computed[cname.lower()] = cc
+                cols.append((cname, Decl("int"), True, None, None))  # typed below, once all columns are known
+                continue
             decl = column_collation(session, db, decl_from_datatype(item.args["kind"], ddl=True),
                                     item.args.get("constraints"))
             nullable = decl.type != "rowversion"
@@ -119,7 +134,10 @@ def create_table(session, node: exp.Create) -> None:
             for c in item.args.get("constraints") or []:
                 kind = c.args.get("kind")
                 cons_name = c.name or None
-                if isinstance(kind, exp.GeneratedAsIdentityColumnConstraint):
+                if isinstance(kind, exp.AutoIncrementColumnConstraint):  # bare IDENTITY: seed 1, increment 1
+                    identity = (1, 1)
+                    nullable = False
+                elif isinstance(kind, exp.GeneratedAsIdentityColumnConstraint):
                     start = kind.args.get("start")
                     inc = kind.args.get("increment")
                     identity = (int(start.name) if start else 1, int(inc.name) if inc else 1)
@@ -133,6 +151,10 @@ def create_table(session, node: exp.Create) -> None:
                     uniques.append((cons_name or _auto_name("UQ", name), [cname]))
                 elif isinstance(kind, exp.DefaultColumnConstraint):
                     default = default_text(kind.this)
+                    if cons_name:
+                        default_names[cname.lower()] = cons_name
+                elif isinstance(kind, exp.Reference):
+                    fks.append(foreign_key(name, schema, cons_name, [cname], kind))
                 elif isinstance(kind, (exp.CollateColumnConstraint, exp.ClusteredColumnConstraint,
                                        exp.NonClusteredColumnConstraint)):
                     pass
@@ -141,6 +163,8 @@ def create_table(session, node: exp.Create) -> None:
             if decl.type == "rowversion":
                 nullable = False
             cols.append((cname, decl, nullable, identity, default))
+        elif isinstance(item, exp.ForeignKey):
+            fks.append(foreign_key(name, schema, None, [c.name for c in item.expressions], item.args["reference"]))
         elif isinstance(item, (exp.Constraint, exp.PrimaryKey, exp.UniqueColumnConstraint)):
             cons_name = item.name if isinstance(item, exp.Constraint) else None
             kinds = item.expressions if isinstance(item, exp.Constraint) else [item]
@@ -163,27 +187,39 @@ def create_table(session, node: exp.Create) -> None:
                     elif pending == "uq":
                         uniques.append((cons_name or _auto_name("UQ", name), kc))
                     pending = None
+                elif isinstance(k, exp.ForeignKey):
+                    fks.append(foreign_key(name, schema, cons_name, [c.name for c in k.expressions], k.args["reference"]))
                 else:
                     raise unsupported(f"table constraint {k.sql(dialect='tsql')}")
         else:
             raise unsupported(f"{type(item).__name__} in CREATE TABLE")
     names = {c[0].lower() for c in cols}
-    for _, kc in ([pk] if pk else []) + uniques:
+    resolve_foreign_keys(session, db, schema, name, fks, [c[0] for c in cols], pk[1] if pk else None,
+                         [u for _, u in uniques])
+    for _, kc in ([pk] if pk else []) + uniques + [(f.name, f.columns) for f in fks]:
         for c in kc:
             if c.lower() not in names:
                 raise SqlError(1911, f"Column name '{c}' does not exist in the target table or view.")
     if pk:
         cols = [(n, d, False if n.lower() in {c.lower() for c in pk[1]} else nl, i, df) for n, d, nl, i, df in cols]
     q = f"{quote(alias)}.{quote(schema)}.{quote(name)}"
-    parts = [f"{quote(n)} {storage_type(d)}{'' if nl else ' NOT NULL'}" for n, d, nl, _, _ in cols]
+    regular = [(n, d, nl) for n, d, nl, _, _ in cols if n.lower() not in computed]
+    gen = {n.lower(): translate_computed(session, name, regular, n, computed[n.lower()])
+           for n, *_ in cols if n.lower() in computed}
+    cols = [(n, gen[n.lower()][0], nl, i, df) if n.lower() in gen else (n, d, nl, i, df) for n, d, nl, i, df in cols]
+    parts = [f"{quote(n)} {storage_type(d)}{'' if nl else ' NOT NULL'}" if n.lower() not in gen else
+             f"{quote(n)} {storage_type(d)} GENERATED ALWAYS AS ({gen[n.lower()][1]}) VIRTUAL"
+             for n, d, nl, _, _ in cols]
     if pk:
         parts.append("PRIMARY KEY (" + ", ".join(quote(c) for c in pk[1]) + ")")
     for _, uc in uniques:
         parts.append("UNIQUE (" + ", ".join(quote(c) for c in uc) + ")")
     stmts = [f"CREATE TABLE {q} ({', '.join(parts)})",
-             f"COMMENT ON TABLE {q} IS " + _lit(json.dumps({"pk": list(pk) if pk else None, "uq": [list(u) for u in uniques]}))]
+             f"COMMENT ON TABLE {q} IS " + _lit(table_comment(pk, uniques, fks, []))]
     for n, d, _, ident, df in cols:
-        stmts.append(f"COMMENT ON COLUMN {q}.{quote(n)} IS " + _lit(column_comment(d, ident, df)))
+        stmts.append(f"COMMENT ON COLUMN {q}.{quote(n)} IS "
+                     + _lit(column_comment(d, ident, df, default_name=default_names.get(n.lower()),
+                                           computed=gen[n.lower()][2:] if n.lower() in gen else None)))
     _in_txn(session, stmts)
 
 
@@ -234,7 +270,7 @@ def drop(session, node: exp.Drop) -> None:
         _in_txn(session, [f"DROP SCHEMA {quote(session.engine.alias(db))}.{quote(name)}"])
         return
     if kind == "INDEX":
-        return
+        return drop_index(session, node)
     if kind not in ("TABLE", "VIEW"):
         raise unsupported(f"DROP {kind}")
     targets = node.args.get("tables") or node.expressions or [node.this]
@@ -246,6 +282,7 @@ def drop(session, node: exp.Drop) -> None:
                 continue
             what = "table" if kind == "TABLE" else "view"
             raise SqlError(3701, f"Cannot drop the {what} '{'.'.join(p for p in (t.text('db'), t.name) if p)}', because it does not exist or you do not have permission.", severity=11)
+        check_not_referenced(session, info, stmts)
         stmts.append(f"DROP {kind} {info.qualified}")
     if stmts:
         _in_txn(session, stmts)
@@ -254,12 +291,17 @@ def drop(session, node: exp.Drop) -> None:
 def alter(session, node: exp.Alter, tr) -> None:
     if (node.args.get("kind") or "").upper() != "TABLE":
         raise unsupported(f"ALTER {node.args.get('kind')}")
-    info = _table_info(session, node.this)
+    # a copy: constraint actions edit it, and a failed ALTER must leave the cached catalog as it was
+    info = copy.deepcopy(_table_info(session, node.this))
     q = info.qualified
     stmts = []
     for action in node.args.get("actions") or []:
-        if isinstance(action, exp.ColumnDef):
+        if is_constraint_action(action):
+            stmts += alter_constraint(session, info, action)
+        elif isinstance(action, exp.ColumnDef):
             cname = action.name
+            if action.args.get("kind") is None:
+                raise unsupported("ALTER TABLE ADD of a computed column")
             if info.column(cname):
                 raise SqlError(2705, f"Column names in each table must be unique. Column name '{cname}' in table '{info.name}' is specified more than once.")
             decl = column_collation(session, info.db, decl_from_datatype(action.args["kind"], ddl=True),
@@ -298,11 +340,13 @@ def alter(session, node: exp.Alter, tr) -> None:
                 ci = info.column(col.name)
                 if ci is None:
                     raise SqlError(4924, f"ALTER TABLE DROP COLUMN failed because column '{col.name}' does not exist in table '{info.name}'.")
+                check_no_dependents(info, ci, "DROP COLUMN")
                 stmts.append(f"ALTER TABLE {q} DROP COLUMN {quote(ci.name)}")
         elif isinstance(action, exp.AlterColumn):
             ci = info.column(action.name)
             if ci is None:
                 raise SqlError(4924, f"ALTER TABLE ALTER COLUMN failed because column '{action.name}' does not exist in table '{info.name}'.")
+            check_no_dependents(info, ci, "ALTER COLUMN")
             if action.args.get("dtype") is None:
                 raise unsupported("this ALTER COLUMN form")
             coll = action.args.get("collate")
@@ -310,10 +354,20 @@ def alter(session, node: exp.Alter, tr) -> None:
             decl = _collated(session, info.db, decl, coll.name if isinstance(coll, exp.Expression) else None)
             using = convert_sql(quote(ci.name), ci.decl, decl)
             stmts.append(f"ALTER TABLE {q} ALTER COLUMN {quote(ci.name)} SET DATA TYPE {storage_type(decl)} USING {using}")
-            stmts.append(f"COMMENT ON COLUMN {q}.{quote(ci.name)} IS " + _lit(column_comment(decl, ci.identity, ci.default)))
+            comment = column_comment(decl, ci.identity, ci.default, default_name=ci.default_name)
+            stmts.append(f"COMMENT ON COLUMN {q}.{quote(ci.name)} IS " + _lit(comment))
         else:
             raise unsupported(f"ALTER TABLE {type(action).__name__}")
+    stmts.append(touch_statement(info))  # sys.objects.modify_date
     _in_txn(session, stmts)
+
+
+def view_definition(session, node: exp.Create) -> str:
+    """sys.sql_modules.definition: the batch as sent (CREATE VIEW must be alone in its batch)."""
+    text = getattr(session, "batch_text", None)
+    if text and text.lstrip().upper().startswith("CREATE") and len(session._parse(text)) == 1:
+        return text
+    return node.sql(dialect="tsql")  # a batch the stand-in accepted with more in it: the parsed text
 
 
 def create_view(session, node: exp.Create, tr) -> None:
@@ -327,7 +381,8 @@ def create_view(session, node: exp.Create, tr) -> None:
     if any(not n for n, _ in outs):
         raise SqlError(4511, f"Create View or Function failed because no column name was specified for column {1 + [n for n, _ in outs].index('')}.")
     q = f"{quote(alias)}.{quote(schema)}.{quote(table.name)}"
-    meta = {"cols": [[n, str(t.decl) if t.decl else "nvarchar(max)", t.nullable] for n, t in outs]}
+    meta = {"cols": [[n, str(t.decl) if t.decl else "nvarchar(max)", t.nullable] for n, t in outs],
+            "sql": view_definition(session, node), "cd": now_text()}
     _in_txn(session, [f"CREATE VIEW {q} AS {sql}", f"COMMENT ON VIEW {q} IS " + _lit(json.dumps(meta))])
 
 
@@ -357,6 +412,6 @@ def run(session, node: exp.Expression, tr) -> None:
         return None
     if kind == "VIEW":
         return create_view(session, node, tr)
-    if kind == "INDEX":
-        return None  # indexes change no result; DuckDB scans are fast enough
+    if kind.endswith("INDEX"):  # INDEX, CLUSTERED INDEX, NONCLUSTERED INDEX
+        return create_index(session, node)  # recorded for the catalog; DuckDB scans are fast enough
     raise unsupported(f"CREATE {kind}")

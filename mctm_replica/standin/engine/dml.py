@@ -13,6 +13,7 @@ from sqlglot import exp
 
 from mctm_replica.standin.contract import SqlError
 from mctm_replica.standin.engine.catalog import ColumnInfo, TableInfo, quote
+from mctm_replica.standin.engine.computed import not_modifiable
 from mctm_replica.standin.engine.dialect import StandinTSQL
 from mctm_replica.standin.engine.errors import map_error
 from mctm_replica.standin.engine.query import from_item, translate_query, unsupported, written_name
@@ -77,7 +78,8 @@ def insert(session, node: exp.Insert, tr) -> int:
     info = _table(session, target)
     ident_on = info.qualified.lower() in session.identity_insert
     if listed is None:
-        cols = [c for c in info.columns if (c.identity is None or ident_on) and c.decl.type != "rowversion"]
+        cols = [c for c in info.columns
+                if (c.identity is None or ident_on) and c.decl.type != "rowversion" and c.computed is None]
         if ident_on and any(c.identity for c in info.columns):
             raise SqlError(8101, f"An explicit value for the identity column in table '{info.schema}.{info.name}' can "
                                  "only be specified when a column list is used and IDENTITY_INSERT is ON.")
@@ -87,6 +89,8 @@ def insert(session, node: exp.Insert, tr) -> int:
             c = info.column(n)
             if c is None:
                 raise SqlError(207, f"Invalid column name '{n}'.")
+            if c.computed is not None:
+                raise not_modifiable(c.name)
             if c.identity is not None and not ident_on:
                 raise SqlError(544, f"Cannot insert explicit value for identity column in table '{info.name}' "
                                     "when IDENTITY_INSERT is set to OFF.")
@@ -140,7 +144,8 @@ def insert(session, node: exp.Insert, tr) -> int:
         raise unsupported(f"INSERT from {type(source).__name__}")
     exprs = []
     identity_col = None
-    for c in info.columns:
+    stored = [c for c in info.columns if c.computed is None]  # computed columns are DuckDB generated columns
+    for c in stored:
         if c.name.lower() in provided:
             exprs.append(provided[c.name.lower()])
         elif c.identity is not None:
@@ -151,7 +156,7 @@ def insert(session, node: exp.Insert, tr) -> int:
                          f"+ {inc} * row_number() OVER ()")
         else:
             exprs.append(_default(tr, c, info, _assign_ctx(info, c)))
-    col_list = ", ".join(quote(c.name) for c in info.columns)
+    col_list = ", ".join(quote(c.name) for c in stored)
     sql = f"INSERT INTO {info.qualified} ({col_list}) SELECT {', '.join(exprs)}{from_sql}"
     count = _execute(session, sql, tr, info, "INSERT")
     ident = identity_col or next((c for c in info.columns if c.identity is not None), None)
@@ -198,6 +203,8 @@ def update(session, node: exp.Update, tr) -> int:
             raise SqlError(207, f"Invalid column name '{e.this.name}'.")
         if c.identity is not None:
             raise SqlError(8102, f"Cannot update identity column '{c.name}'.")
+        if c.computed is not None:
+            raise not_modifiable(c.name)
         if c.decl.type == "rowversion":
             raise SqlError(272, "Cannot update a timestamp column.")
         v = e.expression
@@ -283,6 +290,8 @@ def bulk_insert(session, table: str, columns: list[str], rows: list[tuple]) -> i
         c = info.column(n)
         if c is None:
             raise SqlError(207, f"Invalid column name '{n}'.")
+        if c.computed is not None:
+            raise not_modifiable(c.name)
         cols.append(c)
     from mctm_replica.standin.engine.decl import storage_type
 

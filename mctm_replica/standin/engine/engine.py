@@ -38,6 +38,7 @@ class DuckEngine:
         self._collations: dict[str, Collation] = {}
         self._dbs: dict[str, tuple[str, str, int]] = {}  # lower name -> (display, alias, database_id)
         self._users: dict[int, str] = {}  # id(session) -> database in use
+        self._live: dict[int, object] = {}  # id(session) -> open session (sys.dm_exec_sessions)
         # id(session) -> {database alias: lowest rowversion its open transaction allocated},
         # for MIN_ACTIVE_ROWVERSION()
         self._rv_floors: dict[int, dict[str, int]] = {}
@@ -180,11 +181,18 @@ class DuckEngine:
     def session_uses(self, session, database: str) -> None:
         with self._lock:
             self._users[id(session)] = database
+            self._live[id(session)] = session
 
     def session_closed(self, session) -> None:
         with self._lock:
             self._users.pop(id(session), None)
+            self._live.pop(id(session), None)
             self._rv_floors.pop(id(session), None)
+
+    def live_sessions(self) -> list:
+        """Every open session, in spid order."""
+        with self._lock:
+            return sorted(self._live.values(), key=lambda s: s.spid)
 
     def note_rowversion(self, session, alias: str, value: int) -> None:
         """``session`` is about to write rowversions >= ``value`` in ``alias``, uncommitted."""

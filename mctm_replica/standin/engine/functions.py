@@ -11,6 +11,7 @@ from collections.abc import Callable
 from sqlglot import exp
 
 from mctm_replica.standin.contract import SqlError
+from mctm_replica.standin.engine.catalog_functions import columnproperty, schema_name_of
 from mctm_replica.standin.engine.decl import UNICODE_TYPES, Decl
 from mctm_replica.standin.engine.typed import Typed
 
@@ -149,6 +150,9 @@ def _db_name(tr, node, scope):
 
 
 def _schema_name(tr, node, scope):
+    args = _args(tr, node, scope)
+    if args:
+        return schema_name_of(tr, args[0])
     return Typed(tr.emit_const("dbo", SYSNAME), SYSNAME)
 
 
@@ -187,6 +191,10 @@ def _object_id(tr, node, scope):
     if not args:
         raise SqlError(174, "The object_id function requires 1 to 3 argument(s).")
     if not args[0].is_const:
+        if len(args) > 1:  # OBJECT_ID(expression, type): the current database's objects of that type
+            from mctm_replica.standin.engine.catalog_functions import object_id_of as typed_object_id_of
+
+            return typed_object_id_of(tr, args[0], args[1])
         return _object_id_of_expression(tr, args[0])
     if not isinstance(args[0].const, str):
         return Typed("CAST(NULL AS INTEGER)", Decl("int"))
@@ -302,6 +310,7 @@ FUNCTIONS: dict[str, Callable] = {
     "CURRENT_USER": _user_name, "HOST_NAME": _host_name, "APP_NAME": _app_name, "OBJECT_ID": _object_id,
     "SERVERPROPERTY": _serverproperty, "DATABASEPROPERTYEX": _databasepropertyex,
     "COLLATIONPROPERTY": _collationproperty, "SCOPE_IDENTITY": _scope_identity, "NCHAR": _nchar,
+    "COLUMNPROPERTY": columnproperty,
 }
 
 # Permission checks live with their own concern (a single sysadmin login).

@@ -59,7 +59,16 @@ def table_source(tr, table: exp.Table, scope: Scope) -> tuple[str, Source]:
     catalog = table.text("catalog")
     alias = table.alias or name
     if isinstance(table.this, exp.Func) or not name:
-        raise unsupported("table-valued functions in FROM")
+        from mctm_replica.standin.engine.sysviews import table_function
+
+        fn = table.this
+        built = table_function(tr.s, catalog, fn.name, list(fn.expressions)) if isinstance(fn, exp.Func) else None
+        if built is None:
+            raise unsupported("table-valued functions in FROM")
+        sql, names, decls = built
+        alias = table.alias or fn.name
+        src = Source(alias, names, decls, [True] * len(names), [False] * len(names), match_names=(alias.lower(),))
+        return f"({sql}) AS {quote(alias)}", src
     if schema.lower() in ("information_schema", "sys"):
         sql, names, decls = system_view(tr.s, catalog, schema.lower(), name.lower(), written_name(table))
         src = Source(alias, names, decls, [True] * len(names), [False] * len(names),
@@ -159,6 +168,19 @@ def _order(tr, node: exp.Expression, scope: Scope) -> str:
     return " ORDER BY " + ", ".join(parts)
 
 
+def _unqualified_order(node: exp.Expression, outs: list[tuple[str, Typed]]) -> exp.Expression:
+    """ORDER BY of a UNION may name a first-query column with its table (``t.a``); it means output ``a``."""
+    order = node.args.get("order")
+    names = {n.lower() for n, _ in outs}
+    if order is None or not any(c.table and c.name.lower() in names for c in order.find_all(exp.Column)):
+        return node
+    node = node.copy()
+    for c in list(node.args["order"].find_all(exp.Column)):
+        if c.table and c.name.lower() in names:
+            c.replace(exp.column(c.args["this"].copy()))
+    return node
+
+
 def translate_query(tr, node: exp.Expression, scope: Scope) -> tuple[str, list[tuple[str, Typed]]]:
     """DuckDB SQL for a query expression and its (name, Typed) outputs."""
     if isinstance(node, exp.Subquery):
@@ -185,7 +207,7 @@ def translate_query(tr, node: exp.Expression, scope: Scope) -> tuple[str, list[t
             op += " ALL"
         scope.outputs = louts
         outer = Scope(parent=scope.parent, ctes=scope.ctes, outputs=louts)
-        order = _order(tr, node, outer)
+        order = _order(tr, _unqualified_order(node, louts), outer)
         limit, offset = _limit(tr, node, outer)
         return f"{ctes_sql}SELECT * FROM (({lsql}) {op} ({rsql})){order}{limit}{offset}", louts
     if not isinstance(node, exp.Select):

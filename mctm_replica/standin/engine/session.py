@@ -32,6 +32,7 @@ from mctm_replica.standin.engine.packing import needs_types, pack_query
 from mctm_replica.standin.engine.rows import converters_for, stream_rows
 from mctm_replica.standin.engine.script import parse_script, run_script
 from mctm_replica.standin.engine.setopts import set_option
+from mctm_replica.standin.engine.sysviews_server import DEFAULT_ISOLATION, isolation_code
 from mctm_replica.standin.engine.translate import Translator
 from mctm_replica.standin.engine.typed import Scope
 
@@ -103,6 +104,7 @@ class DuckSession:
         self.textsize = 2147483647
         self.implicit_transactions = False
         self.fmtonly = False  # SET FMTONLY ON: result metadata only, nothing is changed
+        self.isolation_level = DEFAULT_ISOLATION
         self.identity_insert: set[str] = set()
         self.last_identity: int | None = None
         self.last_rowcount = 0
@@ -208,6 +210,7 @@ class DuckSession:
     def execute(self, sql: str, params: Mapping[str, object] | None = None) -> Iterator[StatementResult]:
         """Run a batch. ``params`` may carry ``declarations`` (contract.Params): the
         parameter declaration list, whose types the parameters then have."""
+        self.batch_text = sql  # CREATE VIEW keeps it as its definition (sys.sql_modules), as SQL Server does
         declarations = getattr(params, "declarations", None)
         declared = None
         if declarations:
@@ -251,8 +254,8 @@ class DuckSession:
 
     def _parse(self, sql: str) -> list:
         _check_collations(sql)
-        # sqlglot cannot parse isolation levels; they are accepted and have no effect
-        sql = _ISOLATION.sub("SET TRANSACTION_ISOLATION_LEVEL ON", sql)
+        # sqlglot cannot parse isolation levels; the level is kept for sys.dm_exec_sessions only
+        sql = _ISOLATION.sub(lambda m: f"SET TRANSACTION_ISOLATION_LEVEL {isolation_code(m.group(1))}", sql)
         sql = _IDENTITY_INSERT.sub(
             lambda m: f"SET STANDIN_IDENTITY_INSERT_{m.group(2).upper()} '{m.group(1).replace(chr(39), chr(39) * 2)}'", sql)
         return parse_script(self, sql)
@@ -360,6 +363,8 @@ class DuckSession:
         return ResultSet(columns, stream_rows(self, res, convs), packed)
 
     def _set_option(self, name: str, value: str) -> None:
+        if name == "transaction_isolation_level":  # reported by sys.dm_exec_sessions
+            self.isolation_level = int(value)
         set_option(self, name, value)
 
     def _identity_insert(self, name: str, on: bool) -> None:

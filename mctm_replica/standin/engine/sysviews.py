@@ -8,9 +8,13 @@ work like on any table.
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
+
 from mctm_replica.standin.contract import SqlError
-from mctm_replica.standin.engine.catalog import quote
+from mctm_replica.standin.engine.catalog import TableInfo, quote
 from mctm_replica.standin.engine.decl import UNICODE_TYPES, Decl, octet_length, storage_type
+from mctm_replica.standin.engine.sysviews_keys import default_name, object_dates
 from mctm_replica.standin.engine.values import sql_literal
 
 SN = Decl("nvarchar", length=128)
@@ -101,6 +105,59 @@ def sys_precision_scale(d: Decl) -> tuple[int, int]:
     return 0, 0
 
 
+@dataclass
+class ViewContext:
+    """What every catalog view is built from: one database's declared catalog, seen by one session."""
+
+    session: object
+    db: str
+    tables: list[TableInfo]
+    schemas: list[str]
+    schema_ids: dict[str, int]
+    when: dt.datetime = dt.datetime(2024, 1, 1)  # create_date/modify_date of system objects
+
+    def schema_id(self, schema: str) -> int:
+        return self.schema_ids.get(schema.lower(), 1)
+
+
+# Views built inline below; the other modules register theirs in VIEWS dicts
+_INLINE = ("information_schema.tables", "information_schema.columns", "information_schema.schemata",
+           "sys.schemas", "sys.tables", "sys.views", "sys.objects", "sys.columns", "sys.types", "sys.databases",
+           "sys.dm_exec_connections")
+
+
+def _registry() -> dict:
+    from mctm_replica.standin.engine import sysviews_keys, sysviews_server
+
+    return {**sysviews_keys.VIEWS, **sysviews_server.VIEWS}
+
+
+def view_names() -> list[str]:
+    """Every catalog view the stand-in answers, as 'schema.name' in lower case."""
+    return sorted(set(_INLINE) | set(_registry()))
+
+
+def _context(session, catalog: str) -> ViewContext:
+    db = session.database_display(catalog) if catalog else session.database
+    tables = sorted(session.all_tables(db).values(), key=lambda t: (t.schema.lower(), t.name.lower()))
+    schemas = session.all_schemas(db)
+    schema_ids = {"dbo": 1}
+    for i, sname in enumerate(s for s in schemas if s.lower() != "dbo"):
+        schema_ids[sname.lower()] = 5 + i
+    return ViewContext(session, db, tables, schemas, schema_ids)
+
+
+def table_function(session, catalog: str, name: str, args: list) -> tuple[str, list[str], list[Decl]] | None:
+    """SQL, column names and declarations of a catalog table-valued function; None if not one."""
+    from mctm_replica.standin.engine.sysviews_server import TABLE_FUNCTIONS
+
+    fn = TABLE_FUNCTIONS.get(name.lower())
+    if fn is None:
+        return None
+    cols, rows = fn(_context(session, catalog), args)
+    return _values(cols, rows), [n for n, _ in cols], [d for _, d in cols]
+
+
 def system_view(session, catalog: str, schema: str, name: str, written: str) -> tuple[str, list[str], list[Decl]]:
     """SQL, column names and declarations of one catalog view."""
     db = session.database_display(catalog) if catalog else session.database
@@ -112,7 +169,10 @@ def system_view(session, catalog: str, schema: str, name: str, written: str) -> 
     cols: list[tuple[str, Decl]]
     rows: list[tuple]
     key = f"{schema}.{name}"
-    if key == "information_schema.tables":
+    built = _registry().get(key)
+    if built is not None:
+        cols, rows = built(ViewContext(session, db, tables, schemas, schema_ids))
+    elif key == "information_schema.tables":
         cols = [("TABLE_CATALOG", SN), ("TABLE_SCHEMA", SN), ("TABLE_NAME", SN), ("TABLE_TYPE", Decl("varchar", length=10))]
         rows = [(db, t.schema, t.name, t.kind) for t in tables]
     elif key == "information_schema.columns":
@@ -134,35 +194,12 @@ def system_view(session, catalog: str, schema: str, name: str, written: str) -> 
                 rows.append((db, t.schema, t.name, c.name, c.ordinal, c.default, "YES" if c.nullable else "NO",
                              data_type_name(c.decl), cml, col, prec, radix, scale, _dt_precision(c.decl),
                              None, None, charset, None, None, c.decl.collation if is_char else None, None, None, None))
-    elif key == "information_schema.table_constraints":
-        cols = [("CONSTRAINT_CATALOG", SN), ("CONSTRAINT_SCHEMA", SN), ("CONSTRAINT_NAME", SN),
-                ("TABLE_CATALOG", SN), ("TABLE_SCHEMA", SN), ("TABLE_NAME", SN),
-                ("CONSTRAINT_TYPE", Decl("varchar", length=11)), ("IS_DEFERRABLE", Decl("varchar", length=2)),
-                ("INITIALLY_DEFERRED", Decl("varchar", length=2))]
-        rows = []
-        for t in tables:
-            if t.pk:
-                rows.append((db, t.schema, t.pk[0], db, t.schema, t.name, "PRIMARY KEY", "NO", "NO"))
-            for uname, _ in t.uniques:
-                rows.append((db, t.schema, uname, db, t.schema, t.name, "UNIQUE", "NO", "NO"))
-    elif key == "information_schema.key_column_usage":
-        cols = [("CONSTRAINT_CATALOG", SN), ("CONSTRAINT_SCHEMA", SN), ("CONSTRAINT_NAME", SN),
-                ("TABLE_CATALOG", SN), ("TABLE_SCHEMA", SN), ("TABLE_NAME", SN), ("COLUMN_NAME", SN),
-                ("ORDINAL_POSITION", INT)]
-        rows = []
-        for t in tables:
-            for cname, ccols in ([t.pk] if t.pk else []) + list(t.uniques):
-                for i, c in enumerate(ccols, start=1):
-                    rows.append((db, t.schema, cname, db, t.schema, t.name, t.column(c).name if t.column(c) else c, i))
     elif key == "information_schema.schemata":
         cols = [("CATALOG_NAME", SN), ("SCHEMA_NAME", SN), ("SCHEMA_OWNER", SN),
                 ("DEFAULT_CHARACTER_SET_CATALOG", Decl("varchar", length=6)),
                 ("DEFAULT_CHARACTER_SET_SCHEMA", Decl("varchar", length=3)),
                 ("DEFAULT_CHARACTER_SET_NAME", SN)]
         rows = [(db, s, "dbo", None, None, "iso_1") for s in schemas]
-    elif key == "information_schema.views":
-        cols = [("TABLE_CATALOG", SN), ("TABLE_SCHEMA", SN), ("TABLE_NAME", SN)]
-        rows = [(db, t.schema, t.name) for t in tables if t.kind == "VIEW"]
     elif key == "sys.schemas":
         cols = [("name", SN), ("schema_id", INT), ("principal_id", INT)]
         rows = [(s, schema_ids[s.lower()], 1) for s in schemas]
@@ -170,9 +207,6 @@ def system_view(session, catalog: str, schema: str, name: str, written: str) -> 
         cols = [("name", SN), ("object_id", INT), ("principal_id", INT), ("schema_id", INT),
                 ("parent_object_id", INT), ("type", Decl("char", length=2)), ("type_desc", Decl("nvarchar", length=60)),
                 ("create_date", Decl("datetime")), ("modify_date", Decl("datetime")), ("is_ms_shipped", BIT)]
-        import datetime as dt
-
-        when = dt.datetime(2024, 1, 1)
         rows = []
         for t in tables:
             sid = schema_ids.get(t.schema.lower(), 1)
@@ -180,11 +214,11 @@ def system_view(session, catalog: str, schema: str, name: str, written: str) -> 
             if key == "sys.tables" and is_view or key == "sys.views" and not is_view:
                 continue
             rows.append((t.name, t.object_id, None, sid, 0, "V " if is_view else "U ",
-                         "VIEW" if is_view else "USER_TABLE", when, when, False))
+                         "VIEW" if is_view else "USER_TABLE", *object_dates(t), False))
             if key == "sys.objects":
-                for cname, kind in ([(t.pk[0], "PK")] if t.pk else []) + [(u[0], "UQ") for u in t.uniques]:
+                for cname, kind, desc in _constraint_objects(t):
                     rows.append((cname, session.object_id(db, t.schema, cname), None, sid, t.object_id, kind,
-                                 "PRIMARY_KEY_CONSTRAINT" if kind == "PK" else "UNIQUE_CONSTRAINT", when, when, False))
+                                 desc, object_dates(t)[0], object_dates(t)[0], False))
     elif key == "sys.columns":
         cols = [("object_id", INT), ("name", SN), ("column_id", INT), ("system_type_id", TINY),
                 ("user_type_id", INT), ("max_length", SMALL), ("precision", TINY), ("scale", TINY),
@@ -196,8 +230,10 @@ def system_view(session, catalog: str, schema: str, name: str, written: str) -> 
                 p, s = sys_precision_scale(c.decl)
                 is_char = c.decl.type in ("char", "varchar", "text", "nchar", "nvarchar", "ntext")
                 tid = TYPE_IDS[c.decl.type]
+                dflt = 0 if c.default is None else session.object_id(db, t.schema, default_name(t, c))
                 rows.append((t.object_id, c.name, c.ordinal, tid, tid, octet_length(c.decl), p, s,
-                             c.decl.collation if is_char else None, c.nullable, c.identity is not None, False, False, 0))
+                             c.decl.collation if is_char else None, c.nullable, c.identity is not None, c.computed is not None,
+                             False, dflt))
     elif key == "sys.types":
         cols = [("name", SN), ("system_type_id", TINY), ("user_type_id", INT), ("schema_id", INT),
                 ("max_length", SMALL), ("precision", TINY), ("scale", TINY), ("collation_name", SN),
@@ -214,53 +250,12 @@ def system_view(session, catalog: str, schema: str, name: str, written: str) -> 
             rows.append(("timestamp" if tname == "rowversion" else tname, tid, tid, 4, octet_length(d) if tname != "xml" else -1,
                          p, s, COLLATION if is_char else None, True, False))
         rows.append(("sysname", 231, 256, 4, 256, 0, 0, COLLATION, False, False))
-    elif key in ("sys.indexes", "sys.index_columns", "sys.partitions", "sys.key_constraints"):
-        idx_rows = []  # (table, index_id, name, kind, cols, is_pk, is_unique_constraint)
-        for t in tables:
-            if t.kind != "BASE TABLE":
-                continue
-            if t.pk:
-                idx_rows.append((t, 1, t.pk[0], 1, t.pk[1], True, False))
-            else:
-                idx_rows.append((t, 0, None, 0, [], False, False))
-            for i, (uname, ucols) in enumerate(t.uniques, start=2):
-                idx_rows.append((t, i, uname, 2, ucols, False, True))
-        if key == "sys.indexes":
-            cols = [("object_id", INT), ("name", SN), ("index_id", INT), ("type", TINY),
-                    ("type_desc", Decl("nvarchar", length=60)), ("is_unique", BIT), ("is_primary_key", BIT),
-                    ("is_unique_constraint", BIT), ("is_disabled", BIT), ("is_hypothetical", BIT)]
-            rows = [(t.object_id, n, i, k, ["HEAP", "CLUSTERED", "NONCLUSTERED"][k], pk or uq, pk, uq, False, False)
-                    for t, i, n, k, _, pk, uq in idx_rows]
-        elif key == "sys.index_columns":
-            cols = [("object_id", INT), ("index_id", INT), ("index_column_id", INT), ("column_id", INT),
-                    ("key_ordinal", TINY), ("partition_ordinal", TINY), ("is_descending_key", BIT),
-                    ("is_included_column", BIT)]
-            rows = []
-            for t, i, _, _, ccols, _, _ in idx_rows:
-                for k, c in enumerate(ccols, start=1):
-                    ci = t.column(c)
-                    rows.append((t.object_id, i, k, ci.ordinal if ci else 0, k, 0, False, False))
-        elif key == "sys.key_constraints":
-            cols = [("name", SN), ("object_id", INT), ("parent_object_id", INT), ("schema_id", INT),
-                    ("type", Decl("char", length=2)), ("type_desc", Decl("nvarchar", length=60)), ("unique_index_id", INT)]
-            rows = [(n, session.object_id(db, t.schema, n), t.object_id, schema_ids.get(t.schema.lower(), 1),
-                     "PK" if pk else "UQ", "PRIMARY_KEY_CONSTRAINT" if pk else "UNIQUE_CONSTRAINT", i)
-                    for t, i, n, _, _, pk, uq in idx_rows if pk or uq]
-        else:
-            cols = [("partition_id", BIG), ("object_id", INT), ("index_id", INT), ("partition_number", INT),
-                    ("hobt_id", BIG), ("rows", BIG), ("data_compression", TINY)]
-            counts = {t.qualified: session.count_rows(t) for t in tables if t.kind == "BASE TABLE"}
-            rows = [((t.object_id << 16) + i, t.object_id, i, 1, (t.object_id << 16) + i, counts[t.qualified], 0)
-                    for t, i, *_ in idx_rows]
     elif key == "sys.databases":
         cols = [("name", SN), ("database_id", INT), ("source_database_id", INT), ("owner_sid", Decl("varbinary", length=85)),
                 ("create_date", Decl("datetime")), ("compatibility_level", TINY), ("collation_name", SN),
                 ("state", TINY), ("state_desc", Decl("nvarchar", length=60)), ("recovery_model_desc", Decl("nvarchar", length=60)),
                 ("is_read_only", BIT)]
-        import datetime as dt
-
-        rows = [(n, i, None, b"\x01", dt.datetime(2024, 1, 1), 160, session.engine.database_collation(n).name, 0,
-                 "ONLINE", "SIMPLE", False)
+        rows = [(n, i, None, b"\x01", dt.datetime(2024, 1, 1), 160, session.engine.database_collation(n).name, 0, "ONLINE", "SIMPLE", False)
                 for n, i in session.database_ids()]
     elif key == "sys.dm_exec_connections":  # transport facts (TLS, TDS version): see connviews.py
         from mctm_replica.standin.engine.connviews import dm_exec_connections
@@ -278,3 +273,12 @@ def _charset(d: Decl) -> str:
     from mctm_replica.standin.engine import collations
 
     return {1252: "iso_1", 932: "cp932", 65001: "UTF8"}[collations.of(d.collation).code_page]
+
+
+def _constraint_objects(t: TableInfo) -> list[tuple[str, str, str]]:
+    """sys.objects rows of a table's constraints: (name, type, type_desc)."""
+    out = [(t.pk[0], "PK", "PRIMARY_KEY_CONSTRAINT")] if t.pk else []
+    out += [(u[0], "UQ", "UNIQUE_CONSTRAINT") for u in t.uniques]
+    out += [(f.name, "F ", "FOREIGN_KEY_CONSTRAINT") for f in t.fks]
+    out += [(default_name(t, c), "D ", "DEFAULT_CONSTRAINT") for c in t.columns if c.default is not None]
+    return out
