@@ -14,6 +14,7 @@ import zlib
 from sqlglot import exp
 
 from mctm_replica.standin.contract import SqlError
+from mctm_replica.standin.engine import change_tracking as ct
 from mctm_replica.standin.engine.catalog import column_comment, quote
 from mctm_replica.standin.engine.convert import convert_sql
 from mctm_replica.standin.engine.decl import Decl, decl_from_datatype, storage_type
@@ -223,6 +224,7 @@ def drop(session, node: exp.Drop) -> None:
             what = "table" if kind == "TABLE" else "view"
             raise SqlError(3701, f"Cannot drop the {what} '{'.'.join(p for p in (t.text('db'), t.name) if p)}', because it does not exist or you do not have permission.", severity=11)
         stmts.append(f"DROP {kind} {info.qualified}")
+        stmts += ct.drop_statements(session, info)  # a dropped table's change tracking goes with it
     if stmts:
         _in_txn(session, stmts)
 

@@ -18,6 +18,7 @@ import duckdb
 from mctm_replica.standin.connections import ConnectionRegistry
 from mctm_replica.standin.contract import SqlError
 from mctm_replica.standin.engine.catalog import quote
+from mctm_replica.standin.engine.change_tracking.state import registry as ct_registry
 
 
 _NAMES_FILE = "databases.json"
@@ -131,6 +132,7 @@ class DuckEngine:
             if in_use:
                 raise SqlError(3702, f'Cannot drop database "{self.display_name(name)}" because it is currently in use.')
             display, alias, _ = self._dbs.pop(name.lower())
+            ct_registry(self).forget(alias)  # its Change Tracking settings go with it
             self._con.execute(f"DETACH {quote(alias)}")
             if self.data_dir is not None:
                 for suffix in ("", ".wal"):

@@ -218,3 +218,7 @@ FUNCTIONS: dict[str, Callable] = {
     "CURRENT_USER": _user_name, "HOST_NAME": _host_name, "APP_NAME": _app_name, "OBJECT_ID": _object_id,
     "SERVERPROPERTY": _serverproperty, "SCOPE_IDENTITY": _scope_identity, "NCHAR": _nchar,
 }
+# Change Tracking's functions live with the rest of it (engine/change_tracking).
+from mctm_replica.standin.engine.change_tracking import FUNCTIONS as _CT_FUNCTIONS  # noqa: E402
+
+FUNCTIONS.update(_CT_FUNCTIONS)

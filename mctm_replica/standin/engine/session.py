@@ -20,6 +20,7 @@ from sqlglot.errors import ParseError, TokenError
 from mctm_replica.standin.contract import (
     DatabaseChanged, Done, ResultSet, RowCount, SqlError, StatementResult,
 )
+from mctm_replica.standin.engine import change_tracking as ct
 from mctm_replica.standin.engine import ddl, dml
 from mctm_replica.standin.engine.catalog import TableInfo, load_schemas, load_tables, object_id, quote
 from mctm_replica.standin.engine.convert import MACROS
@@ -147,7 +148,8 @@ class DuckSession:
         self._trancount -= 1
         if self._trancount == 0:
             try:
-                self.cur.execute("COMMIT")
+                with ct.committing(self):  # Change Tracking versions this transaction's changes
+                    self.cur.execute("COMMIT")
             except duckdb.Error as e:
                 self._local_version += 1
                 raise map_error(e) from e
@@ -255,7 +257,7 @@ class DuckSession:
     def _parse(self, sql: str) -> list[exp.Expression | None]:
         _check_collations(sql)
         # sqlglot cannot parse isolation levels; they are accepted and have no effect
-        sql = _ISOLATION.sub("SET TRANSACTION_ISOLATION_LEVEL ON", sql)
+        sql = _ISOLATION.sub(lambda m: "SET TRANSACTION_ISOLATION_LEVEL " + "_".join(m.group(1).upper().split()), sql)
         sql = _IDENTITY_INSERT.sub(
             lambda m: f"SET STANDIN_IDENTITY_INSERT_{m.group(2).upper()} '{m.group(1).replace(chr(39), chr(39) * 2)}'", sql)
         try:
@@ -287,6 +289,9 @@ class DuckSession:
 
     def _run(self, stmt: exp.Expression, params) -> StatementResult | None:
         tr = Translator(self, dict(params or {}))
+        if isinstance(stmt, (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery, exp.Insert,
+                             exp.Update, exp.Delete)):
+            ct.check_snapshot(self, stmt)  # error 3952
         if isinstance(stmt, (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery)):
             self._implicit_begin()
             return self._query(stmt, tr)
@@ -317,6 +322,9 @@ class DuckSession:
             return Done()
         if isinstance(stmt, (exp.Create, exp.Drop, exp.Alter)):
             ddl.run(self, stmt, tr)
+            return Done()
+        if isinstance(stmt, exp.Execute) and ct.is_cleanup(stmt):
+            ct.cleanup_procedure(self, stmt, tr)
             return Done()
         if isinstance(stmt, exp.Execute):
             name = stmt.this.sql(dialect="tsql") if stmt.this is not None else "?"
@@ -377,6 +385,8 @@ class DuckSession:
             self.textsize = DEFAULT_TEXTSIZE if n == 0 else (2147483647 if n < 0 else n)
         elif name == "implicit_transactions":
             self.implicit_transactions = on
+        elif name == "transaction_isolation_level":
+            self.isolation = value  # only SNAPSHOT changes anything (change_tracking.check_snapshot)
         elif name == "rowcount" and value not in ("0",):
             raise unsupported("SET ROWCOUNT")
         elif name in ("fmtonly", "noexec", "parseonly", "showplan_all", "showplan_text", "showplan_xml") and on:
@@ -404,6 +414,8 @@ class DuckSession:
             if m:
                 self._set_option(m.group(1).lower(), m.group(2).upper())
                 return Done()
+        if verb == "ALTER" and ct.alter_command(self, rest):  # CHANGE_TRACKING, ALLOW_SNAPSHOT_ISOLATION
+            return Done()
         if verb == "PRINT":
             return Done()
         if verb in ("EXEC", "EXECUTE"):

@@ -9,6 +9,7 @@ work like on any table.
 from __future__ import annotations
 
 from mctm_replica.standin.contract import SqlError
+from mctm_replica.standin.engine import change_tracking as ct
 from mctm_replica.standin.engine.catalog import quote
 from mctm_replica.standin.engine.decl import UNICODE_TYPES, Decl, octet_length, storage_type
 from mctm_replica.standin.engine.values import sql_literal
@@ -112,6 +113,8 @@ def system_view(session, catalog: str, schema: str, name: str, written: str) -> 
     cols: list[tuple[str, Decl]]
     rows: list[tuple]
     key = f"{schema}.{name}"
+    if schema == "sys" and name in ct.VIEWS:  # Change Tracking's views: engine/change_tracking/views.py
+        return ct.ct_view(session, catalog, name, _values)
     if key == "information_schema.tables":
         cols = [("TABLE_CATALOG", SN), ("TABLE_SCHEMA", SN), ("TABLE_NAME", SN), ("TABLE_TYPE", Decl("varchar", length=10))]
         rows = [(db, t.schema, t.name, t.kind) for t in tables]
@@ -261,6 +264,8 @@ def system_view(session, catalog: str, schema: str, name: str, written: str) -> 
 
         rows = [(n, i, None, b"\x01", dt.datetime(2024, 1, 1), 160, COLLATION, 0, "ONLINE", "SIMPLE", False)
                 for n, i in session.database_ids()]
+        snap_cols, snap = ct.database_snapshot_columns(session)  # ALLOW_SNAPSHOT_ISOLATION
+        cols, rows = cols + snap_cols, [r + snap[r[0]] for r in rows]
     elif key == "sys.dm_exec_connections":  # transport facts (TLS, TDS version): see connviews.py
         from mctm_replica.standin.engine.connviews import dm_exec_connections
 

@@ -1,0 +1,165 @@
+"""Recording tracked DML and giving each committed transaction its version.
+
+A statement on a tracked table runs with ``RETURNING`` its primary key; the
+keys go into the table's side table tagged with the transaction's token (one
+per database and DuckDB transaction) and a statement sequence. An UPDATE that
+sets a key column is recorded as SQL Server records it: a delete of every old
+key, then an insert of every new one. Nothing gets a version until COMMIT:
+``committing`` writes (token, next version) into ``ct_commits`` inside the
+transaction and holds the registry lock across DuckDB's COMMIT, so versions
+follow commit order and a rolled-back transaction leaves no trace (its side rows
+and commit row vanish with it; the counter only moves after COMMIT succeeded).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from mctm_replica.standin.engine.catalog import TableInfo, quote
+from mctm_replica.standin.engine.decl import storage_type
+from mctm_replica.standin.engine.change_tracking.state import hidden, registry, side_table, tracked_row
+
+_SEQ = itertools.count(1)  # statement order inside a transaction (only the order matters)
+
+
+@dataclass
+class UpdateShape:
+    """What the UPDATE translation knows and the capture needs."""
+
+    set_columns: list[str]  # columns in the SET list, in order (rowversion columns appended)
+    target: str  # "<table> AS <alias><FROM ...><WHERE ...>": the rows the UPDATE touches
+    alias: str
+
+
+@dataclass
+class _Pending:
+    txid: int
+    tokens: dict[str, int]  # database alias -> token of this transaction's side rows
+
+
+def tracks(session, info: TableInfo) -> tuple | None:
+    if info.pk is None or info.kind != "BASE TABLE":
+        return None
+    return tracked_row(session, info.alias, info.object_id)
+
+
+def _txid(session) -> int:
+    return int(session.cur.execute("SELECT txid_current()").fetchall()[0][0])
+
+
+def _token(session, alias: str) -> int:
+    txid = _txid(session)
+    p: _Pending | None = getattr(session, "_ct_pending", None)
+    if p is None or p.txid != txid:
+        p = _Pending(txid, {})
+        session._ct_pending = p
+    if alias not in p.tokens:
+        p.tokens[alias] = int(session.cur.execute(f"SELECT nextval('{quote(alias)}.\"__standin\".\"ct_tx\"')").fetchall()[0][0])
+    return p.tokens[alias]
+
+
+def _key_list(info: TableInfo, qualifier: str | None) -> str:
+    q = f"{quote(qualifier)}." if qualifier else ""
+    return ", ".join(f"CAST({q}{quote(c)} AS VARCHAR)" for c in info.pk[1])
+
+
+def _record(session, info: TableInfo, frame, op: str, cols: list[int] | None, token: int, seq: int) -> None:
+    """Append one event per returned key (``frame``: a DataFrame of the keys as text)."""
+    if frame is None or len(frame) == 0:
+        return
+    keys = []
+    for i, c in enumerate(info.pk[1]):
+        st = storage_type(info.column(c).decl)
+        keys.append(f"CAST(k{i} AS {st})")
+    frame.columns = [f"k{i}" for i in range(len(info.pk[1]))]
+    cols_sql = "NULL" if cols is None else "[" + ", ".join(str(c) for c in cols) + "]::INTEGER[]"
+    view = f"__ct_{id(frame)}"
+    session.cur.register(view, frame)
+    try:
+        session.cur.execute(f"INSERT INTO {side_table(info.alias, info.object_id)} SELECT {token}, {seq}, '{op}', "
+                            f"{cols_sql}, {', '.join(keys)} FROM {view}")
+    finally:
+        session.cur.unregister(view)
+
+
+def run_tracked(session, sql: str, params, info: TableInfo, verb: str, track, shape: UpdateShape | None) -> int:
+    """Run one DML statement on a tracked table and record its changes; the affected row count."""
+    own = session.trancount == 0
+    cur = session.cur
+    if own:
+        cur.execute("BEGIN TRANSACTION")
+    try:
+        count = _capture(session, sql, params, info, verb, track, shape)
+        if own:
+            with committing(session):
+                cur.execute("COMMIT")
+        return count
+    except BaseException:
+        if own:
+            session._ct_pending = None
+            try:
+                cur.execute("ROLLBACK")
+            except Exception:  # noqa: BLE001 - the transaction may already be gone
+                pass
+        raise
+
+
+def _capture(session, sql, params, info, verb, track, shape) -> int:
+    cur = session.cur
+    if verb == "TRUNCATE":
+        cur.execute(sql, params)
+        cur.execute(f"DELETE FROM {side_table(info.alias, info.object_id)}")
+        version = f"(SELECT coalesce(max(version), 0) FROM {hidden(info.alias, 'ct_commits')})"
+        cur.execute(f"UPDATE {hidden(info.alias, 'ct_tables')} SET begin_version = {version}, "
+                    f"min_valid_version = {version} WHERE object_id = ?", [info.object_id])
+        return 0
+    pk = [c.lower() for c in info.pk[1]]
+    seq = next(_SEQ)
+    if verb == "UPDATE" and shape is not None and any(c.lower() in pk for c in shape.set_columns):
+        old = cur.execute(f"SELECT {_key_list(info, shape.alias)} FROM {shape.target}", params).df()
+        new = cur.execute(f"{sql} RETURNING {_key_list(info, shape.alias)}", params).df()
+        if len(old) or len(new):
+            token = _token(session, info.alias)
+            _record(session, info, old, "D", None, token, seq)
+            _record(session, info, new, "I", None, token, next(_SEQ))
+        return len(new)
+    qualifier = shape.alias if shape is not None else None
+    frame = cur.execute(f"{sql} RETURNING {_key_list(info, qualifier)}", params).df()
+    if len(frame):
+        op = {"INSERT": "I", "DELETE": "D"}.get(verb, "U")
+        cols = None
+        if op == "U" and track[0]:
+            ids = []
+            for name in shape.set_columns if shape is not None else []:
+                c = info.column(name)
+                if c is not None and c.ordinal not in ids:
+                    ids.append(c.ordinal)
+            others = {c.ordinal for c in info.columns if c.name.lower() not in pk}
+            cols = None if others <= set(ids) else ids
+        _record(session, info, frame, op, cols, _token(session, info.alias), seq)
+    return len(frame)
+
+
+@contextmanager
+def committing(session) -> Iterator[None]:
+    """Wrap DuckDB's COMMIT: give each database this transaction changed its next version."""
+    p: _Pending | None = getattr(session, "_ct_pending", None)
+    session._ct_pending = None
+    if p is None or not p.tokens or _txid(session) != p.txid:  # nothing, or a rolled-back transaction's
+        yield
+        return
+    reg = registry(session.engine)
+    with reg.lock:
+        versions = {}
+        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        for alias, token in p.tokens.items():
+            versions[alias] = reg.settings(alias).last_version + 1
+            session.cur.execute(f"INSERT INTO {hidden(alias, 'ct_commits')} VALUES (?, ?, ?)",
+                                [token, versions[alias], now])
+        yield
+        for alias, v in versions.items():
+            reg.settings(alias).last_version = v
