@@ -416,3 +416,29 @@ def test_cross_apply_changetable_version(tracked):
     tracked.execute("INSERT INTO dbo.t VALUES (1, 1, 1, 1)")
     assert _all(tracked, "SELECT t.id, c.SYS_CHANGE_VERSION FROM dbo.t CROSS APPLY "
                          "CHANGETABLE(VERSION dbo.t, (id), (t.id)) AS c") == [(1, 1)]
+
+
+# ------------------------------------------------------------------ the demo's Change Tracking table
+def test_demo_sim_status_history_changes_arrive():
+    from mctm_replica.standin import StandIn
+    from mctm_replica.standin.demo_data import SIM_STATUS_NEW_ROWS, SIM_STATUS_ROWS, change_sim_status_history
+
+    with StandIn(port=0, demo_data=True) as s:
+        conn = s.connect_pymssql(database="McTM", autocommit=True)
+        try:
+            cur = conn.cursor()
+            assert _one(cur, "SELECT COUNT(*), CHANGE_TRACKING_CURRENT_VERSION(), "
+                             "CHANGE_TRACKING_MIN_VALID_VERSION(OBJECT_ID(N'dbo.sim_status_history')) "
+                             "FROM dbo.sim_status_history") == (SIM_STATUS_ROWS, 0, 0)
+            assert _all(cur, "SELECT snapshot_isolation_state_desc FROM sys.databases WHERE name = N'McTM'") == [("ON",)]
+            summary = change_sim_status_history(cur)
+            counts = dict(_all(cur, "SELECT SYS_CHANGE_OPERATION, COUNT(*) FROM "
+                                    "CHANGETABLE(CHANGES dbo.sim_status_history, 0) AS c GROUP BY SYS_CHANGE_OPERATION"))
+            updated, deleted = SIM_STATUS_ROWS // 97, len(range(1, SIM_STATUS_ROWS + 1, 211))
+            assert counts == {"U": updated, "D": deleted, "I": SIM_STATUS_NEW_ROWS}
+            assert summary == (f"{updated} rows updated, {SIM_STATUS_NEW_ROWS} inserted, {deleted} deleted in McTM "
+                               "dbo.sim_status_history")
+            # one version per statement (autocommit), the last one the current version
+            assert _version(cur) == 2 + SIM_STATUS_NEW_ROWS
+        finally:
+            conn.close()
