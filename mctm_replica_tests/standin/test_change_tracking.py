@@ -504,3 +504,37 @@ def test_tracking_survives_a_restart(tmp_path):
         == [(1, "I", 2)]
     s.close()
     e.close()
+
+
+# ------------------------------------------------------------------ CHANGETABLE(VERSION ...)
+def test_changetable_version(tracked):
+    cur = tracked
+    cur.execute("INSERT INTO dbo.t VALUES (1, 1, 1, 1), (2, 2, 2, 2), (3, 3, 3, 3)")
+    cur.execute("UPDATE dbo.t SET a = 5 WHERE id = 2")
+    cur.execute("DELETE FROM dbo.t WHERE id = 3")
+    # the documented conflict check: a correlated subquery per row of the table
+    assert _all(cur, "SELECT p.id, (SELECT c.SYS_CHANGE_VERSION FROM CHANGETABLE(VERSION dbo.t, (id), (p.id)) AS c) "
+                     "FROM dbo.t AS p ORDER BY p.id") == [(1, 1), (2, 2)]
+    assert _all(cur, "SELECT * FROM CHANGETABLE(VERSION dbo.t, (id), (3)) AS c") == []  # no such row
+    assert _all(cur, "SELECT SYS_CHANGE_VERSION, SYS_CHANGE_CONTEXT, id "
+                     "FROM CHANGETABLE(VERSION dbo.t, (id), (%s)) AS c", (1,)) == [(1, None, 1)]
+    assert _one(cur, "SELECT CHANGE_TRACKING_IS_COLUMN_IN_MASK(2, NULL)") == (1,)
+
+
+VERSION_ERRORS = [
+    ("SELECT * FROM CHANGETABLE(VERSION dbo.t, (id, a), (1, 1)) AS c", 22111,
+     "The column 'a' specified in the CHANGETABLE(VERSION ...) function is not part of the primary key for table 't'."),
+    ("SELECT * FROM CHANGETABLE(VERSION dbo.t, (id, id), (1, 1)) AS c", 22110,
+     "The number of columns specified in the CHANGETABLE(VERSION ...) function does not match the number of primary "
+     "key columns for table 't'."),
+    ("SELECT * FROM CHANGETABLE(VERSION dbo.t, (id), (1, 2)) AS c", 22103,
+     "The arguments supplied are not valid for the VERSION option of the CHANGETABLE function."),
+    ("SELECT * FROM CHANGETABLE(CHANGES dbo.t, 1 + 2) AS c", 102, "Incorrect syntax near '+'."),
+]
+
+
+@pytest.mark.parametrize("sql,number,message", VERSION_ERRORS, ids=[str(c[1]) for c in VERSION_ERRORS])
+def test_changetable_refuses_what_sql_server_refuses(tracked, sql, number, message):
+    with pytest.raises(pytds.Error) as ei:
+        _all(tracked, sql)
+    assert (ei.value.msg_no, ei.value.text) == (number, message)

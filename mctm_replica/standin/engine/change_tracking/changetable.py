@@ -183,9 +183,14 @@ def _is_column_in_mask(tr, node, scope):
         raise SqlError(8116, f"Argument data type {col.decl.type if col.decl else 'NULL'} is invalid for argument 1 "
                              "of change_tracking_is_column_in_mask function.")
     # NULL (every column) -> 1; else look for the id among the 4-byte entries after the header
-    hexed = f"hex({mask.sql})"
-    sql = (f"CAST(CASE WHEN {mask.sql} IS NULL THEN 1 WHEN octet_length({mask.sql}) < 8 THEN "
-           f"error('22101') WHEN list_contains(list_transform(range(0, (octet_length({mask.sql}) - 4) // 4), "
+    if mask.is_const and mask.const is not None and (not isinstance(mask.const, bytes) or len(mask.const) < 8):
+        raise SqlError(22101, "The value supplied for the change_columns argument of CHANGE_TRACKING_IS_COLUMN_IN_MASK "
+                              "function is not valid. The value must be a bitmask returned by the CHANGETABLE(CHANGES "
+                              "...) function.")
+    m = f"CAST({mask.sql} AS BLOB)"
+    hexed = f"hex({m})"
+    sql = (f"CAST(CASE WHEN {m} IS NULL THEN 1 WHEN octet_length({m}) < 8 THEN 0 "
+           f"WHEN list_contains(list_transform(range(0, (octet_length({m}) - 4) // 4), "
            f"lambda i: substr({hexed}, 9 + i * 8, 8)), {_hex_le(col.sql)}) THEN 1 ELSE 0 END AS INTEGER)")
     return Typed(sql, Decl("int"))
 
