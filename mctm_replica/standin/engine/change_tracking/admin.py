@@ -13,9 +13,8 @@ import re
 from sqlglot import exp
 
 from mctm_replica.standin.contract import SqlError
-from mctm_replica.standin.engine.catalog import quote
 from mctm_replica.standin.engine.change_tracking.state import (
-    UNIT_MINUTES, UNITS, DbSettings, create_statements, hidden, registry, side_table, tracked_row,
+    UNIT_MINUTES, UNITS, DbSettings, hidden, registry, side_table, tracked_row,
 )
 from mctm_replica.standin.engine.decl import storage_type
 
@@ -262,4 +261,4 @@ def is_cleanup(stmt: exp.Execute) -> bool:
     return stmt.this is not None and stmt.this.name.lower() == CLEANUP_PROC
 
 
-__all__ = ["alter_command", "cleanup_procedure", "drop_statements", "is_cleanup", "quote"]
+__all__ = ["alter_command", "cleanup_procedure", "drop_statements", "is_cleanup"]

@@ -37,7 +37,7 @@ class UpdateShape:
 
 @dataclass
 class _Pending:
-    txid: int
+    txid: int | None  # DuckDB's transaction id; None for the statement's own transaction
     tokens: dict[str, int]  # database alias -> token of this transaction's side rows
 
 
@@ -52,13 +52,14 @@ def _txid(session) -> int:
 
 
 def _token(session, alias: str) -> int:
-    txid = _txid(session)
+    """This transaction's token in ``alias``. Pending state left by a transaction that rolled
+    back (the session has no rollback hook) is recognised by its DuckDB transaction id."""
     p: _Pending | None = getattr(session, "_ct_pending", None)
-    if p is None or p.txid != txid:
-        p = _Pending(txid, {})
+    if p is None or (p.txid is not None and p.txid != _txid(session)):
+        p = _Pending(None if session.trancount == 0 else _txid(session), {})
         session._ct_pending = p
     if alias not in p.tokens:
-        p.tokens[alias] = int(session.cur.execute(f"SELECT nextval('{quote(alias)}.\"__standin\".\"ct_tx\"')").fetchall()[0][0])
+        p.tokens[alias] = registry(session.engine).next_token(alias)
     return p.tokens[alias]
 
 
@@ -67,21 +68,38 @@ def _key_list(info: TableInfo, qualifier: str | None) -> str:
     return ", ".join(f"CAST({q}{quote(c)} AS VARCHAR)" for c in info.pk[1])
 
 
-def _record(session, info: TableInfo, frame, op: str, cols: list[int] | None, token: int, seq: int) -> None:
-    """Append one event per returned key (``frame``: a DataFrame of the keys as text)."""
-    if frame is None or len(frame) == 0:
+# Up to this many keys go back into the side table as bound parameters; more go through a
+# registered DataFrame (binding thousands of parameters is slow in DuckDB, a DataFrame is not).
+SMALL = 200
+
+
+def _returned(cur, sql: str, params) -> list[tuple]:
+    return cur.execute(sql, params).fetchall()
+
+
+def _record(session, info: TableInfo, rows: list[tuple], op: str, cols: list[int] | None, token: int,
+            seq: int) -> None:
+    """Append one event per returned key (``rows``: the keys as text, from RETURNING)."""
+    if not rows:
         return
-    keys = []
-    for i, c in enumerate(info.pk[1]):
-        st = storage_type(info.column(c).decl)
-        keys.append(f"CAST(k{i} AS {st})")
-    frame.columns = [f"k{i}" for i in range(len(info.pk[1]))]
+    n = len(info.pk[1])
+    types = [storage_type(info.column(c).decl) for c in info.pk[1]]
     cols_sql = "NULL" if cols is None else "[" + ", ".join(str(c) for c in cols) + "]::INTEGER[]"
+    head = f"INSERT INTO {side_table(info.alias, info.object_id)} SELECT {token}, {seq}, '{op}', {cols_sql}, "
+    keys = ", ".join(f"CAST(k{i} AS {t})" for i, t in enumerate(types))
+    names = ", ".join(f"k{i}" for i in range(n))
+    if len(rows) <= SMALL:
+        values = ", ".join("(" + ", ".join("?" * n) + ")" for _ in rows)
+        session.cur.execute(f"{head}{keys} FROM (VALUES {values}) AS v({names})",
+                            [v for r in rows for v in r])
+        return
+    import pandas as pd
+
+    frame = pd.DataFrame(rows, columns=[f"k{i}" for i in range(n)], dtype=object)
     view = f"__ct_{id(frame)}"
     session.cur.register(view, frame)
     try:
-        session.cur.execute(f"INSERT INTO {side_table(info.alias, info.object_id)} SELECT {token}, {seq}, '{op}', "
-                            f"{cols_sql}, {', '.join(keys)} FROM {view}")
+        session.cur.execute(f"{head}{keys} FROM {view}")
     finally:
         session.cur.unregister(view)
 
@@ -91,6 +109,7 @@ def run_tracked(session, sql: str, params, info: TableInfo, verb: str, track, sh
     own = session.trancount == 0
     cur = session.cur
     if own:
+        session._ct_pending = None
         cur.execute("BEGIN TRANSACTION")
     try:
         count = _capture(session, sql, params, info, verb, track, shape)
@@ -120,15 +139,15 @@ def _capture(session, sql, params, info, verb, track, shape) -> int:
     pk = [c.lower() for c in info.pk[1]]
     seq = next(_SEQ)
     if verb == "UPDATE" and shape is not None and any(c.lower() in pk for c in shape.set_columns):
-        old = cur.execute(f"SELECT {_key_list(info, shape.alias)} FROM {shape.target}", params).df()
-        new = cur.execute(f"{sql} RETURNING {_key_list(info, shape.alias)}", params).df()
+        old = _returned(cur, f"SELECT {_key_list(info, shape.alias)} FROM {shape.target}", params)
+        new = _returned(cur, f"{sql} RETURNING {_key_list(info, shape.alias)}", params)
         if len(old) or len(new):
             token = _token(session, info.alias)
             _record(session, info, old, "D", None, token, seq)
             _record(session, info, new, "I", None, token, next(_SEQ))
         return len(new)
     qualifier = shape.alias if shape is not None else None
-    frame = cur.execute(f"{sql} RETURNING {_key_list(info, qualifier)}", params).df()
+    frame = _returned(cur, f"{sql} RETURNING {_key_list(info, qualifier)}", params)
     if len(frame):
         op = {"INSERT": "I", "DELETE": "D"}.get(verb, "U")
         cols = None
@@ -149,7 +168,7 @@ def committing(session) -> Iterator[None]:
     """Wrap DuckDB's COMMIT: give each database this transaction changed its next version."""
     p: _Pending | None = getattr(session, "_ct_pending", None)
     session._ct_pending = None
-    if p is None or not p.tokens or _txid(session) != p.txid:  # nothing, or a rolled-back transaction's
+    if p is None or not p.tokens or (p.txid is not None and _txid(session) != p.txid):  # none, or rolled back
         yield
         return
     reg = registry(session.engine)

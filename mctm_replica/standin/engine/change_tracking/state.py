@@ -40,6 +40,7 @@ class DbSettings:
     auto_cleanup: bool = True
     allow_snapshot: bool = False
     last_version: int = 0  # highest version a committed transaction of this database got
+    last_token: int = 0  # highest transaction token handed out (tokens only need to be unique)
 
 
 def hidden(alias: str, name: str) -> str:
@@ -72,6 +73,12 @@ class Registry:
                 self._dbs[alias] = hit
             return hit
 
+    def next_token(self, alias: str) -> int:
+        with self.lock:
+            s = self.settings(alias)
+            s.last_token += 1
+            return s.last_token
+
     def forget(self, alias: str) -> None:
         with self.lock:
             self._dbs.pop(alias, None)
@@ -91,8 +98,9 @@ class Registry:
             if row is not None:
                 s.change_tracking, s.retention, s.retention_units, s.auto_cleanup, s.allow_snapshot = row
         if self._exists(alias, "ct_commits"):
-            s.last_version = int(cur.execute(
-                f"SELECT coalesce(max(version), 0) FROM {hidden(alias, 'ct_commits')}").fetchall()[0][0])
+            s.last_version, s.last_token = (int(v) for v in cur.execute(
+                f"SELECT coalesce(max(version), 0), coalesce(max(tx), 0) FROM {hidden(alias, 'ct_commits')}"
+            ).fetchall()[0])
         return s
 
     def save(self, alias: str, s: DbSettings) -> None:
@@ -118,7 +126,6 @@ def create_statements(alias: str) -> list[str]:
         "min_valid_version BIGINT)",
         f"CREATE TABLE IF NOT EXISTS {hidden(alias, 'ct_commits')} (tx BIGINT, version BIGINT, "
         "committed_at TIMESTAMP)",
-        f"CREATE SEQUENCE IF NOT EXISTS {hidden(alias, 'ct_tx')} START 1",
     ]
 
 
