@@ -14,7 +14,7 @@ from ct_helpers import _all, _changes, _one, _version, tracked  # noqa: F401 - t
 
 
 # ------------------------------------------------------------------ retention, truncate, permissions
-def test_cleanup_procedure_moves_min_valid_version(tracked, fresh_db):
+def test_cleanup_procedure_moves_min_valid_version(standin, tracked, fresh_db):
     cur = tracked
     cur.execute("INSERT INTO dbo.t VALUES (1, 1, 1, 1)")
     cur.execute("INSERT INTO dbo.t VALUES (2, 2, 2, 2)")
@@ -25,7 +25,7 @@ def test_cleanup_procedure_moves_min_valid_version(tracked, fresh_db):
     assert _all(cur, "SELECT min_valid_version, cleanup_version FROM sys.change_tracking_tables") == [(2, 2)]
     # an older version is not refused: CHANGETABLE answers with what is left, the client must compare
     assert _changes(cur, 0) == "1U3/"
-    cur.execute(f"EXEC sp_standin_ct_cleanup @database = N'{fresh_db}'")
+    standin.change_tracking_cleanup(fresh_db)  # every tracked table, up to the current version
     assert _one(cur, "SELECT CHANGE_TRACKING_MIN_VALID_VERSION(OBJECT_ID(N'dbo.t')), "
                      "CHANGE_TRACKING_CURRENT_VERSION()") == (3, 3)
     assert _changes(cur, 0) == ""
@@ -218,3 +218,34 @@ def test_tracking_survives_a_restart(tmp_path):
         == [(1, "I", 2)]
     s.close()
     e.close()
+
+
+# Rows in one statement: above capture.SMALL, so the keys go back through a DataFrame.
+MANY = 600
+
+
+def test_large_statements_on_composite_text_and_uuid_keys(td):
+    import uuid
+
+    cur = td.cursor()
+    cur.execute("ALTER DATABASE CURRENT SET CHANGE_TRACKING = ON; CREATE TABLE dbo.src (g uniqueidentifier NOT NULL,"
+                " s nvarchar(20) NOT NULL, v int NULL, CONSTRAINT PK_src PRIMARY KEY (g, s));"
+                " CREATE TABLE dbo.big (g uniqueidentifier NOT NULL, s nvarchar(20) NOT NULL, v int NULL,"
+                " CONSTRAINT PK_big PRIMARY KEY (g, s)); ALTER TABLE dbo.big ENABLE CHANGE_TRACKING")
+    keys = [(uuid.UUID(int=i * 7919), f"東京-{i}") for i in range(MANY)]
+    cur.execute("INSERT INTO dbo.src (g, s, v) VALUES " + ", ".join(f"('{g}', N'{s}', {i})"
+                                                                    for i, (g, s) in enumerate(keys)))
+    cur.execute("INSERT INTO dbo.big SELECT g, s, v FROM dbo.src")
+    assert cur.rowcount == MANY
+    cur.execute("UPDATE dbo.big SET v = v + 1 WHERE v % 3 = 0")
+    cur.execute("DELETE FROM dbo.big WHERE v % 3 = 2")
+    ops = dict(_all(cur, "SELECT SYS_CHANGE_OPERATION, COUNT(*) FROM CHANGETABLE(CHANGES dbo.big, 1) AS c "
+                         "GROUP BY SYS_CHANGE_OPERATION"))
+    # v = i: rows with i % 3 == 0 were updated (to v % 3 == 1), rows with i % 3 == 2 deleted
+    deleted = MANY // 3
+    assert ops == {"U": MANY // 3, "D": deleted}
+    back = _all(cur, "SELECT c.g, c.s, c.SYS_CHANGE_OPERATION FROM CHANGETABLE(CHANGES dbo.big, 0) AS c "
+                     "LEFT JOIN dbo.big AS b ON b.g = c.g AND b.s = c.s WHERE b.g IS NOT NULL")
+    assert len(back) == MANY - deleted
+    assert {(uuid.UUID(str(g)), s) for g, s, _ in back} <= set(keys)
+    assert {op for *_, op in back} == {"I"}
