@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 TRACKED = (
     "ALTER DATABASE CURRENT SET CHANGE_TRACKING = ON (CHANGE_RETENTION = 2 DAYS, AUTO_CLEANUP = ON);"
     " CREATE TABLE dbo.t (id int PRIMARY KEY, a int, b int, c int);"
@@ -30,10 +28,3 @@ def _changes(cur, last) -> str:
     rows = _all(cur, "SELECT id, SYS_CHANGE_OPERATION, SYS_CHANGE_VERSION, SYS_CHANGE_CREATION_VERSION "
                      f"FROM CHANGETABLE(CHANGES dbo.t, {last}) AS ct ORDER BY id")
     return " ".join(f"{i}{op}{v}/{'' if cv is None else cv}" for i, op, v, cv in rows)
-
-
-@pytest.fixture
-def tracked(td):
-    cur = td.cursor()
-    cur.execute(TRACKED)
-    return cur

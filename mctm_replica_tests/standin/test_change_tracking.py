@@ -12,7 +12,14 @@ import uuid
 import pytds
 import pytest
 
-from ct_helpers import _all, _changes, _one, _version, tracked  # noqa: F401 - tracked is a fixture
+from ct_helpers import TRACKED, _all, _changes, _one, _version
+
+
+@pytest.fixture
+def tracked(td):
+    cur = td.cursor()
+    cur.execute(TRACKED)
+    return cur
 
 
 # ------------------------------------------------------------------ enabling and its errors

@@ -217,8 +217,8 @@ def update(session, node: exp.Update, tr) -> int:
     where_sql = f" WHERE {tr.expr(where.this, scope).sql}" if where is not None else ""
     a = alias or info.name
     sql = f"UPDATE {info.qualified} AS {quote(a)} SET {', '.join(sets)}{from_sql}{where_sql}"
-    shape = ct.UpdateShape([e.this.name for e in node.expressions] + [c.name for c in info.columns if c.decl.type == "rowversion"],
-                           f"{info.qualified} AS {quote(a)}{from_sql}{where_sql}", a)
+    set_names = [e.this.name for e in node.expressions] + [c.name for c in info.columns if c.decl.type == "rowversion"]
+    shape = ct.UpdateShape(set_names, f"{info.qualified} AS {quote(a)}{from_sql}{where_sql}", a)
     return _execute(session, sql, tr, info, "UPDATE", shape)
 
 
