@@ -304,3 +304,12 @@ def test_changetable_refuses_what_sql_server_refuses(tracked, sql, number, messa
     with pytest.raises(pytds.Error) as ei:
         _all(tracked, sql)
     assert (ei.value.msg_no, ei.value.text) == (number, message)
+
+
+def test_key_update_with_a_long_bound_value(td):
+    cur = td.cursor()
+    cur.execute("ALTER DATABASE CURRENT SET CHANGE_TRACKING = ON; CREATE TABLE dbo.w (id int PRIMARY KEY,"
+                " v nvarchar(max)); ALTER TABLE dbo.w ENABLE CHANGE_TRACKING; INSERT INTO dbo.w VALUES (1, N'a')")
+    cur.execute("UPDATE dbo.w SET id = %s, v = %s WHERE id = %s", (2, "長" * 3000, 1))
+    assert _all(cur, "SELECT c.id, c.SYS_CHANGE_OPERATION, LEN(w.v) FROM CHANGETABLE(CHANGES dbo.w, 1) AS c "
+                     "LEFT JOIN dbo.w ON w.id = c.id ORDER BY c.id") == [(1, "D", None), (2, "I", 3000)]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -139,7 +140,9 @@ def _capture(session, sql, params, info, verb, track, shape) -> int:
     pk = [c.lower() for c in info.pk[1]]
     seq = next(_SEQ)
     if verb == "UPDATE" and shape is not None and any(c.lower() in pk for c in shape.set_columns):
-        old = _returned(cur, f"SELECT {_key_list(info, shape.alias)} FROM {shape.target}", params)
+        select = f"SELECT {_key_list(info, shape.alias)} FROM {shape.target}"
+        used = set(re.findall(r"\$(p\d+)\b", select))  # only the bound values the SELECT uses
+        old = _returned(cur, select, {k: v for k, v in (params or {}).items() if k in used} or None)
         new = _returned(cur, f"{sql} RETURNING {_key_list(info, shape.alias)}", params)
         if len(old) or len(new):
             token = _token(session, info.alias)
