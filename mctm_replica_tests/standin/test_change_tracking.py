@@ -313,3 +313,24 @@ def test_key_update_with_a_long_bound_value(td):
     cur.execute("UPDATE dbo.w SET id = %s, v = %s WHERE id = %s", (2, "長" * 3000, 1))
     assert _all(cur, "SELECT c.id, c.SYS_CHANGE_OPERATION, LEN(w.v) FROM CHANGETABLE(CHANGES dbo.w, 1) AS c "
                      "LEFT JOIN dbo.w ON w.id = c.id ORDER BY c.id") == [(1, "D", None), (2, "I", 3000)]
+
+
+@pytest.mark.parametrize("decl,value", [
+    ("varbinary(16)", b"\\x41\x00\xff"),
+    ("datetime2(7)", "2024-05-06 07:08:09.1234567"),
+    ("decimal(18,4)", "12345678901234.5678"),
+    ("int IDENTITY(1,1)", None),
+])
+def test_other_key_types_round_trip(td, decl, value):
+    cur = td.cursor()
+    cur.execute(f"ALTER DATABASE CURRENT SET CHANGE_TRACKING = ON; CREATE TABLE dbo.o (id {decl} PRIMARY KEY, v int);"
+                " ALTER TABLE dbo.o ENABLE CHANGE_TRACKING")
+    if value is None:
+        cur.execute("INSERT INTO dbo.o (v) VALUES (1)")
+    else:
+        cur.execute("INSERT INTO dbo.o (id, v) VALUES (%s, 1)",
+                    (pytds.Binary(value) if isinstance(value, bytes) else value,))
+    cur.execute("UPDATE dbo.o SET v = 2")
+    # the key CHANGETABLE gives back finds the row again
+    assert _all(cur, "SELECT c.SYS_CHANGE_OPERATION, o.v FROM CHANGETABLE(CHANGES dbo.o, 1) AS c "
+                     "JOIN dbo.o ON o.id = c.id") == [("U", 2)]

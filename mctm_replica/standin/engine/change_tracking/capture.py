@@ -65,8 +65,10 @@ def _token(session, alias: str) -> int:
 
 
 def _key_list(info: TableInfo, qualifier: str | None) -> str:
+    """The key columns as text (binary ones as hex: BLOB's text form escapes only some bytes)."""
     q = f"{quote(qualifier)}." if qualifier else ""
-    return ", ".join(f"CAST({q}{quote(c)} AS VARCHAR)" for c in info.pk[1])
+    return ", ".join(f"hex({q}{quote(c)})" if storage_type(info.column(c).decl) == "BLOB"
+                     else f"CAST({q}{quote(c)} AS VARCHAR)" for c in info.pk[1])
 
 
 # Up to this many keys go back into the side table as bound parameters; more go through a
@@ -87,7 +89,7 @@ def _record(session, info: TableInfo, rows: list[tuple], op: str, cols: list[int
     types = [storage_type(info.column(c).decl) for c in info.pk[1]]
     cols_sql = "NULL" if cols is None else "[" + ", ".join(str(c) for c in cols) + "]::INTEGER[]"
     head = f"INSERT INTO {side_table(info.alias, info.object_id)} SELECT {token}, {seq}, '{op}', {cols_sql}, "
-    keys = ", ".join(f"CAST(k{i} AS {t})" for i, t in enumerate(types))
+    keys = ", ".join(f"from_hex(k{i})" if t == "BLOB" else f"CAST(k{i} AS {t})" for i, t in enumerate(types))
     names = ", ".join(f"k{i}" for i in range(n))
     if len(rows) <= SMALL:
         values = ", ".join("(" + ", ".join("?" * n) + ")" for _ in rows)
