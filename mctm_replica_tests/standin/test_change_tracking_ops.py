@@ -256,3 +256,21 @@ def test_large_statements_on_composite_text_and_uuid_keys(td):
     assert len(back) == MANY - deleted
     assert {(uuid.UUID(str(g)), s) for g, s, _ in back} <= set(keys)
     assert {op for *_, op in back} == {"I"}
+
+
+def test_bulk_loading_a_tracked_table_is_refused():
+    from mctm_replica.standin.contract import SqlError
+    from mctm_replica.standin.engine import DuckEngine
+
+    e = DuckEngine()
+    s = e.connect("master", spid=72, login="sa")
+    try:
+        list(s.execute("CREATE DATABASE b; USE b; ALTER DATABASE b SET CHANGE_TRACKING = ON"))
+        list(s.execute("CREATE TABLE dbo.t (id int PRIMARY KEY); ALTER TABLE dbo.t ENABLE CHANGE_TRACKING"))
+        with pytest.raises(SqlError) as ei:
+            s.bulk_insert("dbo.t", ["id"], [(1,)])
+        assert ei.value.message == ("The SQL Server stand-in does not support bulk loading a change-tracked table "
+                                    "(enable CHANGE_TRACKING after loading).")
+    finally:
+        s.close()
+        e.close()
