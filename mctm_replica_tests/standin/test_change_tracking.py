@@ -334,3 +334,12 @@ def test_other_key_types_round_trip(td, decl, value):
     # the key CHANGETABLE gives back finds the row again
     assert _all(cur, "SELECT c.SYS_CHANGE_OPERATION, o.v FROM CHANGETABLE(CHANGES dbo.o, 1) AS c "
                      "JOIN dbo.o ON o.id = c.id") == [("U", 2)]
+
+
+def test_tracked_tables_by_name_from_the_catalog(tracked):
+    tracked.execute("CREATE TABLE dbo.u (id int PRIMARY KEY)")
+    assert _all(tracked, "SELECT s.name, t.name, ct.is_track_columns_updated_on FROM sys.change_tracking_tables AS ct "
+                         "JOIN sys.tables AS t ON t.object_id = ct.object_id "
+                         "JOIN sys.schemas AS s ON s.schema_id = t.schema_id") == [("dbo", "t", True)]
+    assert _one(tracked, "SELECT CHANGE_TRACKING_MIN_VALID_VERSION(OBJECT_ID(N'[dbo].[t]')), "
+                         "CHANGE_TRACKING_MIN_VALID_VERSION(OBJECT_ID(N'dbo.u'))") == (0, None)
