@@ -228,6 +228,16 @@ class StandIn:
     def clear_faults(self) -> None:
         self._exec_admin("EXEC sp_standin_clear_faults")
 
+    def change_tracking_cleanup(self, database: str, table: str | None = None, version: int | None = None) -> None:
+        """Let Change Tracking's retention pass: ``EXEC sp_standin_ct_cleanup`` (see
+        ``mctm_replica.standin.engine.change_tracking.admin.cleanup_procedure``)."""
+        if self.encryption == "strict":
+            raise RuntimeError("change_tracking_cleanup needs a TDS 7.4 client; with encryption='strict' run "
+                               "EXEC sp_standin_ct_cleanup through pymssql")
+        args = [f"@database = {_literal(database)}"] + ([f"@table = {_literal(table)}"] if table else [])
+        args += [f"@version = {int(version)}"] if version is not None else []
+        self._exec_admin("EXEC sp_standin_ct_cleanup " + ", ".join(args))
+
     def _exec_admin(self, sql: str) -> None:
         from .faults import ADMIN_APP_NAME, fault_from_args, parse_fault_command
 

@@ -277,6 +277,7 @@ def load_demo_data(engine) -> None:
             session.bulk_insert("dbo.mctm_module_usage", ["UsageID", "ModuleID", "UsageDate", "DataMB",
                                                           "SmsCount", "UpdatedAt"],
                                 _module_usage(random.Random(SEED + 2)))
+            load_sim_status_history(session)  # the Change Tracking demo table (below)
         if not engine.has_database("VoipDB"):
             list(session.execute("CREATE DATABASE VoipDB"))
             list(session.execute("USE VoipDB"))
@@ -290,3 +291,70 @@ def load_demo_data(engine) -> None:
                                                          "ContactHash"], _user_agents(rng))
     finally:
         session.close()
+
+
+# ---------------------------------------------------------------- Change Tracking demo (issue 16)
+# McTM tracks changes the way a production database would: the database has
+# CHANGE_TRACKING on (and ALLOW_SNAPSHOT_ISOLATION, so readers can use a
+# snapshot) and dbo.sim_status_history is tracked. No product table list names
+# it yet; a Change Tracking load mode will.
+SIM_STATUS_ROWS = 1200  # a few statuses per demo module, small enough to load in milliseconds
+_SIM_STATUSES = ["ordered", "active", "suspended", "roaming", "deactivated"]
+_SIM_STATUS_DDL = """
+CREATE TABLE dbo.sim_status_history (
+    HistoryID bigint NOT NULL,
+    ModuleID bigint NOT NULL,
+    Status nvarchar(20) NOT NULL,
+    ChangedAt datetime2(3) NOT NULL,
+    Note nvarchar(200) NULL,
+    CONSTRAINT PK_sim_status_history PRIMARY KEY CLUSTERED (HistoryID ASC)
+)
+"""
+_SIM_STATUS_CT = (
+    "ALTER DATABASE McTM SET CHANGE_TRACKING = ON (CHANGE_RETENTION = 2 DAYS, AUTO_CLEANUP = ON);"
+    " ALTER DATABASE McTM SET ALLOW_SNAPSHOT_ISOLATION ON;"
+    " ALTER TABLE dbo.sim_status_history ENABLE CHANGE_TRACKING WITH (TRACK_COLUMNS_UPDATED = ON)"
+)
+# What the demo's second run changes in it (see change_sim_status_history).
+SIM_STATUS_UPDATES = ("UPDATE dbo.sim_status_history SET Status = N'suspended', Note = N'suspended by the demo' "
+                      "WHERE HistoryID % 97 = 0")
+SIM_STATUS_DELETES = "DELETE FROM dbo.sim_status_history WHERE HistoryID % 211 = 1"
+SIM_STATUS_INSERT = ("INSERT INTO dbo.sim_status_history (HistoryID, ModuleID, Status, ChangedAt, Note) "
+                     "VALUES (%s, %s, %s, SYSDATETIME(), NULL)")
+SIM_STATUS_NEW_ROWS = 20
+
+
+def _sim_status_history(rng: random.Random) -> list[tuple]:
+    rows = []
+    start = dt.datetime(2024, 1, 1, 9, 0)
+    for i in range(1, SIM_STATUS_ROWS + 1):
+        changed = start + dt.timedelta(minutes=37 * i + rng.randrange(30), seconds=rng.randrange(60))
+        rows.append((i, 10_000_000_000 + rng.randrange(1, MODULES + 1) * 7, rng.choice(_SIM_STATUSES),
+                     datetime_to_ticks(changed) // 10_000 * 10_000,  # datetime2(3): milliseconds
+                     _n(i, 4, f"status change {i}")))
+    return rows
+
+
+def load_sim_status_history(session) -> None:
+    """Create and fill McTM's dbo.sim_status_history, then turn Change Tracking on for it.
+
+    Loaded before tracking starts (as a table that existed before a DBA enabled it),
+    so the first tracked change is version 1.
+    """
+    list(session.execute(_SIM_STATUS_DDL))
+    session.bulk_insert("dbo.sim_status_history", ["HistoryID", "ModuleID", "Status", "ChangedAt", "Note"],
+                        _sim_status_history(random.Random(SEED + 3)))
+    list(session.execute(_SIM_STATUS_CT))
+
+
+def change_sim_status_history(cursor) -> str:
+    """Update, delete and insert rows of dbo.sim_status_history through a DB-API cursor on McTM
+    (what a demo's second run calls, as demo.change_demo_source does for the incremental table)."""
+    cursor.execute(SIM_STATUS_UPDATES)
+    updated = cursor.rowcount
+    cursor.execute(SIM_STATUS_DELETES)
+    deleted = cursor.rowcount
+    cursor.executemany(SIM_STATUS_INSERT, [(900_000 + i, 10_000_000_007, _SIM_STATUSES[i % len(_SIM_STATUSES)])
+                                           for i in range(SIM_STATUS_NEW_ROWS)])
+    return (f"{updated} rows updated, {SIM_STATUS_NEW_ROWS} inserted, {deleted} deleted in McTM "
+            "dbo.sim_status_history")

@@ -15,6 +15,7 @@ import zlib
 from sqlglot import exp
 
 from mctm_replica.standin.contract import SqlError
+from mctm_replica.standin.engine import change_tracking as ct
 from mctm_replica.standin.engine.catalog import column_comment, now_text, quote, table_comment
 from mctm_replica.standin.engine.catalog_ddl import (
     alter_constraint, check_not_referenced, create_index, drop_index, foreign_key, is_constraint_action,
@@ -284,6 +285,7 @@ def drop(session, node: exp.Drop) -> None:
             raise SqlError(3701, f"Cannot drop the {what} '{'.'.join(p for p in (t.text('db'), t.name) if p)}', because it does not exist or you do not have permission.", severity=11)
         check_not_referenced(session, info, stmts)
         stmts.append(f"DROP {kind} {info.qualified}")
+        stmts += ct.drop_statements(session, info)  # a dropped table's change tracking goes with it
     if stmts:
         _in_txn(session, stmts)
 

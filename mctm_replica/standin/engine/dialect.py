@@ -11,6 +11,8 @@ from __future__ import annotations
 from sqlglot.dialects.tsql import TSQL
 from sqlglot.tokens import TokenType
 
+from mctm_replica.standin.engine.change_tracking.changetable import parse_changetable
+
 _OWN_FUNCTIONS = {"GETDATE", "GETUTCDATE", "SYSDATETIME", "SYSUTCDATETIME", "SYSDATETIMEOFFSET",
                   "LEN", "NEWID", "DATALENGTH", "SUSER_NAME", "SUSER_SNAME", "DB_NAME", "SCHEMA_NAME", "OBJECT_ID"}
 
@@ -26,3 +28,4 @@ class StandinTSQL(TSQL):
 
     class Parser(TSQL.Parser):
         FUNCTIONS = {k: v for k, v in TSQL.Parser.FUNCTIONS.items() if k not in _OWN_FUNCTIONS}
+        FUNCTION_PARSERS = {**TSQL.Parser.FUNCTION_PARSERS, "CHANGETABLE": parse_changetable}  # change tracking

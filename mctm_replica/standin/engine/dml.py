@@ -12,6 +12,7 @@ import sqlglot
 from sqlglot import exp
 
 from mctm_replica.standin.contract import SqlError
+from mctm_replica.standin.engine import change_tracking as ct
 from mctm_replica.standin.engine.catalog import ColumnInfo, TableInfo, quote
 from mctm_replica.standin.engine.computed import not_modifiable
 from mctm_replica.standin.engine.dialect import StandinTSQL
@@ -46,7 +47,7 @@ def _assign_ctx(info: TableInfo, col: ColumnInfo) -> dict:
     return {"table": f"{info.db}.{info.schema}.{info.name}", "column": col.name}
 
 
-def _execute(session, sql: str, tr, info: TableInfo, verb: str) -> int:
+def _execute(session, sql: str, tr, info: TableInfo, verb: str, shape=None) -> int:
     writes_rowversion = verb in ("INSERT", "UPDATE") and any(c.decl.type == "rowversion" for c in info.columns)
     if writes_rowversion:
         # Every rowversion this statement allocates is above this one, and stays
@@ -54,6 +55,9 @@ def _execute(session, sql: str, tr, info: TableInfo, verb: str) -> int:
         floor = session.cur.execute(f"SELECT {_rv_seq(info)}").fetchone()[0]
         session.engine.note_rowversion(session, info.alias, int(floor))
     try:
+        track = ct.tracks(session, info)  # Change Tracking records this statement's keys
+        if track is not None:
+            return ct.run_tracked(session, sql, tr.params_for(sql), info, verb, track, shape)
         row = session.cur.execute(sql, tr.params_for(sql)).fetchone()
     except Exception as e:  # noqa: BLE001 - every DuckDB error is mapped
         import duckdb
@@ -220,7 +224,9 @@ def update(session, node: exp.Update, tr) -> int:
     where_sql = f" WHERE {tr.expr(where.this, scope).sql}" if where is not None else ""
     a = alias or info.name
     sql = f"UPDATE {info.qualified} AS {quote(a)} SET {', '.join(sets)}{from_sql}{where_sql}"
-    return _execute(session, sql, tr, info, "UPDATE")
+    set_names = [e.this.name for e in node.expressions] + [c.name for c in info.columns if c.decl.type == "rowversion"]
+    shape = ct.UpdateShape(set_names, f"{info.qualified} AS {quote(a)}{from_sql}{where_sql}", a)
+    return _execute(session, sql, tr, info, "UPDATE", shape)
 
 
 def delete(session, node: exp.Delete, tr) -> int:
@@ -295,6 +301,8 @@ def bulk_insert(session, table: str, columns: list[str], rows: list[tuple]) -> i
         cols.append(c)
     from mctm_replica.standin.engine.decl import storage_type
 
+    if ct.tracks(session, info) is not None:  # its keys would not be recorded
+        raise unsupported("bulk loading a change-tracked table (enable CHANGE_TRACKING after loading)")
     dto_idx = {i for i, c in enumerate(cols) if c.decl.type == "datetimeoffset"}
     given = {c.name.lower() for c in cols}
     extra_cols = []

@@ -19,6 +19,7 @@ from mctm_replica.standin.connections import ConnectionRegistry
 from mctm_replica.standin.contract import SqlError
 from mctm_replica.standin.engine.catalog import quote
 from mctm_replica.standin.engine.collations import SERVER_COLLATION, Collation, lookup, register_udfs
+from mctm_replica.standin.engine.change_tracking.state import registry as ct_registry
 
 
 _NAMES_FILE = "databases.json"
@@ -161,6 +162,7 @@ class DuckEngine:
                 raise SqlError(3702, f'Cannot drop database "{self.display_name(name)}" because it is currently in use.')
             display, alias, _ = self._dbs.pop(name.lower())
             self._collations.pop(name.lower(), None)
+            ct_registry(self).forget(alias)  # its Change Tracking settings go with it
             self._con.execute(f"DETACH {quote(alias)}")
             if self.data_dir is not None:
                 for suffix in ("", ".wal"):

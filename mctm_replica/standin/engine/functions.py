@@ -317,3 +317,8 @@ FUNCTIONS: dict[str, Callable] = {
 from mctm_replica.standin.engine.permissions import has_perms_by_name  # noqa: E402
 
 FUNCTIONS["HAS_PERMS_BY_NAME"] = has_perms_by_name
+
+# Change Tracking's functions live with the rest of it (engine/change_tracking).
+from mctm_replica.standin.engine.change_tracking import FUNCTIONS as _CT_FUNCTIONS  # noqa: E402
+
+FUNCTIONS.update(_CT_FUNCTIONS)

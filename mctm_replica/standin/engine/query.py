@@ -59,6 +59,10 @@ def table_source(tr, table: exp.Table, scope: Scope) -> tuple[str, Source]:
     catalog = table.text("catalog")
     alias = table.alias or name
     if isinstance(table.this, exp.Func) or not name:
+        from mctm_replica.standin.engine.change_tracking import changetable_source, is_changetable
+
+        if is_changetable(table.this):
+            return changetable_source(tr, table, scope)
         from mctm_replica.standin.engine.sysviews import table_function
 
         fn = table.this

@@ -20,6 +20,7 @@ from sqlglot.errors import ParseError, TokenError
 from mctm_replica.standin.contract import (
     DatabaseChanged, Done, ResultSet, RowCount, SqlError, StatementResult,
 )
+from mctm_replica.standin.engine import change_tracking as ct
 from mctm_replica.standin.engine import ddl, dml
 from mctm_replica.standin.engine.catalog import TableInfo, load_schemas, load_tables, object_id, quote
 from mctm_replica.standin.engine.convert import MACROS
@@ -32,7 +33,7 @@ from mctm_replica.standin.engine.packing import needs_types, pack_query
 from mctm_replica.standin.engine.rows import converters_for, stream_rows
 from mctm_replica.standin.engine.script import parse_script, run_script
 from mctm_replica.standin.engine.setopts import set_option
-from mctm_replica.standin.engine.sysviews_server import DEFAULT_ISOLATION, isolation_code
+from mctm_replica.standin.engine.sysviews_server import DEFAULT_ISOLATION, ISOLATION_CODES, isolation_code
 from mctm_replica.standin.engine.translate import Translator
 from mctm_replica.standin.engine.typed import Scope
 
@@ -131,7 +132,8 @@ class DuckSession:
         self._trancount -= 1
         if self._trancount == 0:
             try:
-                self.cur.execute("COMMIT")
+                with ct.committing(self):  # Change Tracking versions this transaction's changes
+                    self.cur.execute("COMMIT")
             except duckdb.Error as e:
                 self._local_version += 1
                 raise map_error(e) from e
@@ -304,6 +306,9 @@ class DuckSession:
         # literals and CASTs to varchar take the collation of the database in use
         collations.CURRENT_DEFAULT.set(self.engine.database_collation(self.database))
         tr = Translator(self, dict(params or {}), declared)
+        if isinstance(stmt, (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery, exp.Insert,
+                             exp.Update, exp.Delete)):
+            ct.check_snapshot(self, stmt)  # error 3952
         if isinstance(stmt, (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery)):
             self._implicit_begin()
             return self._query(stmt, tr)
@@ -335,6 +340,9 @@ class DuckSession:
         if isinstance(stmt, (exp.Create, exp.Drop, exp.Alter)):
             ddl.run(self, stmt, tr)
             return Done()
+        if isinstance(stmt, exp.Execute) and ct.is_cleanup(stmt):
+            ct.cleanup_procedure(self, stmt, tr)
+            return Done()
         if isinstance(stmt, exp.Execute):
             name = stmt.this.sql(dialect="tsql") if stmt.this is not None else "?"
             raise SqlError(2812, f"Could not find stored procedure '{name}'.")
@@ -365,6 +373,8 @@ class DuckSession:
     def _set_option(self, name: str, value: str) -> None:
         if name == "transaction_isolation_level":  # reported by sys.dm_exec_sessions
             self.isolation_level = int(value)
+            # only SNAPSHOT changes anything here (change_tracking.check_snapshot)
+            self.isolation = "SNAPSHOT" if self.isolation_level == ISOLATION_CODES["SNAPSHOT"] else ""
         set_option(self, name, value)
 
     def _identity_insert(self, name: str, on: bool) -> None:
@@ -384,6 +394,8 @@ class DuckSession:
     def _command(self, stmt: exp.Command) -> StatementResult:
         verb = stmt.this.upper() if isinstance(stmt.this, str) else str(stmt.this).upper()
         rest = stmt.expression.name if isinstance(stmt.expression, exp.Expression) else str(stmt.expression or "")
+        if verb == "ALTER" and ct.alter_command(self, rest):  # CHANGE_TRACKING, ALLOW_SNAPSHOT_ISOLATION
+            return Done()
         if verb == "PRINT":
             return Done()
         if verb in ("EXEC", "EXECUTE"):

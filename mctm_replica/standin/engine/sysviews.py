@@ -12,6 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from mctm_replica.standin.contract import SqlError
+from mctm_replica.standin.engine import change_tracking as ct
 from mctm_replica.standin.engine.catalog import TableInfo, quote
 from mctm_replica.standin.engine.decl import UNICODE_TYPES, Decl, octet_length, storage_type
 from mctm_replica.standin.engine.sysviews_keys import default_name, object_dates
@@ -169,6 +170,8 @@ def system_view(session, catalog: str, schema: str, name: str, written: str) -> 
     cols: list[tuple[str, Decl]]
     rows: list[tuple]
     key = f"{schema}.{name}"
+    if schema == "sys" and name in ct.VIEWS:  # Change Tracking's views: engine/change_tracking/views.py
+        return ct.ct_view(session, catalog, name, _values)
     built = _registry().get(key)
     if built is not None:
         cols, rows = built(ViewContext(session, db, tables, schemas, schema_ids))
@@ -257,6 +260,8 @@ def system_view(session, catalog: str, schema: str, name: str, written: str) -> 
                 ("is_read_only", BIT)]
         rows = [(n, i, None, b"\x01", dt.datetime(2024, 1, 1), 160, session.engine.database_collation(n).name, 0, "ONLINE", "SIMPLE", False)
                 for n, i in session.database_ids()]
+        snap_cols, snap = ct.database_snapshot_columns(session)  # ALLOW_SNAPSHOT_ISOLATION
+        cols, rows = cols + snap_cols, [r + snap[r[0]] for r in rows]
     elif key == "sys.dm_exec_connections":  # transport facts (TLS, TDS version): see connviews.py
         from mctm_replica.standin.engine.connviews import dm_exec_connections
 
