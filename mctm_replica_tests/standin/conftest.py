@@ -19,6 +19,7 @@ import pytds
 import pytest
 
 from mctm_replica.standin import StandIn
+import real_server
 from tls_helpers import tls_standin, tls_standin_factory  # noqa: F401 - fixtures for the TLS matrix
 from mctm_replica.standin.contract import (
     Column,
@@ -187,8 +188,17 @@ def new_fake_standin() -> Iterator[Callable[[], StandIn]]:
 
 @pytest.fixture(scope="session")
 def standin() -> Iterator[StandIn]:
+    """The stand-in, or a real SQL Server when MSSQL_TEST_HOST is set (real_server.py)."""
+    if real_server.configured():
+        yield real_server.RealServer.from_env()  # type: ignore[misc]
+        return
     with StandIn(port=0) as s:
         yield s
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if real_server.configured():
+        real_server.adapt_items(items)
 
 
 # Server-side sessions of connections a test just closed end asynchronously;
