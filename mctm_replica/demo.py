@@ -24,6 +24,7 @@ from dagster import DagsterInstance, JobDefinition, execute_job, reconstructable
 
 from mctm_replica.config import load_config
 from mctm_replica.local.services import REPO_ROOT, local_services
+from mctm_replica.resources.postgres import pg_connect
 from mctm_replica.run_report import planned_tables, report_run_summary
 from mctm_replica.run_summary import format_summary, summarize_run
 
@@ -62,6 +63,30 @@ def change_demo_source(env: dict[str, str]) -> str:
     return f"{updated} rows updated, {DEMO_NEW_ROWS} inserted, {deleted} deleted in McTM dbo.mctm_module_usage"
 
 
+# Customer 13's name has 𠮷, which code page 932 lacks: its varchar copy holds '?'.
+JAPANESE_SAMPLE = """
+SELECT customer_id, customer_name, customer_name_sjis, customer_name_kana_half, address
+FROM public.customer WHERE customer_id IN (1, 2, 13) ORDER BY customer_id
+"""
+
+
+def japanese_sample(env: dict[str, str]) -> str:
+    """McTM is Japanese_CI_AS: its varchar columns (code page 932) as the replica holds them."""
+    conn = pg_connect(host=env["PG_HOST"], port=env["PG_PORT"], dbname=env["PG_DB"], user=env["PG_USER"],
+                      password=env["PG_PASSWORD"])
+    try:
+        with conn.cursor() as cur:
+            cur.execute(JAPANESE_SAMPLE)
+            rows = cur.fetchall()
+    finally:
+        conn.close()
+    lines = ["Japanese varchar from McTM (Japanese_CI_AS, code page 932), as the replica holds it:"]
+    for cid, name, sjis, kana, address in rows:
+        note = f"  (nvarchar keeps {name}; code page 932 has no {''.join(sorted(set(name) - set(sjis)))})" if name != sjis else ""
+        lines.append(f"  customer {cid}: {sjis} | {kana} | {address}{note}")
+    return "\n".join(lines)
+
+
 def _run(instance: DagsterInstance, title: str) -> bool:
     result = execute_job(reconstructable(replica_job), instance=instance)
     summary = summarize_run(instance, result.run_id)
@@ -82,6 +107,7 @@ def run_demo(workdir: Path) -> int:
               f"PostgreSQL on {env['PG_HOST']}:{env['PG_PORT']}", flush=True)
         with DagsterInstance.get() as instance:
             first = _run(instance, "Run 1: every table copied (the incremental table's first run loads it in full)")
+            print(f"\n{japanese_sample(env)}", flush=True)
             print(f"\nChanging the source between runs: {change_demo_source(env)}", flush=True)
             second = _run(instance, "Run 2: full tables copied again; the incremental table merges only its changes")
         return 0 if first and second else 1

@@ -59,6 +59,11 @@ def test_demo_materializes_every_table_and_passes_its_checks(demo_workdir):
     # Run 2 merged only the demo's changes: 10 deleted, 25 inserted, 50 updated.
     assert loads[INCREMENTAL] == "incremental +25 ~50 -10"
     assert all(loads[t] == "full" for t in TABLES)
+    # McTM is Japanese_CI_AS: its varchar columns arrive as code page 932 holds them, and
+    # rows_match (passed above for public.customer) compared every one with the source.
+    assert "Japanese varchar from McTM (Japanese_CI_AS, code page 932)" in out
+    assert re.search(r"customer 13: \S+ \?男 \| [ｦ-ﾟ ]+ \| \S+", out), out
+    assert "code page 932 has no 𠮷" in out
     run_id = re.findall(r"run ([0-9a-f-]{36}): SUCCESS", out)[-1]
 
     # The demo's PostgreSQL keeps its data directory: the replica holds the reported rows,

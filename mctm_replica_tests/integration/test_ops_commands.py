@@ -131,3 +131,43 @@ def test_info_shows_counts_last_materialization_and_checks(ops_env, tmp_path, mo
     text = cli("info", env=ops_env, home=home).stdout
     assert "mctm:dbo.customer" in text and "row_count_matches succeeded" in text
     assert "; watermark 2024-05-31 " in text
+
+
+def test_verify_source_reports_a_ready_source_in_text_and_json(ops_env):
+    proc = cli("verify-source", env=ops_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert "source mctm: ok" in out and "source voipdb: ok" in out
+    assert "SQL Server 16.0" in out and "Developer Edition" in out
+    assert "collation Japanese_CI_AS (code page 932)" in out
+    assert "collation SQL_Latin1_General_CP1_CI_AS (code page 1252)" in out
+    assert "read check  passed" in out
+    assert out.count("SELECT yes, VIEW DEFINITION yes") == len(DEMO_ROWS)
+    assert ops_env["SQL_SERVER_MCTM_PASSWORD"] not in out + proc.stderr
+    proc = cli("verify-source", "--json", "--source", "voipdb", env=ops_env)
+    [report] = json.loads(proc.stdout)
+    assert report["source"] == "voipdb" and report["ok"] and report["problems"] == []
+    assert {t["source_table"] for t in report["tables"]} == {"voipdb:dbo.voipdb_customer",
+                                                             "voipdb:dbo.voipdb_useragent"}
+    assert all(t["readable"] and t["columns"] and t["estimated_rows"] for t in report["tables"])
+
+
+def test_verify_source_names_a_missing_permission_and_its_grant(ops_env, demo_standin):
+    # The stand-in has one sysadmin login: a login without VIEW DEFINITION is played by
+    # rewriting the permission check's answer to 0 (README, Known differences).
+    demo_standin.inject_fault("rewrite", match="N'VIEW DEFINITION')", replace="N'VIEW DEFINITION') * 0",
+                              times=0)
+    try:
+        proc = cli("verify-source", "--source", "mctm", env=ops_env)
+    finally:
+        demo_standin.clear_faults()
+    assert proc.returncode == 1, proc.stdout
+    assert "source mctm: FAIL" in proc.stdout
+    assert ("table `mctm:dbo.customer`: the login lacks VIEW DEFINITION: "
+            "GRANT VIEW DEFINITION ON [dbo].[customer] TO [sa]") in proc.stdout
+    assert "SELECT yes, VIEW DEFINITION NO" in proc.stdout
+
+
+def test_verify_source_refuses_an_unknown_source(ops_env):
+    proc = cli("verify-source", "--source", "nope", env=ops_env)
+    assert proc.returncode == 2 and "unknown source `nope`" in proc.stderr
