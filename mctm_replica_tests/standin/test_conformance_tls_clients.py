@@ -82,3 +82,27 @@ def test_tedious_refuses_a_certificate_it_was_not_told_to_trust(tls_standin_fact
     other = generate_self_signed(tmp_path)
     out = tedious_session(standin, encrypt=True, ca=str(other.cert_path))
     assert out["results"] == [] and "self-signed certificate" in out["connectError"]["message"]
+
+
+@pytest.mark.parametrize("server", ["on", "force"])
+def test_sqlalchemy_reflects_and_reads_over_tls(tls_standin_factory, server):
+    """SQLAlchemy's mssql+pymssql dialect with `encryption=require` (a pymssql argument):
+    the whole session is encrypted, reflection and pandas work inside it."""
+    import pandas as pd
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+
+    standin = tls_standin_factory(server)
+    url = sa.engine.URL.create("mssql+pymssql", username=standin.user, password=standin.password,
+                               host="127.0.0.1", port=standin.port, database="master")
+    eng = sa.create_engine(url, poolclass=NullPool, connect_args={"encryption": "require"})
+    try:
+        with eng.begin() as c:
+            c.execute(sa.text("CREATE TABLE dbo.tls_t (id int PRIMARY KEY, v nvarchar(10))"))
+            c.execute(sa.text("INSERT INTO dbo.tls_t VALUES (1, N'暗号')"))
+        with eng.connect() as c:
+            assert c.execute(sa.text(SESSION)).one()[0].upper() == "TRUE"
+            assert pd.read_sql("SELECT v FROM dbo.tls_t", c)["v"].tolist() == ["暗号"]
+        assert [col["name"] for col in sa.inspect(eng).get_columns("tls_t")] == ["id", "v"]
+    finally:
+        eng.dispose()

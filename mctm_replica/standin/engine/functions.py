@@ -115,7 +115,8 @@ def _len(tr, node, scope):
 def _datalength(tr, node, scope):
     (a,) = _args(tr, node, scope)
     t = a.decl.type if a.decl else "varchar"
-    big = a.decl is not None and a.decl.length == -1
+    # bigint only for the (max) types; text, ntext and image answer int, as SQL Server does
+    big = a.decl is not None and a.decl.length == -1 and t in ("varchar", "nvarchar", "varbinary")
     cast = "BIGINT" if big else "INTEGER"
     d = Decl("bigint") if big else Decl("int")
     if t in UNICODE_TYPES:
