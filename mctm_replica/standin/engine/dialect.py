@@ -12,7 +12,8 @@ from sqlglot.dialects.tsql import TSQL
 from sqlglot.tokens import TokenType
 
 _OWN_FUNCTIONS = {"GETDATE", "GETUTCDATE", "SYSDATETIME", "SYSUTCDATETIME", "SYSDATETIMEOFFSET",
-                  "LEN", "NEWID", "DATALENGTH", "SUSER_NAME", "SUSER_SNAME", "DB_NAME", "SCHEMA_NAME", "OBJECT_ID"}
+                  "LEN", "NEWID", "DATALENGTH", "SUSER_NAME", "SUSER_SNAME", "DB_NAME", "SCHEMA_NAME", "OBJECT_ID",
+                  "HASHBYTES", "SWITCHOFFSET"}
 
 
 class StandinTSQL(TSQL):

@@ -25,6 +25,7 @@ from mctm_replica.standin.engine.catalog import TableInfo, load_schemas, load_ta
 from mctm_replica.standin.engine.convert import MACROS
 from mctm_replica.standin.engine.decl import decl_from_duckdb, to_column
 from mctm_replica.standin.engine.dialect import StandinTSQL
+from mctm_replica.standin.engine.functions import UTF8_COLLATIONS
 from mctm_replica.standin.engine.errors import map_error
 from mctm_replica.standin.engine.query import translate_query, unsupported
 from mctm_replica.standin.engine.packing import needs_types, pack_query
@@ -82,7 +83,7 @@ def _check_collations(sql: str) -> None:
         if name is None:
             continue
         name = name[1:-1].replace("]]", "]") if name.startswith("[") else name
-        if name.lower() not in _SUPPORTED_COLLATIONS | BINARY_COLLATIONS:
+        if name.lower() not in _SUPPORTED_COLLATIONS | BINARY_COLLATIONS | UTF8_COLLATIONS:
             raise _unsupported_collation(name)
 
 
@@ -99,10 +100,10 @@ def _server_collation_dropped(node: exp.Expression) -> exp.Expression:
     """COLLATE of the server collation changes nothing; a binary one stays for the
     translator on an expression, and is refused on a column or a database."""
     if isinstance(node, exp.Collate):
-        return node if node.expression.name.lower() in BINARY_COLLATIONS else node.this
+        return node if node.expression.name.lower() in BINARY_COLLATIONS | UTF8_COLLATIONS else node.this
     declared = node.this if isinstance(node, (exp.CollateColumnConstraint, exp.CollateProperty)) \
         else node.args.get("collate")
-    if isinstance(declared, exp.Expression) and declared.name.lower() in BINARY_COLLATIONS:
+    if isinstance(declared, exp.Expression) and declared.name.lower() in BINARY_COLLATIONS | UTF8_COLLATIONS:
         raise _unsupported_collation(declared.name)
     return node
 
