@@ -36,7 +36,7 @@ _SOURCE_KEYS = {"env_prefix", "max_concurrent_tables", "description", "format_on
 _TABLE_KEYS = {
     "source", "source_table", "target_table", "mode", "primary_key", "columns", "nolock",
     "row_count_tolerance", "column_naming", "column_names", "description",
-    "rows_match_blocking", "freshness", "watermark", "watermark_lookback", "deletes",
+    "rows_match_blocking", "rows_match", "rows_match_segment_rows", "freshness", "watermark", "watermark_lookback", "deletes",
 }
 _INCREMENTAL_ONLY = ("watermark", "watermark_lookback", "deletes")
 _FRESHNESS_KEYS = {"max_lag_hours", "deadline_cron", "timezone"}
@@ -50,6 +50,14 @@ _LOOKBACK_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 #: transactions commit up to 10 minutes after they stamped the row.
 DEFAULT_TIME_LOOKBACK = timedelta(minutes=10)
 DeletesMode = Literal["every_run", "every_n_runs", "scheduled", "never"]
+
+
+RowsMatchMethod = Literal["checksum", "rows"]
+#: Rows per rows_match checksum segment: 100 segments at 1,000,000 rows, so the sums are a
+#: few KB and a differing segment costs at most 10,000 rows of comparison.
+DEFAULT_SEGMENT_ROWS = 10_000
+# Below this a segment's sums would be about as large as its rows.
+_MIN_SEGMENT_ROWS = 100
 
 
 class ConfigError(ValueError):
@@ -128,6 +136,8 @@ class TableSpec:
     column_names: dict[str, str] = field(default_factory=dict)
     description: str = ""
     rows_match_blocking: bool = True  # a content mismatch fails the run (false: alert only)
+    rows_match: RowsMatchMethod = "checksum"  # segment checksums first, or every row ("rows")
+    rows_match_segment_rows: int = DEFAULT_SEGMENT_ROWS  # rows per checksum segment
     freshness: FreshnessSpec = field(default_factory=FreshnessSpec)
     incremental: IncrementalSpec | None = None  # set exactly when mode is incremental
 
@@ -264,6 +274,14 @@ def _parse_table(entry: Any, index: int, sources: dict[str, SourceSpec], path: P
     rows_match_blocking = entry.get("rows_match_blocking", True)
     if not isinstance(rows_match_blocking, bool):
         raise ConfigError(f"{where}: `rows_match_blocking` must be true or false")
+    rows_match = entry.get("rows_match", "checksum")
+    if rows_match not in ("checksum", "rows"):
+        raise ConfigError(f"{where}: `rows_match` must be `checksum` (segment checksums, rows only where "
+                          f"they differ) or `rows` (compare every row), got `{rows_match}`")
+    segment_rows = entry.get("rows_match_segment_rows", DEFAULT_SEGMENT_ROWS)
+    if not isinstance(segment_rows, int) or isinstance(segment_rows, bool) or segment_rows < _MIN_SEGMENT_ROWS:
+        raise ConfigError(f"{where}: `rows_match_segment_rows` must be a whole number >= {_MIN_SEGMENT_ROWS}, "
+                          f"got `{segment_rows}`")
     freshness = _parse_freshness(entry.get("freshness"), where)
     include, exclude = _parse_columns(entry.get("columns"), where)
     renames = entry.get("column_names", {}) or {}
@@ -287,6 +305,8 @@ def _parse_table(entry: Any, index: int, sources: dict[str, SourceSpec], path: P
         column_names=dict(renames),
         description=str(entry.get("description", "")),
         rows_match_blocking=rows_match_blocking,
+        rows_match=rows_match,
+        rows_match_segment_rows=segment_rows,
         freshness=freshness,
         incremental=incremental,
     )
