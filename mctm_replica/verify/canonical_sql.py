@@ -102,7 +102,7 @@ def pg_field(column: ColumnPlan) -> pgsql.Composable:
     elif kind in _BINARY:
         f = pgsql.SQL("upper(encode({c}, 'hex'))")
     elif kind == "bit":
-        f = pgsql.SQL("CASE WHEN {c} THEN '1' ELSE '0' END")
+        f = pgsql.SQL("CASE WHEN {c} THEN '1' WHEN NOT {c} THEN '0' END")  # NULL stays NULL
     elif kind in _INTEGERS or kind in ("decimal", "numeric") or kind in _MONEY:
         f = pgsql.SQL("{c}::text")
     elif kind == "float":
