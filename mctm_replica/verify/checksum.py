@@ -51,6 +51,7 @@ LEAF_ROWS = 1_000
 _INTEGER_KEYS = {"tinyint", "smallint", "int", "bigint"}
 
 Sums = tuple[int, int, int]  # rows, sum of hash part 1, sum of hash part 2
+Span = tuple[int, int]  # lowest and highest key in the segment (range layout)
 
 
 @dataclass
@@ -112,13 +113,15 @@ class _Sides:
 
     def src_sums_sql(self, where: str) -> str:
         p1, p2 = cs.tsql_parts("h")
-        return (f"SELECT seg, COUNT_BIG(*), SUM({p1}), SUM({p2}) FROM (SELECT {self.src_segment('k')} AS seg, h "
+        span = ", MIN(k), MAX(k)" if self.layout == "range" else ", 0, 0"
+        return (f"SELECT seg, COUNT_BIG(*), SUM({p1}), SUM({p2}){span} FROM (SELECT {self.src_segment('k')} AS seg, k, h "
                 f"FROM (SELECT {self.src_k} AS k, {self.src_hash} AS h FROM {self.src_from}{where}) AS y) AS x "
                 f"GROUP BY seg")
 
     def tgt_sums_sql(self, where: pgsql.Composable) -> pgsql.Composable:
         p1, p2 = cs.pg_parts(pgsql.Identifier("h"))
-        return pgsql.SQL("SELECT {seg} AS seg, count(*), sum({p1}), sum({p2}) FROM "
+        span = ", min(k), max(k)" if self.layout == "range" else ", 0, 0"
+        return pgsql.SQL("SELECT {seg} AS seg, count(*), sum({p1}), sum({p2})" + span + " FROM "
                          "(SELECT {k} AS k, {h} AS h FROM {t}{w}) AS x GROUP BY 1").format(
             seg=self.tgt_segment(pgsql.Identifier("k")), p1=p1, p2=p2, k=self.tgt_k, h=self.tgt_hash,
             t=self.tgt_from, w=where)
@@ -170,9 +173,15 @@ class _Run:
         else:
             src_sql = s.src_sums_sql(f" WHERE {s.src_k} BETWEEN %s AND %s")
             tgt_where, extra = pgsql.SQL(" WHERE {} BETWEEN %s AND %s").format(s.tgt_k), (lo, hi)
-        src = {int(r[0]): (int(r[1]), int(r[2]), int(r[3])) for b in self._src(src_sql, params + extra) for r in b}
-        tgt = {int(r[0]): (int(r[1]), int(r[2]), int(r[3]))
-               for r in self._tgt(s.tgt_sums_sql(tgt_where), params + extra)}
+        src_rows = [r for b in self._src(src_sql, params + extra) for r in b]
+        tgt_rows = self._tgt(s.tgt_sums_sql(tgt_where), params + extra)
+        src = {int(r[0]): (int(r[1]), int(r[2]), int(r[3])) for r in src_rows}
+        tgt = {int(r[0]): (int(r[1]), int(r[2]), int(r[3])) for r in tgt_rows}
+        # the keys each segment really holds, so a split covers them and not the empty rest
+        self.spans: dict[int, Span] = {}
+        for r in [*src_rows, *tgt_rows]:
+            lo_k, hi_k = self.spans.get(int(r[0]), (int(r[4]), int(r[5])))
+            self.spans[int(r[0])] = (min(lo_k, int(r[4])), max(hi_k, int(r[5])))
         self.stats.source_rows_scanned += sum(v[0] for v in src.values())
         return src, tgt
 
@@ -213,6 +222,7 @@ class _Run:
 
     def descend(self, base: int, width: int, lo: int | None, hi: int | None, *, top: bool = False) -> None:
         src, tgt = self.sums(base, width, lo, hi)
+        spans = self.spans
         if top:
             self.diff.source_rows = sum(v[0] for v in src.values())
             self.diff.target_rows = sum(v[0] for v in tgt.values())
@@ -226,6 +236,7 @@ class _Run:
             first, last = _segment_range(seg, base, width)
             if lo is not None:
                 first, last = max(first, lo), min(last, hi)
+            first, last = max(first, spans[seg][0]), min(last, spans[seg][1])
             rows = max(a[0] if a else 0, b[0] if b else 0)
             if rows <= LEAF_ROWS or last == first:
                 k = self.sides

@@ -165,3 +165,27 @@ def test_check_before_any_materialization_fails_clearly(tmp_path, env, mssql_ser
     _, evaluation = run_rows_match(defs, AssetKey([pg_schema, "t"]))
     assert not evaluation.passed
     assert "does not exist yet" in evaluation.description
+
+
+def test_checksums_split_a_differing_segment_and_read_only_its_differing_part(
+    tmp_path, env, mssql_server, source_db, pg_conn, pg_schema
+):
+    inserts = [
+        "INSERT INTO dbo.t VALUES " + ", ".join(f"({i}, N'v{i}')" for i in range(start, start + 1000))
+        for start in range(1, 3001, 1000)
+    ]
+    tsql(mssql_server, source_db, "CREATE TABLE dbo.t (id int PRIMARY KEY, v nvarchar(10))", *inserts)
+    results = {}
+    for method in ("checksum", "rows"):
+        defs = replica_defs(tmp_path, [{"source_table": "dbo.t", "target_table": f"{pg_schema}.t",
+                                        "rows_match": method, "rows_match_segment_rows": 3000}])
+        assert run_job(defs).success
+        pg_exec(pg_conn, pg_schema, "UPDATE {t} SET v = 'x' WHERE id IN (17, 2500)", "DELETE FROM {t} WHERE id = 1200")
+        _, evaluation = run_rows_match(defs, AssetKey([pg_schema, "t"]))
+        results[method] = meta(evaluation)
+    c, r = results["checksum"], results["rows"]
+    assert {k: c[k] for k in COMMON if k != "method"} == {k: r[k] for k in COMMON if k != "method"}
+    assert (c["missing_in_target"], c["different_values"]) == (1, 2)
+    # one 3,000-row segment differs; it is split 16 ways and only 3 parts are read as rows
+    assert c["segments_differing"] == 1
+    assert 0 < c["rows_compared"] <= 3 * 188
