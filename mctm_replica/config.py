@@ -42,8 +42,8 @@ _SOURCE_KEYS = {"env_prefix", "max_concurrent_tables", "description", "format_on
 _TABLE_KEYS = {
     "source", "source_table", "target_table", "mode", "primary_key", "columns", "nolock",
     "row_count_tolerance", "column_naming", "column_names", "description",
-    "rows_match_blocking", "freshness", "watermark", "watermark_lookback", "deletes",
-    "max_delete_fraction",
+    "rows_match_blocking", "rows_match", "rows_match_segment_rows", "freshness", "watermark",
+    "watermark_lookback", "deletes", "max_delete_fraction",
 }
 _INCREMENTAL_ONLY = ("watermark", "watermark_lookback", "deletes")
 _FRESHNESS_KEYS = {"max_lag_hours", "deadline_cron", "timezone"}
@@ -63,6 +63,14 @@ DEFAULT_MAX_DELETE_FRACTION = 0.5
 #: rows legitimately churn by more than half.
 SMALL_TABLE_ROWS = 1000
 DeletesMode = Literal["every_run", "every_n_runs", "scheduled", "never"]
+
+
+RowsMatchMethod = Literal["checksum", "rows"]
+#: Rows per rows_match checksum segment: 100 segments at 1,000,000 rows, so the sums are a
+#: few KB and a differing segment costs at most 10,000 rows of comparison.
+DEFAULT_SEGMENT_ROWS = 10_000
+# Below this a segment's sums would be about as large as its rows.
+_MIN_SEGMENT_ROWS = 100
 
 
 class ConfigError(ValueError):
@@ -143,6 +151,8 @@ class TableSpec:
     column_names: dict[str, str] = field(default_factory=dict)
     description: str = ""
     rows_match_blocking: bool = True  # a content mismatch fails the run (false: alert only)
+    rows_match: RowsMatchMethod = "checksum"  # segment checksums first, or every row ("rows")
+    rows_match_segment_rows: int = DEFAULT_SEGMENT_ROWS  # rows per checksum segment
     freshness: FreshnessSpec = field(default_factory=FreshnessSpec)
     incremental: IncrementalSpec | None = None  # set exactly when mode is incremental
     # Delete guard: a run may remove at most this share of the replica's rows. None: the
@@ -287,6 +297,14 @@ def _parse_table(entry: Any, index: int, sources: dict[str, SourceSpec], path: P
     rows_match_blocking = entry.get("rows_match_blocking", True)
     if not isinstance(rows_match_blocking, bool):
         raise ConfigError(f"{where}: `rows_match_blocking` must be true or false")
+    rows_match = entry.get("rows_match", "checksum")
+    if rows_match not in ("checksum", "rows"):
+        raise ConfigError(f"{where}: `rows_match` must be `checksum` (segment checksums, rows only where "
+                          f"they differ) or `rows` (compare every row), got `{rows_match}`")
+    segment_rows = entry.get("rows_match_segment_rows", DEFAULT_SEGMENT_ROWS)
+    if not isinstance(segment_rows, int) or isinstance(segment_rows, bool) or segment_rows < _MIN_SEGMENT_ROWS:
+        raise ConfigError(f"{where}: `rows_match_segment_rows` must be a whole number >= {_MIN_SEGMENT_ROWS}, "
+                          f"got `{segment_rows}`")
     freshness = _parse_freshness(entry.get("freshness"), where)
     fraction = entry.get("max_delete_fraction")
     if fraction is not None and (isinstance(fraction, bool) or not isinstance(fraction, (int, float))
@@ -315,6 +333,8 @@ def _parse_table(entry: Any, index: int, sources: dict[str, SourceSpec], path: P
         column_names=dict(renames),
         description=str(entry.get("description", "")),
         rows_match_blocking=rows_match_blocking,
+        rows_match=rows_match,
+        rows_match_segment_rows=segment_rows,
         freshness=freshness,
         incremental=incremental,
         max_delete_fraction=None if fraction is None else float(fraction),

@@ -90,6 +90,8 @@ class ContentDiff:
     differing_columns: Counter = field(default_factory=Counter)
     examples: list[Example] = field(default_factory=list)
     seconds: float = 0.0
+    method: str = "rows"  # "checksum": segment checksums, rows only where they differ
+    details: dict[str, Any] = field(default_factory=dict)  # the method's own figures
 
     @property
     def passed(self) -> bool:
@@ -101,7 +103,8 @@ class ContentDiff:
 
     def summary(self) -> str:
         if self.passed:
-            return f"all {self.source_rows:,} rows match ({self.strategy} comparison)"
+            how = "segment checksums" if self.method == "checksum" else f"{self.strategy} comparison"
+            return f"all {self.source_rows:,} rows match ({how})"
         parts = []
         if self.missing:
             parts.append(f"{self.missing:,} row(s) missing in the replica")
@@ -123,6 +126,8 @@ class ContentDiff:
             "differing_columns": dict(sorted(self.differing_columns.items())),
             "example_keys": [e.as_json() for e in self.examples],
             "strategy": self.strategy,
+            "method": self.method,
+            **self.details,
             "duration_s": round(self.seconds, 3),
         }
 
@@ -317,6 +322,26 @@ def _prefetched(batches: Iterable[list[tuple]]) -> Iterator[Iterator[list[tuple]
 
 
 def compare_table(mssql: Any, pg_conn: Any, plan: TablePlan, *, batch_size: int = 10_000) -> ContentDiff:
+    """``rows_match`` as the table's ``rows_match`` setting says: segment checksums first
+    (:mod:`mctm_replica.verify.checksum`), or every row (:func:`compare_rows`). A source
+    that cannot compute the checksums (before SQL Server 2019) is compared by rows."""
+    if plan.spec.rows_match == "checksum":
+        from mctm_replica.verify.checksum import compare_by_checksum, utf8_hashing
+
+        reason = utf8_hashing(mssql)
+        if reason is None:
+            diff, stats = compare_by_checksum(mssql, pg_conn, plan, segment_rows=plan.spec.rows_match_segment_rows,
+                                              batch_size=batch_size)
+            diff.method = "checksum"
+            diff.details = {k: v for k, v in vars(stats).items()}
+            return diff
+        diff = compare_rows(mssql, pg_conn, plan, batch_size=batch_size)
+        diff.details = {"checksum_unavailable": reason}
+        return diff
+    return compare_rows(mssql, pg_conn, plan, batch_size=batch_size)
+
+
+def compare_rows(mssql: Any, pg_conn: Any, plan: TablePlan, *, batch_size: int = 10_000) -> ContentDiff:
     """Read the source through ``mssql`` (a MssqlResource) and the replica through
     ``pg_conn`` (psycopg2, not autocommit) and compare them with :func:`compare`."""
     strategy = choose_strategy(plan)

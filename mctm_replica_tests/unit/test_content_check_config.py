@@ -41,3 +41,20 @@ def test_every_packaged_table_has_a_rows_match_check_in_the_job():
 def test_rows_match_blocking_must_be_a_boolean(tmp_path, value):
     with pytest.raises(ConfigError, match=r"table entry 1 \(`dbo.a`\): `rows_match_blocking` must be true or false"):
         load_config(write_tables(tmp_path, rows_match_blocking=value))
+
+
+def test_rows_match_method_defaults_to_checksum_and_is_configurable(tmp_path):
+    config = load_config(write_tables(tmp_path, rows_match="rows", rows_match_segment_rows=500))
+    assert [(t.rows_match, t.rows_match_segment_rows) for t in config.tables] == [("rows", 500), ("checksum", 10_000)]
+
+
+@pytest.mark.parametrize("value", ["hash", "", None, True])
+def test_rows_match_method_must_be_checksum_or_rows(tmp_path, value):
+    with pytest.raises(ConfigError, match=r"table entry 1 \(`dbo.a`\): `rows_match` must be `checksum`"):
+        load_config(write_tables(tmp_path, rows_match=value))
+
+
+@pytest.mark.parametrize("value", [99, 0, "1000", 1.5, True])
+def test_rows_match_segment_rows_must_be_a_whole_number_of_at_least_100(tmp_path, value):
+    with pytest.raises(ConfigError, match=r"`rows_match_segment_rows` must be a whole number >= 100"):
+        load_config(write_tables(tmp_path, rows_match_segment_rows=value))

@@ -38,6 +38,12 @@ MACROS = [
     "CREATE OR REPLACE TEMP MACRO __rnd(x, u) AS ((x) + (u) // 2) // (u) * (u)",
     # nvarchar -> char/varchar/text: '?' for each character outside code page 1252
     "CREATE OR REPLACE TEMP MACRO __cp1252(x) AS regexp_replace(x, '" + _NOT_CP1252 + "', '?', 'g')",
+    # IEEE-754 bits of a DOUBLE/FLOAT as an unsigned integer, what CAST(float AS binary(8))
+    # and CAST(real AS binary(4)) show on SQL Server (SQL Server has no NaN or infinity).
+    # The exponent from log2 may be off by one next to a power of two; __fexp corrects it.
+    # Subnormals are scaled in two exact steps (2^1074 itself overflows a double).
+    "CREATE OR REPLACE TEMP MACRO __fexp(a) AS CAST(floor(log2(a)) AS INTEGER)"
+    " - CASE WHEN a < 2.0 ** floor(log2(a)) THEN 1 WHEN a >= 2.0 ** (floor(log2(a)) + 1) THEN -1 ELSE 0 END",
 ]
 _INT_RE = r"^\s*[+-]?\d+\s*$"
 _DEC_RE = r"^\s*[+-]?(\d+\.?\d*|\.\d+)\s*$"
@@ -256,6 +262,8 @@ def convert_sql(x: str, src: Decl | None, dst: Decl, *, assign: dict | None = No
         if t in BINARY_TYPES:
             return f"encode({x})"
     # ---- numbers
+    if t in ("tinyint", "smallint", "int", "bigint") and s in ("binary", "varbinary"):
+        return _binary_to_int(x, t)
     if t in INT_RANGES:
         if s == "bit":
             return f"CAST({x} AS {st})"
@@ -309,11 +317,14 @@ def convert_sql(x: str, src: Decl | None, dst: Decl, *, assign: dict | None = No
                 if assign is not None:
                     trunc = _err(2628, _q(f"String or binary data would be truncated in table '{assign['table']}', column '{assign['column']}'. Truncated value: ''."))
                     return f"(CASE WHEN octet_length({x}) > {dst.length} THEN {trunc} ELSE {x} END)"
+                return _binary_fit(x, dst)
             return x
         if s in INT_TYPES:
             return f"from_hex(lpad(to_hex(CAST({x} AS BIGINT)), 16, '0'))"
         if s == "uniqueidentifier":
             return f"from_hex(replace(CAST({x} AS VARCHAR), '-', ''))"
+        if s in ("float", "real"):
+            return _float_bytes(x, src, dst)
     if t == "rowversion" and s == "bigint":
         return x
     if assign is not None:  # INSERT/UPDATE converts implicitly: SQL Server's 206
@@ -327,3 +338,43 @@ def money_check(v: str, dst: Decl) -> str:
     lim = "922337203685477.5807" if dst.type == "money" else "214748.3647"
     return (f"(CASE WHEN abs({v}) > {lim} THEN "
             f"{_err(8115, _q('Arithmetic overflow error converting expression to data type ' + dst.type + '.'))} ELSE {v} END)")
+
+
+# Bytes of each integer type: a longer binary keeps its rightmost bytes, as SQL Server does.
+_INT_BYTES = {"tinyint": 1, "smallint": 2, "int": 4, "bigint": 8}
+
+
+def _binary_to_int(x: str, t: str) -> str:
+    n = _INT_BYTES[t]
+    u = f"CAST(('0x' || lpad(right(hex({x}), {2 * n}), {2 * n}, '0')) AS UHUGEINT)"
+    if t == "tinyint":  # unsigned
+        return f"CAST({u} AS UTINYINT)"
+    signed = f"(CAST({u} AS HUGEINT) - CASE WHEN {u} >= {2 ** (8 * n - 1)} THEN {2 ** (8 * n)} ELSE 0 END)"
+    return f"CAST({signed} AS {storage_type(Decl(t))})"
+
+
+def _binary_fit(x: str, dst: Decl) -> str:
+    """CAST to binary(n)/varbinary(n): cut on the right; binary(n) pads with 0x00 on the right."""
+    n = dst.length
+    cut = f"from_hex(left(hex({x}), {2 * n}))"
+    if dst.type == "binary":
+        return f"from_hex(rpad(hex({x}), {2 * n}, '0')[1:{2 * n}])"
+    return f"(CASE WHEN octet_length({x}) > {n} THEN {cut} ELSE {x} END)"
+
+
+def _float_bytes(x: str, src: Decl, dst: Decl) -> str:
+    """float -> its 8 IEEE-754 bytes, real -> its 4, big-endian as SQL Server shows them."""
+    width = 8 if src.type == "float" else 4
+    if dst.length is not None and 0 < dst.length < width or (dst.type == "binary" and dst.length != width):
+        raise SqlError(50000, f"The SQL Server stand-in converts {src.type} only to binary({width}) or a "
+                              f"varbinary of at least {width} bytes.")
+    mb, bias = (52, 1023) if width == 8 else (23, 127)
+    v = f"CAST({x} AS DOUBLE)"
+    a, e = f"abs({v})", f"__fexp(abs({v}))"
+    # Integer arithmetic on UBIGINT: a DOUBLE anywhere in the sum would round the mantissa.
+    bits = (f"(CASE WHEN signbit({v}) THEN CAST({2 ** (8 * width - 1)} AS UBIGINT) ELSE CAST(0 AS UBIGINT) END"
+            f" + CASE WHEN {v} = 0 THEN CAST(0 AS UBIGINT)"
+            f" WHEN {e} < {1 - bias} THEN CAST({a} * 2.0 ** {bias - 1} * 2.0 ** {mb} AS UBIGINT)"
+            f" ELSE CAST({e} + {bias} AS UBIGINT) * CAST({2 ** mb} AS UBIGINT)"
+            f" + CAST(({a} / 2.0 ** {e} - 1) * 2.0 ** {mb} AS UBIGINT) END)")
+    return f"from_hex(lpad(to_hex({bits}), {2 * width}, '0'))"

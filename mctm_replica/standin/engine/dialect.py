@@ -14,7 +14,8 @@ from sqlglot.tokens import TokenType
 from mctm_replica.standin.engine.change_tracking.changetable import parse_changetable
 
 _OWN_FUNCTIONS = {"GETDATE", "GETUTCDATE", "SYSDATETIME", "SYSUTCDATETIME", "SYSDATETIMEOFFSET",
-                  "LEN", "NEWID", "DATALENGTH", "SUSER_NAME", "SUSER_SNAME", "DB_NAME", "SCHEMA_NAME", "OBJECT_ID"}
+                  "LEN", "NEWID", "DATALENGTH", "SUSER_NAME", "SUSER_SNAME", "DB_NAME", "SCHEMA_NAME", "OBJECT_ID",
+                  "HASHBYTES", "SWITCHOFFSET"}
 
 
 class StandinTSQL(TSQL):

@@ -27,6 +27,7 @@ from mctm_replica.standin.engine.convert import MACROS
 from mctm_replica.standin.engine.decl import decl_from_duckdb, to_column
 from mctm_replica.standin.engine.dialect import StandinTSQL
 from mctm_replica.standin.engine import collations
+from mctm_replica.standin.engine.functions import UTF8_COLLATIONS
 from mctm_replica.standin.engine.errors import map_error
 from mctm_replica.standin.engine.query import translate_query, unsupported
 from mctm_replica.standin.engine.packing import needs_types, pack_query
@@ -72,6 +73,8 @@ def _check_collations(sql: str) -> None:
         if name is None:
             continue
         name = name[1:-1].replace("]]", "]") if name.startswith("[") else name
+        if name.lower() in UTF8_COLLATIONS:
+            continue  # an expression's UTF-8 bytes for HASHBYTES (translate.x_Collate checks where)
         if name.lower() != "database_default":
             coll = collations.lookup(name)  # error 50000 naming an unknown or unsupported one
             if coll.case_sensitive and not coll.binary:
@@ -85,6 +88,8 @@ def _server_collation_dropped(node: exp.Expression) -> exp.Expression:
     changes nothing here; declared collations (column, database) go to ddl.py."""
     if isinstance(node, exp.Collate):
         name = node.expression.name
+        if name.lower() in UTF8_COLLATIONS:
+            return node  # HASHBYTES(..., CAST(x AS varchar) COLLATE ..._UTF8): the translator handles it
         binary = name.lower() != "database_default" and collations.lookup(name).binary
         return node if binary else node.this
     return node

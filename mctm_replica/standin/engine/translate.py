@@ -276,7 +276,11 @@ class Translator(OperatorsMixin):
         return self._grown(node, scope, ("this",))
 
     def x_Collate(self, node, scope):
-        """Only binary collations get here (see session._server_collation_dropped)."""
+        """Only binary collations get here (see session._server_collation_dropped); a UTF-8
+        one only inside HASHBYTES (functions._hashbytes), never on its own."""
+        if node.expression.name.lower().endswith("_utf8"):
+            raise SqlError(50000, "The SQL Server stand-in supports a _UTF8 collation only as "
+                                  "HASHBYTES(..., CAST(x COLLATE Latin1_General_100_BIN2_UTF8 AS varchar(max))).")
         inner = self.expr(node.this, scope)
         if family(inner.decl) != "str":
             raise SqlError(447, f"Expression type {inner.decl.type if inner.decl else 'NULL'} is invalid "

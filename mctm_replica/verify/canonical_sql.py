@@ -1,0 +1,158 @@
+"""One canonical text per copied value, written once in T-SQL and once in PostgreSQL SQL.
+
+Both servers turn every row into the same string, hash its UTF-8 bytes with MD5 and sum
+parts of the hashes per segment (:mod:`mctm_replica.verify.checksum`). The string must be
+equal on both sides for every value the type map copies (:mod:`mctm_replica.typemap`) and
+differ for any change the type map would not make, so each type gets the form both
+servers can print exactly:
+
+* integers, decimal/numeric: their text (a numeric(p,s) column prints its scale on both
+  sides); money/smallmoney via decimal(19,4)/decimal(10,4) like the copy; bit ``0``/``1``.
+* float and real: their IEEE-754 bytes in hex (``CAST(x AS binary(8))`` / ``float8send``;
+  ``binary(4)`` / ``float4send``): one flipped bit changes the text, -0 differs from 0.
+* date ``yyyy-mm-dd``; datetime2, datetime, smalldatetime and time as
+  ``... hh:mi:ss.ffffff``: the value at 100 ns (datetime first rounded to the milliseconds
+  it is copied with) with the 7th digit cut, as the copy cuts it; datetimeoffset as its
+  UTC instant (``SWITCHOFFSET(x, '+00:00')`` / ``AT TIME ZONE 'UTC'``), the offset is not
+  copied.
+* uniqueidentifier: upper-case text (PostgreSQL prints lower case; both store 16 bytes).
+* text types and xml: ``T`` + the text with NUL removed (the loader strips it) and ``|``
+  doubled; binary types: upper-case hex.
+* NULL is ``N``, which no non-NULL form is (text starts with ``T``); fields are joined by
+  ``|``, which only text contains, doubled, so the joined string decodes one way.
+
+SQL Server hashes the string as UTF-8 through a ``_UTF8`` collation (SQL Server 2019+;
+its ``nvarchar`` bytes would be UTF-16, which PostgreSQL cannot produce). A server
+without it is detected by :data:`UTF8_HASH_PROBE` and compared by rows instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from psycopg2 import sql as pgsql
+
+from mctm_replica.naming import quote_tsql
+from mctm_replica.plan import ColumnPlan
+
+# Text up to this many characters stays nvarchar(n): doubling every '|' must fit
+# nvarchar's 4,000 characters, where REPLACE truncates silently (2n + 1 <= 4,000).
+_SHORT_TEXT = 1_999
+# Binary up to this many bytes prints as nvarchar(2n) hex, within nvarchar's 4,000.
+_SHORT_BINARY = 2_000
+_BIN2 = "Latin1_General_100_BIN2"
+UTF8_COLLATION = "Latin1_General_100_BIN2_UTF8"
+
+_INTEGERS = {"tinyint", "smallint", "int", "bigint"}
+_MONEY = {"money": "decimal(19,4)", "smallmoney": "decimal(10,4)"}
+_TEXT = {"char", "varchar", "nchar", "nvarchar", "text", "ntext", "xml"}
+_BINARY = {"binary", "varbinary", "image", "timestamp", "rowversion"}
+_TIMESTAMPS = {"datetime2": "{c}", "datetime": "CAST({c} AS datetime2(3))", "smalldatetime": "{c}",
+               "datetimeoffset": "SWITCHOFFSET({c}, '+00:00')"}
+_PG_STAMP = "YYYY-MM-DD HH24:MI:SS.US"
+
+#: Whether this SQL Server hashes UTF-8 text (2019+); the digest must equal Python's.
+UTF8_HASH_PROBE = f"SELECT HASHBYTES('MD5', CAST(N'日本|x' COLLATE {UTF8_COLLATION} AS varchar(max)))"
+UTF8_HASH_PROBE_TEXT = "日本|x"
+
+
+def tsql_field(column: ColumnPlan) -> str:
+    """The T-SQL canonical text of one column (nvarchar), ``N`` for NULL."""
+    c, t = quote_tsql(column.source_name), column.source_type
+    kind = t.name.lower()
+    if kind in _TEXT:
+        n = t.max_length
+        width = "max" if kind in ("text", "ntext", "xml") or n in (None, -1) or n > _SHORT_TEXT else n
+        text = f"CAST({c} AS nvarchar({width})) COLLATE {_BIN2}"
+        f = f"N'T' + REPLACE(REPLACE({text}, NCHAR(0), N''), N'|', N'||')"
+    elif kind in _BINARY:
+        n = t.max_length
+        if kind in ("timestamp", "rowversion"):
+            n = 8
+        short = n not in (None, -1) and n <= _SHORT_BINARY and kind != "image"
+        f = (f"CONVERT(nvarchar({2 * n}), CAST({c} AS varbinary({n})), 2)" if short
+             else f"CONVERT(nvarchar(max), CAST({c} AS varbinary(max)), 2)")
+    elif kind in _INTEGERS or kind in ("decimal", "numeric", "bit"):
+        f = f"CAST({c} AS nvarchar(64))"
+    elif kind in _MONEY:
+        f = f"CAST(CAST({c} AS {_MONEY[kind]}) AS nvarchar(64))"
+    elif kind == "float":
+        f = f"CONVERT(nvarchar(16), CAST({c} AS binary(8)), 2)"
+    elif kind == "real":
+        f = f"CONVERT(nvarchar(8), CAST({c} AS binary(4)), 2)"
+    elif kind == "date":
+        f = f"CONVERT(nvarchar(10), {c}, 23)"
+    elif kind in _TIMESTAMPS:
+        # style 121 of datetime2(7): 'yyyy-mm-dd hh:mi:ss.fffffff'; character 27 is the 7th digit
+        f = f"STUFF(CONVERT(nvarchar(27), CAST({_TIMESTAMPS[kind].format(c=c)} AS datetime2(7)), 121), 27, 1, N'')"
+    elif kind == "time":
+        f = f"STUFF(CAST(CAST({c} AS time(7)) AS nvarchar(16)), 16, 1, N'')"
+    elif kind == "uniqueidentifier":
+        f = f"CAST({c} AS nvarchar(36))"
+    else:
+        raise ValueError(f"column `{column.source_name}`: no canonical form for `{t.declared()}`")
+    return f"CASE WHEN {c} IS NULL THEN N'N' ELSE {f} END"
+
+
+def pg_field(column: ColumnPlan) -> pgsql.Composable:
+    """The PostgreSQL canonical text of the replica's copy of ``column``."""
+    c, kind = pgsql.Identifier(column.target_name), column.source_type.name.lower()
+    if kind in _TEXT:
+        f = pgsql.SQL("'T' || replace({c}::text, '|', '||')")
+    elif kind in _BINARY:
+        f = pgsql.SQL("upper(encode({c}, 'hex'))")
+    elif kind == "bit":
+        f = pgsql.SQL("CASE WHEN {c} THEN '1' WHEN NOT {c} THEN '0' END")  # NULL stays NULL
+    elif kind in _INTEGERS or kind in ("decimal", "numeric") or kind in _MONEY:
+        f = pgsql.SQL("{c}::text")
+    elif kind == "float":
+        f = pgsql.SQL("upper(encode(float8send({c}), 'hex'))")
+    elif kind == "real":
+        f = pgsql.SQL("upper(encode(float4send({c}), 'hex'))")
+    elif kind == "date":
+        f = pgsql.SQL("to_char({c}, 'YYYY-MM-DD')")
+    elif kind == "datetimeoffset":
+        f = pgsql.SQL("to_char({c} AT TIME ZONE 'UTC', {stamp})")
+    elif kind in _TIMESTAMPS:
+        f = pgsql.SQL("to_char({c}, {stamp})")
+    elif kind == "time":
+        f = pgsql.SQL("to_char({c}::interval, 'HH24:MI:SS.US')")
+    elif kind == "uniqueidentifier":
+        f = pgsql.SQL("upper({c}::text)")
+    else:
+        raise ValueError(f"column `{column.target_name}`: no canonical form for `{column.source_type.declared()}`")
+    args = {"c": c, "stamp": pgsql.Literal(_PG_STAMP)} if "{stamp}" in f.string else {"c": c}
+    return pgsql.SQL("coalesce({f}, 'N')").format(f=f.format(**args))
+
+
+def tsql_row(columns: Sequence[ColumnPlan]) -> str:
+    """The row's canonical text as nvarchar(max); starting from an nvarchar(max) keeps
+    ``+`` from cutting the result at 4,000 characters."""
+    return "CAST(N'' AS nvarchar(max)) + " + " + N'|' + ".join(tsql_field(c) for c in columns)
+
+
+def pg_row(columns: Sequence[ColumnPlan]) -> pgsql.Composable:
+    return pgsql.SQL(" || '|' || ").join(pg_field(c) for c in columns)
+
+
+def tsql_md5(row_text: str) -> str:
+    """MD5 of the text's UTF-8 bytes, varbinary(16)."""
+    return f"HASHBYTES('MD5', CAST(({row_text}) COLLATE {UTF8_COLLATION} AS varchar(max)))"
+
+
+def pg_md5(row_text: pgsql.Composable) -> pgsql.Composable:
+    """MD5 of the text's UTF-8 bytes as 32 hex digits (whatever the database encoding)."""
+    return pgsql.SQL("md5(convert_to({}, 'UTF8'))").format(row_text)
+
+
+# Two 32-bit parts of each row's MD5 (bytes 1-4 signed, 5-8 unsigned), summed per segment
+# as bigint: a multiset sum (duplicates add up, unlike XOR), exact with no overflow below
+# 2^31 rows, 64 bits of hash. No '%' operator: both drivers read '%' as a placeholder.
+def tsql_parts(h: str) -> tuple[str, str]:
+    hi = f"CAST(CAST(CAST({h} AS binary(4)) AS int) AS bigint)"
+    return hi, f"CAST(CAST({h} AS binary(8)) AS bigint) - {hi} * CAST(4294967296 AS bigint)"
+
+
+def pg_parts(m: pgsql.Composable) -> tuple[pgsql.Composable, pgsql.Composable]:
+    return (pgsql.SQL("('x' || substr({}, 1, 8))::bit(32)::int::bigint").format(m),
+            pgsql.SQL("('x' || substr({}, 9, 8))::bit(32)::bigint").format(m))
