@@ -283,3 +283,12 @@ def test_string_results_are_cut_at_8000_bytes_unless_max(td):
         "REPLACE(CAST(N'ab' AS nvarchar(2)), N'b', N'cccc'), N'x' + REPLICATE(N'y', 3), 'a' + NULL"
     )
     assert cur.fetchall() == [(4000, 6000, 8000, 4000, 6000, "acccc", "xyyy", None)]
+
+
+@pytest.mark.parametrize("unit", ["millisecond", "ms", "microsecond", "mcs", "second"])
+def test_datepart_of_a_fraction_is_within_the_second(td, unit):
+    """DATEPART(millisecond, ...07.123456) is 123 in SQL Server, not DuckDB's 7123."""
+    cur = td.cursor()
+    cur.execute(f"SELECT DATEPART({unit}, CAST('2024-01-01T10:00:07.123456' AS datetime2))")
+    expected = {"millisecond": 123, "ms": 123, "microsecond": 123456, "mcs": 123456, "second": 7}[unit]
+    assert cur.fetchone()[0] == expected

@@ -33,6 +33,7 @@ INLINE_LIMIT = 256
 _NOT_VALUES = (exp.Var, exp.DataType, exp.Identifier, exp.TableAlias, exp.DataTypeParam)
 _STRING_FUNCS = (exp.Upper, exp.Lower, exp.Trim, exp.Substring, exp.Left, exp.Right)
 _INT_RESULT = (exp.Year, exp.Month, exp.Day, exp.DateDiff, exp.StrPosition, exp.Extract)
+_SUBSECOND = {"millisecond": 1_000, "microsecond": 1_000_000, "nanosecond": 1_000_000_000}
 
 
 def _grown_string(sql: str, args: list[Decl | None]) -> tuple[str, Decl]:
@@ -156,6 +157,12 @@ class Translator(OperatorsMixin):
         if decl is None and isinstance(node, _INT_RESULT):
             decl = Decl("int")
         sql = node.sql(dialect="duckdb")
+        if isinstance(node, exp.Extract):
+            # DuckDB's millisecond/microsecond/nanosecond count the seconds too (7.123 s is
+            # 7123 ms); SQL Server's DATEPART gives only the fraction (123)
+            per_second = _SUBSECOND.get(node.this.name.lower())
+            if per_second:
+                sql = f"(({sql}) % {per_second})"
         if decl is not None and isinstance(node, _INT_RESULT):
             sql = f"CAST({sql} AS INTEGER)"
         return Typed(sql, decl)
