@@ -27,6 +27,7 @@ from dagster import DagsterInstance
 
 from mctm_replica.local.postgres import free_port
 from mctm_replica.local.services import REPO_ROOT, local_services
+from mctm_replica_tests.dagster_runs import environ
 
 # `dagster dev` loads the project's definitions (one process per code location, the
 # daemon and the webserver): on two busy cores that can take a minute.
@@ -86,19 +87,6 @@ def _stop(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-@contextmanager
-def _environ(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
 
 @contextmanager
 def dagster_dev_stack(alert_url: str) -> Iterator[Stack]:
@@ -129,7 +117,7 @@ def dagster_dev_stack(alert_url: str) -> Iterator[Stack]:
                 _wait_for_webserver(url, proc, log)
                 # The test process reads the same instance (dagster.yaml reads its
                 # connection from the environment).
-                with _environ(env), DagsterInstance.get() as instance:
+                with environ(env), DagsterInstance.get() as instance:
                     yield Stack(url=url, env=env, workdir=base, log=log, instance=instance)
             finally:
                 _stop(proc)

@@ -15,75 +15,30 @@ schedule off again before the UI phase tampers with a table.
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import psycopg2
 import pytest
-from dagster import DagsterEventType, DagsterRun, DagsterRunStatus, RunsFilter
+from dagster import DagsterRun, DagsterRunStatus, RunsFilter
 from dagster._core.definitions.assets.job.asset_job import IMPLICIT_ASSET_JOB_NAME
 from dagster._core.scheduler.instigation import InstigatorStatus, InstigatorType, TickStatus
 from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 from playwright.sync_api import Page, expect
 
 from mctm_replica.run_report import SUMMARY_PREFIX
-from mctm_replica.standin.demo_data import CUSTOMERS, MODULE_USAGE, MODULES, USER_AGENTS, VOIP_CUSTOMERS
+from mctm_replica_tests.dagster_runs import DEMO_ROWS, JOB_CHECKS, finished, summary_of, table_rows, wait_for
 from mctm_replica_tests.browser.stack import Stack
 from mctm_replica_tests.integration.webhook import WEBHOOK_SECRET, Receiver
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-# The demo registry: production's four tables and the demo's incremental one.
-DEMO_ROWS = {"public.customer": CUSTOMERS, "public.mctm_module": MODULES,
-             "public.voipdb_customer": VOIP_CUSTOMERS, "public.voipdb_useragent": USER_AGENTS,
-             "public.mctm_module_usage": MODULE_USAGE}
-# What replica_job checks per table (freshness belongs to its sensor).
-JOB_CHECKS = ("row_count_matches", "rows_match", "schema_matches")
-# A run of every table with its checks takes ~50 s on a quiet machine; make test runs the
-# rest of the suite on the other core meanwhile.
-RUN_TIMEOUT_S = 420
 # The alert sensors tick every 60 s; the daemon may be busy launching a run.
 ALERT_TIMEOUT_S = 240
 SCHEDULE_TAG = "dagster/schedule_name"
 SENSOR_TAG = "dagster/sensor_name"
 MIN_SCREENSHOT_BYTES = 30_000  # a blank 1600x1000 page compresses to a few kB
 
-T = TypeVar("T")
-
-
-def wait_for(what: str, fn: Callable[[], T | None], stack: Stack, timeout: float = RUN_TIMEOUT_S) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (value := fn()) is not None and value is not False:
-            return value
-        time.sleep(2)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n--- dagster dev ---\n{stack.log_tail()}")
-
-
-def finished(stack: Stack, run_id: str) -> DagsterRun | None:
-    run = stack.instance.get_run_by_id(run_id)
-    return run if run is not None and run.is_finished else None
-
-
-def summary_of(stack: Stack, run_id: str) -> str | None:
-    """The run-summary engine event the daemon's sensor appends to the run's log."""
-    for entry in stack.instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT):
-        if entry.message.startswith(SUMMARY_PREFIX):
-            return entry.message
-    return None
-
-
-def table_rows(summary: str) -> dict[str, int]:
-    """Rows per copied table: the column after `load` (`full` or `incremental +i ~u -d`)."""
-    rows = {}
-    for line in summary.splitlines():
-        table, _load, row_count, *_ = re.split(r"\s{2,}", line.strip()) + [""] * 3
-        if table in DEMO_ROWS and row_count not in ("-", ""):
-            rows[table] = int(row_count.replace(",", ""))
-    return rows
 
 
 def ui_runs(stack: Stack, since: float) -> list[DagsterRun]:

@@ -34,6 +34,7 @@ from dagster import DagsterInstance
 
 from mctm_replica.local.postgres import free_port
 from mctm_replica.local.services import REPO_ROOT, local_services
+from mctm_replica_tests.dagster_runs import environ
 from mctm_replica_tests.deploy.compose import command, healthcheck
 
 PRODUCT_MODULE = "mctm_replica.definitions"
@@ -64,7 +65,7 @@ class Stack:
     def log(self, service: str) -> Path:
         return self.workdir / f"{service}.log"
 
-    def logs_tail(self, chars: int = 3000) -> str:
+    def log_tail(self, chars: int = 3000) -> str:
         return "\n".join(f"--- {s} ---\n{self.log(s).read_text(errors='replace')[-chars:]}"
                          for s in SERVICES if self.log(s).exists())
 
@@ -106,11 +107,11 @@ class Stack:
         while time.monotonic() < deadline:
             proc = self.procs[service]
             if proc.poll() is not None:
-                raise TopologyError(f"{service} exited with {proc.returncode}:\n{self.logs_tail()}")
+                raise TopologyError(f"{service} exited with {proc.returncode}:\n{self.log_tail()}")
             if self.healthy(service):
                 return
             time.sleep(2)
-        raise TopologyError(f"{service} not healthy within {timeout:.0f} s:\n{self.logs_tail()}")
+        raise TopologyError(f"{service} not healthy within {timeout:.0f} s:\n{self.log_tail()}")
 
     # -- the webserver's GraphQL API ---------------------------------------------------------
 
@@ -134,19 +135,6 @@ def _commands(env: dict[str, str]) -> dict[str, list[str]]:
     code[i] = TEST_MODULE
     return commands
 
-
-@contextmanager
-def _environ(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @contextmanager
@@ -181,7 +169,7 @@ def topology_stack(alert_url: str) -> Iterator[Stack]:
                     stack.wait_healthy(s)
                 # The test reads the same instance (dagster.yaml reads its connection from
                 # the environment).
-                with _environ({k: v for k, v in env.items() if k != "PATH"}), \
+                with environ({k: v for k, v in env.items() if k != "PATH"}), \
                         DagsterInstance.get() as instance:
                     stack.instance = instance
                     yield stack

@@ -13,29 +13,18 @@ a stack per worker). Waits are generous; nothing is timed.
 
 from __future__ import annotations
 
-import re
-import time
-from collections.abc import Callable
-from typing import TypeVar
-
 import psycopg2
 import pytest
-from dagster import DagsterEventType, DagsterRun, DagsterRunStatus, RunsFilter
+from dagster import DagsterRun, DagsterRunStatus, RunsFilter
 from dagster._core.remote_origin import GrpcServerCodeLocationOrigin
 
 from mctm_replica.run_report import SUMMARY_PREFIX
-from mctm_replica.standin.demo_data import CUSTOMERS, MODULE_USAGE, MODULES, USER_AGENTS, VOIP_CUSTOMERS
+from mctm_replica_tests.dagster_runs import DEMO_ROWS, JOB_CHECKS, finished, summary_of, table_rows, wait_for
 from mctm_replica_tests.integration.webhook import WEBHOOK_SECRET, Receiver
 from mctm_replica_tests.topology.stack import LOCATION, Stack
 
 pytestmark = [pytest.mark.topology, pytest.mark.slow]
 
-DEMO_ROWS = {"public.customer": CUSTOMERS, "public.mctm_module": MODULES,
-             "public.voipdb_customer": VOIP_CUSTOMERS, "public.voipdb_useragent": USER_AGENTS,
-             "public.mctm_module_usage": MODULE_USAGE}
-JOB_CHECKS = ("row_count_matches", "rows_match", "schema_matches")
-# A run of every table with its checks takes about a minute on a quiet machine.
-RUN_TIMEOUT_S = 420
 # The sensors tick every 30-60 s; the daemon may be busy launching a run.
 SENSOR_TIMEOUT_S = 300
 SCHEDULE_TAG = "dagster/schedule_name"
@@ -58,38 +47,6 @@ mutation($params: ExecutionParams!) { launchRun(executionParams: $params) { __ty
   ... on RunConfigValidationInvalid { errors { message } } } }
 """
 
-T = TypeVar("T")
-
-
-def wait_for(what: str, fn: Callable[[], T | None], stack: Stack, timeout: float = RUN_TIMEOUT_S) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if (value := fn()) is not None and value is not False:
-            return value
-        time.sleep(2)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n{stack.logs_tail()}")
-
-
-def finished(stack: Stack, run_id: str) -> DagsterRun | None:
-    run = stack.instance.get_run_by_id(run_id)
-    return run if run is not None and run.is_finished else None
-
-
-def summary_of(stack: Stack, run_id: str) -> str | None:
-    """The run-summary engine event the daemon's sensor appends to the run's log."""
-    for entry in stack.instance.all_logs(run_id, of_type=DagsterEventType.ENGINE_EVENT):
-        if entry.message.startswith(SUMMARY_PREFIX):
-            return entry.message
-    return None
-
-
-def table_rows(summary: str) -> dict[str, int]:
-    rows = {}
-    for line in summary.splitlines():
-        table, _load, row_count, *_ = re.split(r"\s{2,}", line.strip()) + [""] * 3
-        if table in DEMO_ROWS and row_count not in ("-", ""):
-            rows[table] = int(row_count.replace(",", ""))
-    return rows
 
 
 def location_entry(stack: Stack, service: str = "webserver") -> dict | None:
@@ -112,7 +69,7 @@ def launch(stack: Stack, service: str = "webserver", *, job: str = "replica_job"
 
 
 def launched_run_id(result: dict, stack: Stack) -> str:
-    assert result["__typename"] == "LaunchRunSuccess", f"{result}\n{stack.logs_tail()}"
+    assert result["__typename"] == "LaunchRunSuccess", f"{result}\n{stack.log_tail()}"
     return result["run"]["runId"]
 
 
@@ -130,7 +87,7 @@ def test_the_deployed_topology(stack: Stack, alert_receiver: Receiver):
     failed = a_failed_check_run_is_alerted_by_the_daemon(stack, alert_receiver)
     code_server_restart_is_survived(stack)
     alerts_arrive(stack, alert_receiver, failed)
-    assert stack.healthy("daemon"), stack.logs_tail()  # compose's liveness check, after it all
+    assert stack.healthy("daemon"), stack.log_tail()  # compose's liveness check, after it all
     assert run.status == DagsterRunStatus.SUCCESS
     # The services' output (kept in test-artifacts/topology/) shows no secret.
     for service in stack.commands:
@@ -167,7 +124,7 @@ def scheduler_launches_a_run_through_the_code_server_that_copies_every_table(sta
     run = wait_for("a run launched by replica_schedule's tick", scheduled, stack, timeout=240)
     assert run.job_name == "replica_job"
     run = wait_for(f"scheduled run {run.run_id} to finish", lambda: finished(stack, run.run_id), stack)
-    assert run.status == DagsterRunStatus.SUCCESS, stack.logs_tail()
+    assert run.status == DagsterRunStatus.SUCCESS, stack.log_tail()
     assert_through_the_code_server(stack, run)
     # The daemon's replica_run_summary sensor ends the run's log with the per-table summary.
     summary = wait_for(f"the summary in run {run.run_id}'s log", lambda: summary_of(stack, run.run_id),
@@ -196,7 +153,7 @@ def a_failed_check_run_is_alerted_by_the_daemon(stack: Stack, receiver: Receiver
     run_id = launched_run_id(launch(stack, job="__ASSET_JOB", assetSelection=[], assetCheckSelection=[
         {"assetKey": {"path": ["public", "customer"]}, "name": "rows_match"}]), stack)
     run = wait_for(f"check run {run_id} to finish", lambda: finished(stack, run_id), stack)
-    assert run.status == DagsterRunStatus.FAILURE, stack.logs_tail()  # rows_match is blocking
+    assert run.status == DagsterRunStatus.FAILURE, stack.log_tail()  # rows_match is blocking
     assert_through_the_code_server(stack, run)
     return run
 
@@ -215,7 +172,7 @@ def code_server_restart_is_survived(stack: Stack) -> None:
                       lambda: (r := launch(stack))["__typename"] == "LaunchRunSuccess" and r["run"]["runId"],
                       stack, timeout=180)
     run = wait_for(f"run {run_id} after the restart to finish", lambda: finished(stack, run_id), stack)
-    assert run.status == DagsterRunStatus.SUCCESS, stack.logs_tail()
+    assert run.status == DagsterRunStatus.SUCCESS, stack.log_tail()
     assert_through_the_code_server(stack, run)
     # The daemon's sensors reach the new code server too: this run's summary is written.
     summary = wait_for(f"the summary in run {run_id}'s log", lambda: summary_of(stack, run_id),
