@@ -76,6 +76,9 @@ class ReplicaBatches:
     # ``open`` and ``changes`` yield (csv_line, watermark...) rows that SQL Server formatted
     # (mctm_replica.source_csv) instead of typed values in ``plan.columns`` order.
     lines: bool = False
+    # The indexes the replica table should have (mctm_replica.indexes.desired.IndexPlan);
+    # None: leave indexes alone.
+    indexes: Any = None
 
 
 def build_plan(spec: TableSpec, source: SourceTable) -> TablePlan:
