@@ -53,7 +53,9 @@ def definition_text(e: exp.Expression) -> str:
         return f"{definition_text(e.this)} {'AND' if isinstance(e, exp.And) else 'OR'} {definition_text(e.expression)}"
     if isinstance(e, exp.In) and not e.args.get("query"):  # SQL Server stores IN as ORs of =
         col = definition_text(e.this)
-        return " OR ".join(f"{col}={definition_text(v)}" for v in e.expressions)
+        ors = " OR ".join(f"{col}={definition_text(v)}" for v in e.expressions)
+        # Inside AND or NOT the ORs keep the IN's meaning only in parentheses, as SQL Server writes them.
+        return f"({ors})" if len(e.expressions) > 1 and isinstance(e.parent, (exp.And, exp.Not)) else ors
     if type(e) in _OPS:
         return f"{definition_text(e.this)}{_OPS[type(e)]}{definition_text(e.expression)}"
     if isinstance(e, exp.Anonymous) or (isinstance(e, exp.Func) and not isinstance(e, exp.Cast)):
