@@ -23,6 +23,9 @@ from mctm_replica.resources.mssql_indexes import SourceIndex, read_source_indexe
 
 # Room left for `_` + 8 hex digits when a name is cut.
 _CUT_BYTES = PG_MAX_IDENTIFIER_BYTES - 9
+# Unbounded types ((max) columns): a value past btree's ~2,700-byte index row limit in an
+# INCLUDE column would fail a later refresh, so such columns are left out of INCLUDE.
+_UNBOUNDED = ("text", "bytea")
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,7 @@ class IndexPlan:
     enabled: bool = True  # false: `indexes: none`
     wanted: list[ReplicaIndex] = field(default_factory=list)
     not_created: list[str] = field(default_factory=list)  # source indexes left out, with the reason
+    notes: list[str] = field(default_factory=list)  # indexes created with a difference, and why
 
 
 def _cut(text: str, max_bytes: int) -> str:
@@ -74,8 +78,12 @@ def build_index_plan(spec: TableSpec, plan: TablePlan, source_indexes: list[Sour
         if reason is not None:
             result.not_created.append(f"{label}: {reason}")
             continue
+        unbounded = [c for c in index.include if columns[c.lower()][1] in _UNBOUNDED]
+        if unbounded:
+            result.notes.append(f"{label}: created without INCLUDE column(s) {unbounded}: a long value of an "
+                                f"unbounded type would exceed PostgreSQL's index row size and fail a refresh")
         chosen.append((index, [(columns[c.lower()][0], d) for c, d in index.columns],
-                       [columns[c.lower()][0] for c in index.include], where))
+                       [columns[c.lower()][0] for c in index.include if c not in unbounded], where))
     plain = [index_name(spec.target_table, i.name) for i, *_ in chosen]
     for (index, keys, include, where), name in zip(chosen, plain):
         shared = plain.count(name) > 1

@@ -133,11 +133,14 @@ def sync_indexes(cur, slice_: TableSlice, plan: IndexPlan, log) -> dict:
             log.info(f"{table}: created index {name} from {index.origin}")
     for reason in not_created:
         log.warning(f"{table}: index not created: {reason}")
+    for note in plan.notes:
+        log.warning(f"{table}: {note}")
     return {
         "indexes": MetadataValue.json(sorted(wanted)) if plan.enabled else "none (indexes: none)",
         "indexes_created": MetadataValue.json(created),
         "indexes_dropped": MetadataValue.json(dropped),
         "indexes_not_created": MetadataValue.json(not_created),
+        "index_notes": MetadataValue.json(plan.notes),
     }
 
 

@@ -78,13 +78,14 @@ def _spec(indexes: IndexesSpec = IndexesSpec(), **kw) -> TableSpec:
 
 SOURCE = SourceTable("dbo", "sim", [
     SourceColumn("id", SourceType("int"), False, 1), SourceColumn("ICCID", SourceType("varchar", 20), True, 2),
-    SourceColumn("Secret", SourceType("varchar", 10), True, 3)], ["id"])
+    SourceColumn("Secret", SourceType("varchar", 10), True, 3),
+    SourceColumn("Notes", SourceType("nvarchar", -1), True, 4)], ["id"])
 
 
 def test_index_plan_leaves_out_what_it_cannot_create_with_the_reason():
     spec = _spec(exclude=("Secret",))
     plan = build_index_plan(spec, build_plan(spec, SOURCE), [
-        SourceIndex("IX_a", "NONCLUSTERED", False, False, None, False, [("ICCID", True)]),
+        SourceIndex("IX_a", "NONCLUSTERED", False, False, None, False, [("ICCID", True)], ["id", "Notes"]),
         SourceIndex("ix_A", "NONCLUSTERED", True, True, None, False, [("ICCID", False)]),
         SourceIndex("IX_secret", "NONCLUSTERED", False, False, None, False, [("id", False)], ["Secret"]),
         SourceIndex("CX", "CLUSTERED", False, False, None, False, [("ICCID", False)]),
@@ -94,6 +95,9 @@ def test_index_plan_leaves_out_what_it_cannot_create_with_the_reason():
     a, b = plan.wanted
     assert (a.columns, a.unique, b.columns, b.unique) == ([("iccid", True)], False, [("iccid", False)], True)
     assert a.name != b.name and a.name.startswith("sim_ix_a_") and b.name.startswith("sim_ix_a_")
+    assert a.include == ["id"]
+    assert plan.notes == ["source index [IX_a]: created without INCLUDE column(s) ['Notes']: a long value of an "
+                          "unbounded type would exceed PostgreSQL's index row size and fail a refresh"]
     assert plan.not_created == [
         "source index [IX_secret]: column(s) ['Secret'] are not copied to the replica",
         "source index [CX]: a CLUSTERED index; only non-clustered (rowstore) indexes are created (the replica's "
