@@ -6,7 +6,10 @@ tables.yaml, `indexes: none`, drift in `schema_matches`, and hand-made indexes l
 
 from __future__ import annotations
 
+import psycopg2
 from dagster import AssetKey
+
+from mctm_replica_tests.conftest import REPLICA_DB
 
 from mctm_replica_tests.integration.replica_helpers import failure_text, materialization_metadata
 from mctm_replica_tests.integration.source_helpers import replica_defs, run_checks_only, run_job, tsql
@@ -164,3 +167,28 @@ def test_an_index_the_rows_violate_is_reported_and_the_refresh_commits(
     with pg_conn.cursor() as cur:
         cur.execute(f'SELECT count(*) FROM "{pg_schema}".t')
         assert cur.fetchone()[0] == 2
+
+
+def test_a_new_index_is_built_while_a_reader_holds_the_table(
+        tmp_path, env, mssql_server, source_db, pg_server, pg_conn, pg_schema):
+    """CREATE INDEX in the refresh transaction takes SHARE, which readers (ACCESS SHARE) do not
+    conflict with: a reader in the middle of a transaction neither blocks the run nor waits
+    for it (CONCURRENTLY would wait for that transaction to end)."""
+    tsql(mssql_server, source_db, *SOURCE)
+    defs = replica_defs(tmp_path, [table(pg_schema)])
+    assert run_job(defs).success
+    tsql(mssql_server, source_db, "CREATE INDEX IX_t_Note ON dbo.t (Note)")
+    reader = psycopg2.connect(pg_server.dsn(REPLICA_DB))
+    try:
+        with reader.cursor() as cur:  # a transaction that has read the table and stays open
+            cur.execute(f'SELECT count(*) FROM "{pg_schema}".t')
+            assert cur.fetchone()[0] == 3
+            result = run_job(defs)
+            assert result.success, failure_text(result)
+            assert materialization_metadata(result)["indexes_created"].value == ["t_ix_t_note"]
+            cur.execute(f'SELECT count(*) FROM "{pg_schema}".t')
+            assert cur.fetchone()[0] == 3
+        reader.rollback()
+    finally:
+        reader.close()
+    assert "t_ix_t_note" in indexes(pg_conn, pg_schema)
