@@ -36,7 +36,10 @@ def definition_text(e: exp.Expression) -> str:
     """SQL Server's stored text of an expression (computed column, index filter): [col], (2), 'x', N'x',
     operators without spaces, lower-case calls, IN as ORs."""
     if isinstance(e, exp.Paren):
-        return f"({definition_text(e.this)})"
+        inner = definition_text(e.this)
+        # (0) is already how a constant is stored: a script of stored text reads back unchanged
+        return inner if isinstance(e.this, (exp.Literal, exp.Neg, exp.Paren)) and inner.startswith("(") \
+            else f"({inner})"
     if isinstance(e, exp.Column):
         return "[" + e.name.replace("]", "]]") + "]"
     if isinstance(e, exp.National):
