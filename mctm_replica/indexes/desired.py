@@ -10,6 +10,7 @@ same on every run and unique.
 
 from __future__ import annotations
 
+import re
 import zlib
 from dataclasses import dataclass, field
 
@@ -36,6 +37,9 @@ class ReplicaIndex:
     unique: bool
     where: sql.Composable | None
     origin: str  # "source index [IX_...]" or "extra index in tables.yaml"
+    # A unique one as a DEFERRABLE INITIALLY DEFERRED constraint: checked at COMMIT, on the
+    # refresh's final rows (the apply's row-by-row steps may pass through duplicates).
+    deferred: bool = False
 
 
 @dataclass
@@ -82,13 +86,25 @@ def build_index_plan(spec: TableSpec, plan: TablePlan, source_indexes: list[Sour
         if unbounded:
             result.notes.append(f"{label}: created without INCLUDE column(s) {unbounded}: a long value of an "
                                 f"unbounded type would exceed PostgreSQL's index row size and fail a refresh")
-        chosen.append((index, [(columns[c.lower()][0], d) for c, d in index.columns],
-                       [columns[c.lower()][0] for c in index.include if c not in unbounded], where))
+        keys = [(columns[c.lower()][0], d) for c, d in index.columns]
+        deferred = index.unique and (where is None or _only_not_null(index))
+        if deferred:
+            where = None  # NULLs never conflict in PostgreSQL: `k IS NOT NULL` changes nothing
+            if any(d for _, d in keys):
+                result.notes.append(f"{label}: created ascending (a deferrable unique constraint has no DESC; "
+                                    f"an index is read in either direction)")
+                keys = [(k, False) for k, _ in keys]
+        elif index.unique:
+            result.notes.append(f"{label}: created non-unique (a filtered unique index cannot be a deferred "
+                                f"constraint, and checked row by row it would fail refreshes that move values "
+                                f"between rows)")
+        chosen.append((index, keys, [columns[c.lower()][0] for c in index.include if c not in unbounded],
+                       where, deferred))
     plain = [index_name(spec.target_table, i.name) for i, *_ in chosen]
-    for (index, keys, include, where), name in zip(chosen, plain):
+    for (index, keys, include, where, deferred), name in zip(chosen, plain):
         shared = plain.count(name) > 1
         result.wanted.append(ReplicaIndex(index_name(spec.target_table, index.name, hashed=shared), keys,
-                                          include, index.unique, where, f"source index [{index.name}]"))
+                                          include, deferred, where, f"source index [{index.name}]", deferred))
     for n, extra in enumerate(spec.indexes.extra, start=1):
         result.wanted.append(_extra(spec, plan, extra, n))
     names = [i.name for i in result.wanted]
@@ -97,6 +113,19 @@ def build_index_plan(spec: TableSpec, plan: TablePlan, source_indexes: list[Sour
         raise ConfigError(f"table `{spec.source}:{spec.source_name}`: two indexes of the replica would both be "
                           f"named `{dup}`; give the `indexes.extra` entry another `name`")
     return result
+
+
+_NOT_NULL = re.compile(r"\[((?:[^\]]|\]\])+)\] IS NOT NULL")
+
+
+def _only_not_null(index: SourceIndex) -> bool:
+    """The filter is only `[k] IS NOT NULL` of key columns, ANDed (``WHERE ICCID IS NOT NULL``)."""
+    text = index.filter.strip()
+    while text.startswith("(") and text.endswith(")"):
+        text = text[1:-1].strip()
+    keys = {c.lower() for c, _ in index.columns}
+    parts = [_NOT_NULL.fullmatch(p.strip().strip("()")) for p in text.split(" AND ")]
+    return all(m and m.group(1).replace("]]", "]").lower() in keys for m in parts)
 
 
 def _left_out(index: SourceIndex, columns: dict[str, tuple[str, str]]) -> str | None:
@@ -132,8 +161,9 @@ def _extra(spec: TableSpec, plan: TablePlan, extra, n: int) -> ReplicaIndex:
             raise ConfigError(f"{where}: `name` `{name}` is longer than PostgreSQL's 63 bytes; shorten it")
     else:
         name = index_name(spec.target_table, "_".join(k for k, _ in keys) + "_extra")
+    deferred = extra.unique and not extra.where and not any(d for _, d in keys)
     return ReplicaIndex(name, keys, include, extra.unique, sql.SQL(extra.where) if extra.where else None,
-                        "extra index in tables.yaml")
+                        "extra index in tables.yaml", deferred)
 
 
 def wanted_indexes(mssql, spec: TableSpec, plan: TablePlan) -> IndexPlan:

@@ -55,6 +55,12 @@ def existing_indexes(cur, slice_: TableSlice) -> dict[str, Existing]:
 
 
 def create_statement(slice_: TableSlice, index: ReplicaIndex) -> sql.Composed:
+    if index.deferred:
+        return sql.SQL("ALTER TABLE {}.{} ADD CONSTRAINT {} UNIQUE ({}){} DEFERRABLE INITIALLY DEFERRED").format(
+            sql.Identifier(slice_.schema), sql.Identifier(slice_.table), sql.Identifier(index.name),
+            sql.SQL(", ").join(sql.Identifier(c) for c, _ in index.columns),
+            sql.SQL(" INCLUDE ({})").format(sql.SQL(", ").join(map(sql.Identifier, index.include)))
+            if index.include else sql.SQL(""))
     keys = sql.SQL(", ").join(sql.SQL("{}{}").format(sql.Identifier(c), sql.SQL(" DESC" if d else ""))
                               for c, d in index.columns)
     parts = [sql.SQL("CREATE {}INDEX IF NOT EXISTS {} ON {}.{} ({})").format(
@@ -78,6 +84,7 @@ class IndexDrift:
     rebuild: list[str]
     taken: list[str]  # wanted names held by a hand-made index
     hand_made: list[str]
+    constraints: set[str]  # existing names that are a constraint's index (dropped with the constraint)
 
     def differences(self) -> list[str]:
         return ([f"index `{n}` is missing on the replica (the next run creates it)" for n in self.create]
@@ -91,7 +98,8 @@ def index_drift(cur, slice_: TableSlice, plan: IndexPlan) -> IndexDrift:
     """How the replica's indexes differ from the plan, without changing anything."""
     existing = existing_indexes(cur, slice_)
     wanted = {i.name: i for i in plan.wanted} if plan.enabled else {}
-    drift = IndexDrift([], [], [], [], [n for n, e in existing.items() if not e.ours and not e.constraint])
+    drift = IndexDrift([], [], [], [], [n for n, e in existing.items() if not e.ours and not e.constraint],
+                       {n for n, e in existing.items() if e.constraint})
     for name, e in existing.items():
         if e.ours and name not in wanted:
             drift.drop.append(name)
@@ -118,8 +126,11 @@ def sync_indexes(cur, slice_: TableSlice, plan: IndexPlan, log) -> dict:
     for name in drift.drop + drift.rebuild:
         # DROP INDEX takes ACCESS EXCLUSIVE on the table: readers wait for COMMIT (rare: the
         # source dropped or changed an index); lock_timeout bounds the wait.
-        if _in_savepoint(cur, sql.SQL("DROP INDEX IF EXISTS {}.{}").format(
-                sql.Identifier(slice_.schema), sql.Identifier(name)), not_created, f"`{name}` (not dropped)"):
+        drop = (sql.SQL("ALTER TABLE {}.{} DROP CONSTRAINT {}").format(
+            sql.Identifier(slice_.schema), sql.Identifier(slice_.table), sql.Identifier(name))
+            if name in drift.constraints else
+            sql.SQL("DROP INDEX IF EXISTS {}.{}").format(sql.Identifier(slice_.schema), sql.Identifier(name)))
+        if _in_savepoint(cur, drop, not_created, f"`{name}` (not dropped)"):
             dropped.append(name)
             log.warning(f"{table}: dropped index {name} (mctm_replica made it; no longer wanted as it was); "
                         f"readers of the table wait for this run's COMMIT")

@@ -60,7 +60,7 @@ def test_source_indexes_are_created_with_unique_include_desc_and_translated_filt
     assert result.success, failure_text(result)
     assert indexes(pg_conn, pg_schema) == {
         "t_pkey": "CREATE UNIQUE INDEX t_pkey ON t USING btree (id)",
-        "t_ux_t_iccid": "CREATE UNIQUE INDEX t_ux_t_iccid ON t USING btree (iccid) WHERE (iccid IS NOT NULL)",
+        "t_ux_t_iccid": "CREATE UNIQUE INDEX t_ux_t_iccid ON t USING btree (iccid)",
         "t_ix_t_customer": "CREATE INDEX t_ix_t_customer ON t USING btree (customer_id, last_seen DESC) "
                            "INCLUDE (status, note)",
         "t_ix_t_active": "CREATE INDEX t_ix_t_active ON t USING btree (imsi) WHERE ((is_active = true) AND "
@@ -192,3 +192,27 @@ def test_a_new_index_is_built_while_a_reader_holds_the_table(
     finally:
         reader.close()
     assert "t_ix_t_note" in indexes(pg_conn, pg_schema)
+
+
+def test_unique_values_that_move_between_rows_do_not_fail_the_refresh(
+        tmp_path, env, mssql_server, source_db, pg_conn, pg_schema):
+    """SIMs change hands: two modules swap ICCIDs and a new module takes a deleted one's.
+    The apply's UPDATE/INSERT/DELETE pass through states a unique index checked row by row
+    would refuse; the replica's unique constraint is checked at COMMIT, on the final rows."""
+    tsql(mssql_server, source_db, *SOURCE)
+    defs = replica_defs(tmp_path, [table(pg_schema)])
+    assert run_job(defs).success
+    tsql(mssql_server, source_db,
+         "UPDATE dbo.t SET ICCID = CASE id WHEN 1 THEN '8981100000000000002' ELSE '8981100000000000001' END"
+         " WHERE id IN (1, 2)",
+         "UPDATE dbo.t SET ICCID = '8981100000000000003' WHERE id = 3")
+    result = run_job(defs)
+    assert result.success, failure_text(result)
+    tsql(mssql_server, source_db, "DELETE FROM dbo.t WHERE id = 3",
+         "INSERT INTO dbo.t (id, ICCID) VALUES (4, '8981100000000000003')")
+    result = run_job(defs)
+    assert result.success, failure_text(result)
+    with pg_conn.cursor() as cur:
+        cur.execute(f'SELECT id, iccid FROM "{pg_schema}".t ORDER BY id')
+        assert cur.fetchall() == [(1, "8981100000000000002"), (2, "8981100000000000001"),
+                                  (4, "8981100000000000003")]

@@ -142,3 +142,23 @@ def test_indexes_in_tables_yaml(tmp_path):
         with pytest.raises(ConfigError) as e:
             parse_config(_yaml(bad), path=path)
         assert message in str(e.value) and "table entry 1 (`dbo.sim`)" in str(e.value)
+
+
+def test_unique_source_indexes_become_deferred_constraints_where_they_can():
+    spec = _spec()
+    plan = build_index_plan(spec, build_plan(spec, SOURCE), [
+        SourceIndex("UX_nn", "NONCLUSTERED", True, False, "([ICCID] IS NOT NULL)", False, [("ICCID", False)]),
+        SourceIndex("UX_desc", "NONCLUSTERED", True, False, None, False, [("ICCID", True), ("id", False)]),
+        SourceIndex("UX_part", "NONCLUSTERED", True, False, "([id]>(0))", False, [("ICCID", False)]),
+        SourceIndex("IX_nn", "NONCLUSTERED", False, False, "([ICCID] IS NOT NULL)", False, [("ICCID", False)]),
+    ])
+    nn, desc, part, plain = plan.wanted
+    assert (nn.unique, nn.deferred, nn.where) == (True, True, None)
+    assert (desc.deferred, desc.columns) == (True, [("iccid", False), ("id", False)])
+    assert (part.unique, part.deferred, text(part.where)) == (False, False, '( "id" > 0 )')
+    assert (plain.unique, plain.deferred, text(plain.where)) == (False, False, '( "iccid" IS NOT NULL )')
+    assert plan.notes == [
+        "source index [UX_desc]: created ascending (a deferrable unique constraint has no DESC; an index is read "
+        "in either direction)",
+        "source index [UX_part]: created non-unique (a filtered unique index cannot be a deferred constraint, and "
+        "checked row by row it would fail refreshes that move values between rows)"]
