@@ -54,6 +54,7 @@ from mctm_replica.pools import source_pool
 from mctm_replica.plan import ReplicaBatches, TablePlan, build_plan
 from mctm_replica.naming import TABLE_NAME_KEY, quote_tsql, replica_table_name
 from mctm_replica.resources.mssql import MssqlResource, qualified, select_sql
+from mctm_replica.indexes.desired import wanted_indexes
 from mctm_replica.read_check import require_same_reads
 from mctm_replica.source_csv import select_lines_sql
 
@@ -128,6 +129,7 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
         )
         if plan.watermark is not None:
             _add_incremental_reads(batches, mssql, spec, query, what)
+        batches.indexes = wanted_indexes(mssql, spec, plan)
         return batches
 
     return _replica

@@ -44,6 +44,8 @@ from dagster._core.storage.db_io_manager import TableSlice
 from mctm_replica.assets import SOURCE_TAG
 from mctm_replica.config import ReplicaConfig, SourceSpec, TableSpec
 from mctm_replica.content_check import compare_table
+from mctm_replica.indexes.desired import wanted_indexes
+from mctm_replica.indexes.replica import drift_metadata, index_drift
 from mctm_replica.io_managers.drift import diff_layout
 from mctm_replica.io_managers.state import read_state, state_table_exists
 from mctm_replica.io_managers.postgres import PostgresClient
@@ -188,19 +190,23 @@ def build_schema_check(*, spec: TableSpec, source: SourceSpec) -> AssetChecksDef
         postgres: PostgresResource = getattr(context.resources, POSTGRES_KEY)
         plan = build_plan(spec, mssql.describe_table(spec.source_schema, spec.source_table))
         slice_ = TableSlice(table=spec.target_table, schema=spec.target_schema)
+        index_plan = wanted_indexes(mssql, spec, plan)
         with postgres.get_connection() as conn, conn.cursor() as cur:
             existing = PostgresClient.existing_columns(cur, slice_)
             key = PostgresClient.primary_key(cur, slice_)[1]
+            indexes = index_drift(cur, slice_, index_plan) if existing is not None else None
         if existing is None:
             return AssetCheckResult(
                 passed=False, severity=AssetCheckSeverity.WARN,
                 description=f"replica table `{spec.target_name}` does not exist yet; materialize the asset")
         changes = diff_layout(existing, plan, key)
+        differences = [c.describe() for c in changes] + indexes.differences()
         return AssetCheckResult(
-            passed=not changes,
+            passed=not differences,
             severity=AssetCheckSeverity.WARN,
-            description="; ".join(c.describe() for c in changes) or "columns and types match",
+            description="; ".join(differences) or "columns, types and indexes match",
             metadata={
+                **drift_metadata(indexes, index_plan),
                 "differences": MetadataValue.json([c.describe() for c in changes]),
                 "applied_by_next_run": MetadataValue.json([c.describe() for c in changes if c.compatible]),
                 "need_full_refresh": MetadataValue.json([c.describe() for c in changes if not c.compatible]),

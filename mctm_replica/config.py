@@ -26,6 +26,7 @@ from mctm_replica.connection_settings import (
     SourceConnection,
     parse_connection,
 )
+from mctm_replica.indexes.spec import IndexesSpec, IndexSpecError, parse_indexes
 from mctm_replica.naming import ColumnNaming, IdentifierError, check_pg_identifier, split_qualified
 
 TABLES_ENV = "MCTM_REPLICA_TABLES"
@@ -44,6 +45,7 @@ _TABLE_KEYS = {
     "row_count_tolerance", "column_naming", "column_names", "description",
     "rows_match_blocking", "rows_match", "rows_match_segment_rows", "freshness", "watermark",
     "watermark_lookback", "deletes", "max_delete_fraction",
+    "indexes",
 }
 _INCREMENTAL_ONLY = ("watermark", "watermark_lookback", "deletes")
 _FRESHNESS_KEYS = {"max_lag_hours", "deadline_cron", "timezone"}
@@ -158,6 +160,7 @@ class TableSpec:
     # Delete guard: a run may remove at most this share of the replica's rows. None: the
     # default (DEFAULT_MAX_DELETE_FRACTION, tables under SMALL_TABLE_ROWS exempt).
     max_delete_fraction: float | None = None
+    indexes: IndexesSpec = field(default_factory=IndexesSpec)  # the source's indexes on the replica
 
     @property
     def source_name(self) -> str:
@@ -317,6 +320,10 @@ def _parse_table(entry: Any, index: int, sources: dict[str, SourceSpec], path: P
         isinstance(k, str) and isinstance(v, str) and v for k, v in renames.items()
     ):
         raise ConfigError(f"{where}: `column_names` must map source column names to target names")
+    try:
+        indexes = parse_indexes(entry.get("indexes"), where)
+    except IndexSpecError as e:
+        raise ConfigError(str(e)) from e
     return TableSpec(
         source=entry["source"],
         source_schema=s_schema,
@@ -338,6 +345,7 @@ def _parse_table(entry: Any, index: int, sources: dict[str, SourceSpec], path: P
         freshness=freshness,
         incremental=incremental,
         max_delete_fraction=None if fraction is None else float(fraction),
+        indexes=indexes,
     )
 
 

@@ -12,13 +12,16 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mctm_replica.config import ConfigError, TableSpec
 from mctm_replica.naming import target_column_names
 from mctm_replica.resources.mssql import SourceTable
 from mctm_replica.typemap import SourceType, lookup, pg_type
 from mctm_replica.watermark import Watermark, resolve_watermark
+
+if TYPE_CHECKING:  # desired.py imports this module
+    from mctm_replica.indexes.desired import IndexPlan
 
 Batches = AbstractContextManager[Iterator[list[tuple]]]
 
@@ -76,6 +79,8 @@ class ReplicaBatches:
     # ``open`` and ``changes`` yield (csv_line, watermark...) rows that SQL Server formatted
     # (mctm_replica.source_csv) instead of typed values in ``plan.columns`` order.
     lines: bool = False
+    # The indexes the replica table should have; None: leave indexes alone.
+    indexes: IndexPlan | None = None
 
 
 def build_plan(spec: TableSpec, source: SourceTable) -> TablePlan:

@@ -26,6 +26,7 @@ from mctm_replica.io_managers.copy_format import CsvBatchEncoder, CsvLineEncoder
 from mctm_replica.io_managers.copy_stream import CopyFeed, Progress
 from mctm_replica.io_managers.drift import diff_layout
 from mctm_replica.io_managers.modes import Applied, Decision, DeleteGuard, LoadMode, Read, Refresh, mode_for
+from mctm_replica.indexes.replica import sync_indexes
 from mctm_replica.plan import ReplicaBatches, TablePlan
 from mctm_replica.resources.postgres import TargetError
 
@@ -61,13 +62,14 @@ class ReplicaBatchesTypeHandler(DbTypeHandler[ReplicaBatches]):
                 exclusive = self._lock_and_alter(cur, run)
                 applied = mode.apply(cur, run, decision, stages)
                 mode.save_state(cur, run, decision, applied)
+                indexed = sync_indexes(cur, table_slice, obj.indexes, context.log) if obj.indexes else {}
                 apply_s = time.monotonic() - applying
             connection.commit()
         except BaseException as e:
             self._fail(feeds, connection, e, name)
             raise  # _fail raises the clearer error; this only re-raises the others
-        return self._report(run, mode, decision, applied, encoder, time.monotonic() - started,
-                            apply_s, exclusive)
+        return {**self._report(run, mode, decision, applied, encoder, time.monotonic() - started,
+                               apply_s, exclusive), **indexed}
 
     def _prepare_table(self, cur, run: Refresh) -> None:
         """Serialise refreshes of the table; refuse incompatible drift; create it if absent."""

@@ -255,6 +255,21 @@ CREATE TABLE dbo.voipdb_useragent (
 );
 """
 
+# The non-clustered indexes the SIM management system's lookups rely on (by ICCID, IMSI,
+# MSISDN and customer): the replica gets them too (README "Indexes on the replica").
+_MCTM_INDEXES = """
+CREATE UNIQUE NONCLUSTERED INDEX UX_mctm_module_ICCID ON dbo.mctm_module (ICCID) WHERE ICCID IS NOT NULL;
+CREATE NONCLUSTERED INDEX IX_mctm_module_IMSI ON dbo.mctm_module (IMSI);
+CREATE NONCLUSTERED INDEX IX_mctm_module_MSISDN ON dbo.mctm_module (MSISDN) INCLUDE (ICCID, Status);
+CREATE NONCLUSTERED INDEX IX_mctm_module_CustomerID ON dbo.mctm_module (CustomerID ASC, ActivatedOn DESC);
+CREATE UNIQUE NONCLUSTERED INDEX UX_customer_CustomerCode ON dbo.customer (CustomerCode);
+CREATE NONCLUSTERED INDEX IX_mctm_module_usage_ModuleID ON dbo.mctm_module_usage (ModuleID, UsageDate DESC);
+"""
+_VOIP_INDEXES = """
+CREATE NONCLUSTERED INDEX IX_voipdb_useragent_CustomerID ON dbo.voipdb_useragent (CustomerID) INCLUDE (SipUser);
+CREATE NONCLUSTERED INDEX IX_voipdb_useragent_SipUser ON dbo.voipdb_useragent (SipUser, Domain);
+"""
+
 
 def load_demo_data(engine) -> None:
     """Create and fill the McTM and VoipDB demo databases (idempotent: skips existing ones)."""
@@ -278,6 +293,7 @@ def load_demo_data(engine) -> None:
                                                           "SmsCount", "UpdatedAt"],
                                 _module_usage(random.Random(SEED + 2)))
             load_sim_status_history(session)  # the Change Tracking demo table (below)
+            list(session.execute(_MCTM_INDEXES))
         if not engine.has_database("VoipDB"):
             list(session.execute("CREATE DATABASE VoipDB"))
             list(session.execute("USE VoipDB"))
@@ -289,6 +305,7 @@ def load_demo_data(engine) -> None:
             session.bulk_insert("dbo.voipdb_useragent", ["CustomerID", "SipUser", "Domain", "UserAgent",
                                                          "RegisteredAt", "ExpiresAt", "Transport", "IP", "Port",
                                                          "ContactHash"], _user_agents(rng))
+            list(session.execute(_VOIP_INDEXES))
     finally:
         session.close()
 

@@ -9,6 +9,7 @@ enforced or used for access paths (README "Known differences").
 from __future__ import annotations
 
 import copy
+import re
 import zlib
 
 from sqlglot import exp
@@ -160,9 +161,47 @@ def create_index(session, node: exp.Create) -> None:
     where = params.args.get("where")
     filt = None
     if where is not None:
-        filt = "(" + definition_text(where.this) + ")"
+        body = where.this
+        while isinstance(body, exp.Paren):  # WHERE ([a]>(0)), as scripted from the catalog, is stored once
+            body = body.this
+        filt = "(" + definition_text(body) + ")"
     info.indexes.append(IndexInfo(name, cols, bool(node.args.get("unique")), clustered, include, filt))
     _write(session, info)
+
+
+_INDEX_HEAD = re.compile(r"\s*(UNIQUE\s+)?((NON)?CLUSTERED\s+)?INDEX\b", re.IGNORECASE)
+_WORD = re.compile(r"\b(WHERE|WITH)\b\s*(\()?", re.IGNORECASE)
+
+
+def index_options_first(rest: str) -> str | None:
+    """T-SQL writes a filtered index's options after the filter (``... WHERE b IS NOT NULL WITH
+    (ONLINE = ON)``), sqlglot parses them only before it: ``rest`` (after CREATE) with the
+    WITH (...) moved before WHERE, or None when it is not that shape."""
+    if not _INDEX_HEAD.match(rest):
+        return None
+    depth, where_at, in_str = 0, None, False
+    i = 0
+    while i < len(rest):
+        ch = rest[i]
+        if ch == "'":
+            in_str = not in_str
+        elif not in_str and ch == "(":
+            depth += 1
+        elif not in_str and ch == ")":
+            depth -= 1
+        elif not in_str and depth == 0:
+            m = _WORD.match(rest, i)
+            if m and (i == 0 or not (rest[i - 1].isalnum() or rest[i - 1] in "_]")):
+                if m.group(1).upper() == "WHERE":
+                    where_at = i
+                elif where_at is not None and m.group(2):
+                    end, d = m.end(), 1
+                    while end < len(rest) and d:
+                        d += {"(": 1, ")": -1}.get(rest[end], 0)
+                        end += 1
+                    return rest[:where_at] + rest[i:end] + " " + rest[where_at:i] + rest[end:]
+        i += 1
+    return None
 
 
 def drop_index(session, node: exp.Drop) -> None:
@@ -174,6 +213,12 @@ def drop_index(session, node: exp.Drop) -> None:
             table, name = exp.Table(this=t.args.get("db"), db=t.args.get("catalog")), t.name
         info = copy.deepcopy(session.lookup_table(table.text("catalog"), table.text("db"), table.name))
         found = [i for i in info.indexes if i.name.lower() == name.lower()] if info else []
+        keys = ([("PRIMARY KEY", info.pk[0])] if info and info.pk else []) + [
+            ("UNIQUE KEY", n) for n, _ in (info.uniques if info else [])]
+        for what, key in keys:
+            if key.lower() == name.lower():
+                raise SqlError(3723, f"An explicit DROP INDEX is not allowed on index '{table.name}.{key}'. It is "
+                                     f"being used for {what} constraint enforcement.")
         if not found:
             if node.args.get("exists"):
                 continue

@@ -36,7 +36,10 @@ def definition_text(e: exp.Expression) -> str:
     """SQL Server's stored text of an expression (computed column, index filter): [col], (2), 'x', N'x',
     operators without spaces, lower-case calls, IN as ORs."""
     if isinstance(e, exp.Paren):
-        return f"({definition_text(e.this)})"
+        inner = definition_text(e.this)
+        # (0) is already how a constant is stored: a script of stored text reads back unchanged
+        return inner if isinstance(e.this, (exp.Literal, exp.Neg, exp.Paren)) and inner.startswith("(") \
+            else f"({inner})"
     if isinstance(e, exp.Column):
         return "[" + e.name.replace("]", "]]") + "]"
     if isinstance(e, exp.National):
@@ -53,7 +56,9 @@ def definition_text(e: exp.Expression) -> str:
         return f"{definition_text(e.this)} {'AND' if isinstance(e, exp.And) else 'OR'} {definition_text(e.expression)}"
     if isinstance(e, exp.In) and not e.args.get("query"):  # SQL Server stores IN as ORs of =
         col = definition_text(e.this)
-        return " OR ".join(f"{col}={definition_text(v)}" for v in e.expressions)
+        ors = " OR ".join(f"{col}={definition_text(v)}" for v in e.expressions)
+        # Inside AND or NOT the ORs keep the IN's meaning only in parentheses, as SQL Server writes them.
+        return f"({ors})" if len(e.expressions) > 1 and isinstance(e.parent, (exp.And, exp.Not)) else ors
     if type(e) in _OPS:
         return f"{definition_text(e.this)}{_OPS[type(e)]}{definition_text(e.expression)}"
     if isinstance(e, exp.Anonymous) or (isinstance(e, exp.Func) and not isinstance(e, exp.Cast)):

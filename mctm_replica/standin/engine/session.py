@@ -23,6 +23,7 @@ from mctm_replica.standin.contract import (
 from mctm_replica.standin.engine import change_tracking as ct
 from mctm_replica.standin.engine import ddl, dml
 from mctm_replica.standin.engine.catalog import TableInfo, load_schemas, load_tables, object_id, quote
+from mctm_replica.standin.engine.catalog_ddl import index_options_first
 from mctm_replica.standin.engine.convert import MACROS
 from mctm_replica.standin.engine.decl import decl_from_duckdb, to_column
 from mctm_replica.standin.engine.dialect import StandinTSQL
@@ -403,6 +404,12 @@ class DuckSession:
             return Done()
         if verb == "PRINT":
             return Done()
+        reordered = index_options_first(rest) if verb == "CREATE" else None
+        if reordered is not None:
+            node = sqlglot.parse_one(f"CREATE {reordered}", read=StandinTSQL)
+            if isinstance(node, exp.Create):
+                ddl.run(self, node, None)
+                return Done()
         if verb in ("EXEC", "EXECUTE"):
             name = rest.split()[0] if rest.split() else "?"
             raise SqlError(2812, f"Could not find stored procedure '{name}'.")
