@@ -45,9 +45,8 @@ the fix, unless the run has ``full_refresh: true``, which rebuilds those columns
 # No `from __future__ import annotations`: Dagster reads the `context` annotation at runtime.
 
 import os
-from typing import Optional
 
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Config, asset
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Config, Output, asset
 from pydantic import Field
 
 from mctm_replica.config import ReplicaConfig, SourceSpec, TableSpec
@@ -113,14 +112,16 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
             TABLE_NAME_KEY: table_name,
         },
     )
-    def _replica(context: AssetExecutionContext, config: ReplicaRunConfig) -> Optional[ReplicaBatches]:
+    def _replica(context: AssetExecutionContext, config: ReplicaRunConfig):
+        # A generator: a dry run yields nothing (no output, so no materialization), which
+        # Dagster allows only when results are yielded, not returned.
         mssql: MssqlResource = getattr(context.resources, source.resource_key)
         batches = replica_batches(mssql, spec, full_refresh=config.full_refresh,
                                   reconcile_deletes=config.reconcile_deletes,
                                   allow_mass_delete=config.allow_mass_delete, dry_run=config.dry_run)
         if config.dry_run:
             dry_run_asset(context, getattr(context.resources, IO_MANAGER_KEY), batches)
-            return None  # no output: not a materialization (see dry_run_asset)
+            return  # no output: not a materialization (see dry_run_asset)
         if mssql.format_on_server:  # the fast path proves itself on this server first
             require_same_reads(mssql, table=f"{spec.source}:{spec.source_name}", source=spec.source,
                                run_id=context.run_id)
@@ -128,7 +129,7 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
             f"copying {spec.source}:{spec.source_name} -> {spec.target_name} "
             f"({len(batches.plan.columns)} columns, key {batches.plan.primary_key or 'none'}, mode {spec.mode})"
         )
-        return batches
+        yield Output(batches)
 
     return _replica
 
