@@ -11,9 +11,12 @@ from dagster import AssetKey, DagsterInstance
 from psycopg2 import sql
 
 from mctm_replica.cli import main
-from mctm_replica.config import TABLES_ENV
+from mctm_replica.config import TABLES_ENV, load_config
+from mctm_replica.local.services import DEMO_TABLES, demo_source_env
+from mctm_replica.standin import StandIn
 from mctm_replica.io_managers.state import STATE_SCHEMA, STATE_TABLE
 from mctm_replica_tests.integration.replica_helpers import materialization_metadata
+from mctm_replica_tests.integration.test_ops_commands import DEMO_ROWS, cli
 from mctm_replica_tests.integration.source_helpers import replica_defs, run_job, source_rows, tsql
 
 
@@ -211,3 +214,29 @@ def test_dry_run_run_config_logs_the_plan_and_changes_nothing(
 
         # without dry_run the same changes land
         assert materialization_metadata(run_job(defs, instance))["rows_inserted"].value == 1
+
+
+@pytest.fixture(scope="module")
+def demo_standin():
+    with StandIn(demo_data=True, mode="subprocess", password="plan-test-secret-41") as server:
+        yield server
+
+
+def test_plan_on_the_demo_as_a_command(demo_standin, pg_server):
+    database = "plan_replica"
+    pg_server.create_database(database)
+    env = {**pg_server.env(database), "PG_SSLMODE": "disable", TABLES_ENV: str(DEMO_TABLES)}
+    env |= demo_source_env(demo_standin, load_config(DEMO_TABLES))
+
+    proc = cli("plan", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    tables = {t["target_table"]: t for t in json.loads(proc.stdout)}
+    assert {name: t["estimated_rows"] for name, t in tables.items()} == DEMO_ROWS
+    assert {t["load"] for t in tables.values()} == {"first load"}
+    assert all(t["queries"] and t["error"] is None for t in tables.values())
+
+    proc = cli("plan", "--table", "public.customer", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("mctm:dbo.customer -> public.customer (mode full)\n"), proc.stdout
+    assert "load:      first load" in proc.stdout and "rows:      about 2,000 in the source" in proc.stdout
+    assert "password" not in proc.stdout.lower() and "plan-test-secret-41" not in proc.stdout + proc.stderr
