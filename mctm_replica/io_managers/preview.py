@@ -123,6 +123,11 @@ def preview_refresh(conn, table_slice: TableSlice, batches: ReplicaBatches, *, r
     return preview
 
 
+#: Details the text shows in its own lines (the watermark and deletes lines).
+_SHOWN = frozenset({"watermark_column", "stored_watermark", "read_from", "lookback", "runs_since_reconcile",
+                    "deletes"})
+
+
 def format_preview(p: TablePreview) -> str:
     """The human text of one table's dry run."""
     head = f"{p.source_table} -> {p.target_table} (mode {p.mode})"
@@ -137,6 +142,9 @@ def format_preview(p: TablePreview) -> str:
     if p.details.get("stored_watermark") is not None and p.load not in ("full", "first load"):
         lines.append(f"  watermark: {p.details['watermark_column']} stored {p.details['stored_watermark']}; "
                      f"reads from {p.details['read_from']} (lookback {p.details['lookback']})")
+    for key, value in p.details.items():  # a mode's other facts (change-tracking version, ...)
+        if key not in _SHOWN and value is not None:
+            lines.append(f"  {key.replace('_', ' ')}: {value}")
     if p.reconcile_deletes is not None:
         lines.append("  deletes:   " + ("reconciled on this run" if p.reconcile_deletes else
                                         f"not on this run (deletes: {p.details.get('deletes')}, "

@@ -18,7 +18,8 @@ A dry run (``mctm-replica plan``, run config ``dry_run: true``) asks only
 :meth:`LoadMode.preview`, in a READ ONLY transaction, with ``run.dry_run`` set: what the
 run would do, as a :class:`Preview`. The default asks :meth:`~LoadMode.decide` and
 :meth:`~LoadMode.reads` (which must then write nothing and open no stream) and lists the
-reads' source statements; a mode adds its own facts by overriding it and calling super.
+reads' source statements (:meth:`~LoadMode.planned_queries`); a mode adds its own facts
+in :meth:`~LoadMode.preview_details`.
 
 The handler keeps everything shared: the advisory lock, schema drift, the staging
 COPYs, the lock and ``lock_timeout``, COMMIT/rollback and the common metadata. A new
@@ -145,13 +146,22 @@ class LoadMode(ABC):
     def apply(self, cur, run: Refresh, decision: Decision, stages: Mapping[str, sql.Composable]) -> Applied: ...
 
     def preview(self, cur, run: Refresh) -> Preview:
-        """What this run would do, without changing anything (``run.dry_run`` is set)."""
+        """What this run would do, without changing anything (``run.dry_run`` is set).
+        A mode usually overrides only :meth:`planned_queries` or :meth:`preview_details`."""
         decision = self.decide(cur, run)
-        reads = self.reads(run, decision)
         return Preview(
             load="full" if decision.full else self.name, reason=decision.reason,
             reconcile_deletes=decision.full or decision.reconcile,
-            queries=[PlannedQuery(r.stage, r.query.sql, r.params) for r in reads if r.query is not None])
+            queries=self.planned_queries(run, decision, self.reads(run, decision)),
+            details=self.preview_details(run, decision))
+
+    def planned_queries(self, run: Refresh, decision: Decision, reads: list[Read]) -> list[PlannedQuery]:
+        """The source statements, in the order the run sends them: by default its reads'."""
+        return [PlannedQuery(r.stage, r.query.sql, r.params) for r in reads if r.query is not None]
+
+    def preview_details(self, run: Refresh, decision: Decision) -> dict[str, Any]:
+        """The mode's own facts for the dry run (a watermark, a change-tracking version)."""
+        return {}
 
     def save_state(self, cur, run: Refresh, decision: Decision, applied: Applied) -> None:
         """Nothing to store by default (a full table starts from scratch every run)."""

@@ -21,7 +21,7 @@ from psycopg2 import sql
 
 from mctm_replica.io_managers import difference
 from mctm_replica.io_managers.copy_format import CsvBatchEncoder
-from mctm_replica.io_managers.modes.base import Applied, Decision, LoadMode, PlannedQuery, Preview, Read, Refresh
+from mctm_replica.io_managers.modes.base import Applied, Decision, LoadMode, PlannedQuery, Read, Refresh
 from mctm_replica.io_managers.modes.full import apply_full
 from mctm_replica.io_managers.state import ReplicaState, read_state, state_table_exists, write_state
 from mctm_replica.plan import ReplicaBatches, TablePlan
@@ -100,22 +100,21 @@ class IncrementalMerge(LoadMode):
                 plan.primary_key, values, [False] * len(plan.primary_key)), query=obj.queries.get("keys")))
         return reads
 
-    def preview(self, cur, run: Refresh) -> Preview:
-        preview = super().preview(cur, run)
-        wm, obj = run.plan.watermark, run.batches
-        if "cap" in obj.queries:  # read before the scan, as reads() does
-            preview.queries.insert(0, PlannedQuery("watermark limit", obj.queries["cap"].sql))
-        state = self.state
-        previous = self.high.value if not preview.load == "full" else None
-        preview.details = {
+    def planned_queries(self, run: Refresh, decision: Decision, reads: list[Read]) -> list[PlannedQuery]:
+        cap = run.batches.queries.get("cap")  # read before the scan starts, as reads() does
+        return ([PlannedQuery("watermark limit", cap.sql)] if cap is not None else []) + super().planned_queries(
+            run, decision, reads)
+
+    def preview_details(self, run: Refresh, decision: Decision) -> dict[str, Any]:
+        wm, state = run.plan.watermark, self.state
+        return {
             "watermark_column": wm.target_column,
             "stored_watermark": None if state is None else state.watermark,
-            "read_from": None if previous is None else wm.to_text(wm.low_bound(previous)),
+            "read_from": None if decision.full else wm.to_text(decision.since),
             "lookback": str(wm.lookback),
             "runs_since_reconcile": None if state is None else state.runs_since_reconcile,
             "deletes": run.plan.spec.incremental.deletes.mode,
         }
-        return preview
 
     def apply(self, cur, run: Refresh, decision: Decision, stages: Mapping[str, sql.Composable]) -> Applied:
         if decision.full:
