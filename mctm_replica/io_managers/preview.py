@@ -138,7 +138,7 @@ def format_preview(p: TablePreview) -> str:
         what = {"full": "full load by difference (every source row; only differing rows written)",
                 "first load": "first load (creates the replica table, inserts every source row)"}.get(
                     p.load, p.load)
-        lines.append(f"  load:      {what}; reason: {p.reason}")
+        lines.append(f"  load:      {what}" + (f"; reason: {p.reason}" if p.reason != p.load else ""))
     if p.details.get("stored_watermark") is not None and p.load not in ("full", "first load"):
         lines.append(f"  watermark: {p.details['watermark_column']} stored {p.details['stored_watermark']}; "
                      f"reads from {p.details['read_from']} (lookback {p.details['lookback']})")
