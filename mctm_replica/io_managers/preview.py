@@ -176,6 +176,8 @@ def dry_run_asset(context, io_manager: Any, batches: ReplicaBatches) -> TablePre
     path = context.asset_key.path
     result = preview(TableSlice(table=path[-1], schema=path[-2], database=None, columns=None), batches,
                      run_id=context.run_id, log=context.log)
-    context.log.info("dry run, nothing changed:\n" + format_preview(result))
+    # A refused change is what the real run would fail on: a warning, not a failed dry run.
+    (context.log.warning if result.refused else context.log.info)("dry run, nothing changed:\n"
+                                                                  + format_preview(result))
     context.log_event(AssetObservation(asset_key=context.asset_key, metadata=result.metadata()))
     return result

@@ -240,3 +240,27 @@ def test_plan_on_the_demo_as_a_command(demo_standin, pg_server):
     assert proc.stdout.startswith("mctm:dbo.customer -> public.customer (mode full)\n"), proc.stdout
     assert "load:      first load" in proc.stdout and "rows:      about 2,000 in the source" in proc.stdout
     assert "password" not in proc.stdout.lower() and "plan-test-secret-41" not in proc.stdout + proc.stderr
+
+
+def test_dry_run_with_full_refresh_shows_the_rebuild_a_refused_change_gets(
+        tmp_path, env, mssql_server, source_db, pg_conn, pg_schema):
+    tsql(mssql_server, source_db, "CREATE TABLE dbo.t (id int NOT NULL PRIMARY KEY, qty int)",
+         "INSERT INTO dbo.t VALUES (1, 3)")
+    defs = replica_defs(tmp_path, [full_table(pg_schema)])
+    assert run_job(defs).success
+    tsql(mssql_server, source_db, "ALTER TABLE dbo.t ALTER COLUMN qty nvarchar(10)")
+    before = pg_snapshot(pg_conn)
+    job = defs.resolve_job_def("replica_job")
+    op = job.asset_layer.get_op_output_handle(AssetKey([pg_schema, "t"])).node_handle.name
+
+    for full_refresh, action in ((False, "refuse"), (True, "rebuild (full_refresh)")):
+        result = job.execute_in_process(
+            run_config={"ops": {op: {"config": {"dry_run": True, "full_refresh": full_refresh}}}},
+            raise_on_error=False)
+        assert result.success  # a dry run reports a refusal, it does not fail
+        [meta] = [e.event_specific_data.asset_observation.metadata for e in result.all_events
+                  if e.event_type_value == "ASSET_OBSERVATION"]
+        assert [c["action"] for c in meta["schema_changes"].value] == [action]
+        assert ("refused" in meta) is (not full_refresh)
+        assert meta["load"].value == ("full" if full_refresh else "none (the run would fail)")
+    assert pg_snapshot(pg_conn) == before
