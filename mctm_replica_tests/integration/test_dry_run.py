@@ -264,3 +264,14 @@ def test_dry_run_with_full_refresh_shows_the_rebuild_a_refused_change_gets(
         assert ("refused" in meta) is (not full_refresh)
         assert meta["load"].value == ("full" if full_refresh else "none (the run would fail)")
     assert pg_snapshot(pg_conn) == before
+
+
+def test_a_table_that_cannot_be_planned_is_named_and_fails_the_command(
+        tmp_path, monkeypatch, capsys, env, mssql_server, source_db, pg_schema):
+    replica_defs(tmp_path, [{**full_table(pg_schema), "source_table": "dbo.missing"}])
+    code, [table] = plan_json(monkeypatch, capsys, tmp_path)
+    assert code == 1 and table["load"] is None and "dbo" in table["error"] and "missing" in table["error"]
+
+    monkeypatch.setenv("SRC_PASSWORD", "wrong-pw-31337")
+    code, out = plan_cli(monkeypatch, capsys, tmp_path)
+    assert code == 1 and "cannot plan:" in out and "wrong-pw-31337" not in out
