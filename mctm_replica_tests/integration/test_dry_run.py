@@ -5,6 +5,7 @@ relations, rows, stored watermarks and write statistics, and the source's rows."
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from dagster import AssetKey, DagsterInstance
@@ -23,6 +24,16 @@ from mctm_replica_tests.integration.source_helpers import replica_defs, run_job,
 def pg_snapshot(pg_conn) -> dict:
     """Everything a dry run must leave alone in the replica database."""
     with pg_conn.cursor() as cur:
+        # A backend flushes its write statistics as it exits, just before it leaves
+        # pg_stat_activity: wait (generously) for the run's connections to be gone, so a
+        # late flush of the real run's writes cannot look like a write by the dry run.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            cur.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND pid <> pg_backend_pid() AND backend_type = 'client backend'")
+            if cur.fetchone()[0] == 0:
+                break
+            time.sleep(0.05)
         cur.execute("SELECT pg_stat_clear_snapshot()")
         cur.execute("SELECT n.nspname, c.relname, c.relkind FROM pg_class c JOIN pg_namespace n "
                     "ON n.oid = c.relnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') "
