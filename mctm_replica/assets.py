@@ -40,6 +40,11 @@ Mode ``incremental`` (a ``watermark`` column and a ``primary_key`` in tables.yam
 Schema drift (both modes; :mod:`mctm_replica.io_managers.drift`): added columns are added,
 widened types widened in place; a dropped, narrowed or retyped column fails the run with
 the fix, unless the run has ``full_refresh: true``, which rebuilds those columns.
+
+Run config ``dry_run: true`` (both modes): the run says what it would do -- load, watermark,
+deletes, schema changes, estimated rows, the source SQL -- and changes nothing; it is an
+``AssetObservation``, not a materialization (:mod:`mctm_replica.io_managers.preview`). The
+same plan is ``mctm-replica plan`` (:mod:`mctm_replica.ops.dry_run`).
 """
 
 # No `from __future__ import annotations`: Dagster reads the `context` annotation at runtime.
@@ -99,7 +104,7 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
         description=spec.description
         or f"{'Incremental' if spec.incremental else 'Full'} copy of SQL Server "
         f"`{spec.source_name}` (source `{spec.source}`) into PostgreSQL `{spec.target_name}`.",
-        # The IO manager too: a dry run asks it what it would do (dry_run.py).
+        # The IO manager too: a dry run asks it what it would do (io_managers/preview.py).
         required_resource_keys={source.resource_key, IO_MANAGER_KEY},
         output_required=False,  # a dry run yields no output, so no materialization
         io_manager_key=IO_MANAGER_KEY,
@@ -118,7 +123,7 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
         mssql: MssqlResource = getattr(context.resources, source.resource_key)
         batches = replica_batches(mssql, spec, full_refresh=config.full_refresh,
                                   reconcile_deletes=config.reconcile_deletes,
-                                  allow_mass_delete=config.allow_mass_delete, dry_run=config.dry_run)
+                                  allow_mass_delete=config.allow_mass_delete)
         if config.dry_run:
             dry_run_asset(context, getattr(context.resources, IO_MANAGER_KEY), batches)
             return  # no output: not a materialization (see dry_run_asset)
@@ -135,8 +140,7 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
 
 
 def replica_batches(mssql: MssqlResource, spec: TableSpec, *, full_refresh: bool = False,
-                    reconcile_deletes: bool = False, allow_mass_delete: bool = False,
-                    dry_run: bool = False) -> ReplicaBatches:
+                    reconcile_deletes: bool = False, allow_mass_delete: bool = False) -> ReplicaBatches:
     """The plan of ``spec``'s table from the live source schema, and the source statements a
     run reads it with (opened lazily). The asset and ``mctm-replica plan`` both build it here."""
     table = mssql.describe_table(spec.source_schema, spec.source_table)
@@ -152,7 +156,6 @@ def replica_batches(mssql: MssqlResource, spec: TableSpec, *, full_refresh: bool
         allow_mass_delete=allow_mass_delete,
         lines=mssql.format_on_server,
         queries={"rows": rows},
-        dry_run=dry_run,
     )
     if plan.watermark is not None:
         _add_incremental_reads(batches, mssql, spec, rows.sql, what)

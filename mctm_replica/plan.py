@@ -88,8 +88,6 @@ class ReplicaBatches:
     lines: bool = False
     # The statements behind ``open``/``changes``/``keys``/``cap`` by those names.
     queries: dict[str, SourceQuery] = field(default_factory=dict)
-    # Run config: describe what the run would do, change nothing (mctm_replica.io_managers.preview).
-    dry_run: bool = False
 
 
 def build_plan(spec: TableSpec, source: SourceTable) -> TablePlan:
