@@ -15,7 +15,6 @@ from mctm_replica.cli import main
 from mctm_replica.config import TABLES_ENV, load_config
 from mctm_replica.local.services import DEMO_TABLES, demo_source_env
 from mctm_replica.standin import StandIn
-from mctm_replica.io_managers.state import STATE_SCHEMA, STATE_TABLE
 from mctm_replica_tests.integration.replica_helpers import materialization_metadata
 from mctm_replica_tests.integration.test_ops_commands import DEMO_ROWS, cli
 from mctm_replica_tests.integration.source_helpers import replica_defs, run_job, source_rows, tsql
