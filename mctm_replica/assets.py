@@ -40,18 +40,24 @@ Mode ``incremental`` (a ``watermark`` column and a ``primary_key`` in tables.yam
 Schema drift (both modes; :mod:`mctm_replica.io_managers.drift`): added columns are added,
 widened types widened in place; a dropped, narrowed or retyped column fails the run with
 the fix, unless the run has ``full_refresh: true``, which rebuilds those columns.
+
+Run config ``dry_run: true`` (both modes): the run says what it would do -- load, watermark,
+deletes, schema changes, estimated rows, the source SQL -- and changes nothing; it is an
+``AssetObservation``, not a materialization (:mod:`mctm_replica.io_managers.preview`). The
+same plan is ``mctm-replica plan`` (:mod:`mctm_replica.ops.dry_run`).
 """
 
 # No `from __future__ import annotations`: Dagster reads the `context` annotation at runtime.
 
 import os
 
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Config, asset
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Config, Output, asset
 from pydantic import Field
 
 from mctm_replica.config import ReplicaConfig, SourceSpec, TableSpec
 from mctm_replica.pools import source_pool
-from mctm_replica.plan import ReplicaBatches, TablePlan, build_plan
+from mctm_replica.io_managers.preview import dry_run_asset
+from mctm_replica.plan import ReplicaBatches, SourceQuery, TablePlan, build_plan
 from mctm_replica.naming import TABLE_NAME_KEY, quote_tsql, replica_table_name
 from mctm_replica.resources.mssql import MssqlResource, qualified, select_sql
 from mctm_replica.indexes.desired import wanted_indexes
@@ -76,6 +82,11 @@ class ReplicaRunConfig(Config):
         description="Incremental tables: remove rows deleted in the source on this run, "
         "whatever `deletes` says",
     )
+    dry_run: bool = Field(
+        default=False,
+        description="Log what this run would do (load, watermark, schema changes, source SQL) and "
+        "change nothing: no rows read, no materialization (an observation carries the plan)",
+    )
     allow_mass_delete: bool = Field(
         default=False,
         description="Accept, on this run only, deleting more than the table's "
@@ -94,7 +105,9 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
         description=spec.description
         or f"{'Incremental' if spec.incremental else 'Full'} copy of SQL Server "
         f"`{spec.source_name}` (source `{spec.source}`) into PostgreSQL `{spec.target_name}`.",
-        required_resource_keys={source.resource_key},
+        # The IO manager too: a dry run asks it what it would do (io_managers/preview.py).
+        required_resource_keys={source.resource_key, IO_MANAGER_KEY},
+        output_required=False,  # a dry run yields no output, so no materialization
         io_manager_key=IO_MANAGER_KEY,
         op_tags={SOURCE_TAG: spec.source},
         pool=source_pool(spec.source),  # one source read at a time, across runs (pools.py)
@@ -105,34 +118,50 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
             TABLE_NAME_KEY: table_name,
         },
     )
-    def _replica(context: AssetExecutionContext, config: ReplicaRunConfig) -> ReplicaBatches:
+    def _replica(context: AssetExecutionContext, config: ReplicaRunConfig):
+        # A generator: a dry run yields nothing (no output, so no materialization), which
+        # Dagster allows only when results are yielded, not returned.
         mssql: MssqlResource = getattr(context.resources, source.resource_key)
-        table = mssql.describe_table(spec.source_schema, spec.source_table)
-        plan = build_plan(spec, table)
-        what = f"`{spec.source_name}`"
-        query = read_sql(plan, lines=mssql.format_on_server)
+        batches = replica_batches(mssql, spec, full_refresh=config.full_refresh,
+                                  reconcile_deletes=config.reconcile_deletes,
+                                  allow_mass_delete=config.allow_mass_delete)
+        if config.dry_run:
+            dry_run_asset(context, getattr(context.resources, IO_MANAGER_KEY), batches)
+            return  # no output: not a materialization (see dry_run_asset)
         if mssql.format_on_server:  # the fast path proves itself on this server first
             require_same_reads(mssql, table=f"{spec.source}:{spec.source_name}", source=spec.source,
                                run_id=context.run_id)
         context.log.info(
             f"copying {spec.source}:{spec.source_name} -> {spec.target_name} "
-            f"({len(plan.columns)} columns, key {plan.primary_key or 'none'}, mode {spec.mode})"
+            f"({len(batches.plan.columns)} columns, key {batches.plan.primary_key or 'none'}, mode {spec.mode})"
         )
-        batches = ReplicaBatches(
-            plan,
-            open=lambda: mssql.stream(query, what=what),
-            source_rows_hint=mssql.estimate_rows(spec.source_schema, spec.source_table),
-            full_refresh=config.full_refresh,
-            reconcile_deletes=config.reconcile_deletes,
-            allow_mass_delete=config.allow_mass_delete,
-            lines=mssql.format_on_server,
-        )
-        if plan.watermark is not None:
-            _add_incremental_reads(batches, mssql, spec, query, what)
-        batches.indexes = wanted_indexes(mssql, spec, plan)
-        return batches
+        yield Output(batches)
 
     return _replica
+
+
+def replica_batches(mssql: MssqlResource, spec: TableSpec, *, full_refresh: bool = False,
+                    reconcile_deletes: bool = False, allow_mass_delete: bool = False) -> ReplicaBatches:
+    """The plan of ``spec``'s table from the live source schema, and the source statements a
+    run reads it with (opened lazily). The asset and ``mctm-replica plan`` both build it here."""
+    table = mssql.describe_table(spec.source_schema, spec.source_table)
+    plan = build_plan(spec, table)
+    what = f"`{spec.source_name}`"
+    rows = SourceQuery(read_sql(plan, lines=mssql.format_on_server), what)
+    batches = ReplicaBatches(
+        plan,
+        open=lambda: mssql.stream(rows.sql, what=rows.what),
+        source_rows_hint=mssql.estimate_rows(spec.source_schema, spec.source_table),
+        full_refresh=full_refresh,
+        reconcile_deletes=reconcile_deletes,
+        allow_mass_delete=allow_mass_delete,
+        lines=mssql.format_on_server,
+        queries={"rows": rows},
+    )
+    if plan.watermark is not None:
+        _add_incremental_reads(batches, mssql, spec, rows.sql, what)
+    batches.indexes = wanted_indexes(mssql, spec, plan)
+    return batches
 
 
 def read_sql(plan: TablePlan, *, lines: bool) -> str:
@@ -151,15 +180,16 @@ def _add_incremental_reads(batches: ReplicaBatches, mssql: MssqlResource, spec: 
     """The changed rows, the keys and the watermark limit of an incremental table."""
     plan, wm = batches.plan, batches.plan.watermark
     # pymssql substitutes parameters with %: a % in a quoted name must not be one.
-    changed = f"{query.replace('%', '%%')} WHERE {wm.predicate(quote_tsql(wm.source_column))}"
-    cap = wm.cap_sql(qualified(spec.source_schema, spec.source_table), quote_tsql(wm.source_column),
-                     nolock=spec.nolock)
+    changed = SourceQuery(f"{query.replace('%', '%%')} WHERE {wm.predicate(quote_tsql(wm.source_column))}", what)
+    cap = SourceQuery(wm.cap_sql(qualified(spec.source_schema, spec.source_table), quote_tsql(wm.source_column),
+                                 nolock=spec.nolock), f"the watermark limit of {what}")
     source_of = {c.target_name: c.source_name for c in plan.columns}
-    keys = select_sql(spec.source_schema, spec.source_table, [source_of[k] for k in plan.primary_key],
-                      nolock=False)
-    batches.changes = lambda bound: mssql.stream(changed, (wm.parameter(bound),), what=what)
-    batches.keys = lambda: mssql.stream(keys, what=f"the keys of {what}")
-    batches.cap = lambda: mssql.scalar(cap, what=f"the watermark limit of {what}")
+    keys = SourceQuery(select_sql(spec.source_schema, spec.source_table,
+                                  [source_of[k] for k in plan.primary_key], nolock=False), f"the keys of {what}")
+    batches.queries.update(changes=changed, keys=keys, cap=cap)
+    batches.changes = lambda bound: mssql.stream(changed.sql, (wm.parameter(bound),), what=changed.what)
+    batches.keys = lambda: mssql.stream(keys.sql, what=keys.what)
+    batches.cap = lambda: mssql.scalar(cap.sql, what=cap.what)
 
 
 def build_replica_assets(config: ReplicaConfig) -> list[AssetsDefinition]:

@@ -67,9 +67,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--source", help="only this source (a name under `sources` in tables.yaml)")
     p.add_argument("--json", action="store_true", help="print JSON for scripts")
+    p = sub.add_parser(
+        "plan",
+        help="dry run: what the next run would do to each table (load, watermark, deletes, schema "
+        "changes, estimated rows, source SQL); changes nothing",
+        description="For each table, without changing anything on either server: full load, "
+        "first load or incremental from which watermark; whether deletes are reconciled; schema "
+        "changes it would apply or refuse; the source catalog's row estimate; the exact SQL it "
+        "would send to the source. Exit 1 if a table's next run would fail or cannot be planned.",
+    )
+    p.add_argument("--table", action="append", metavar="NAME",
+                   help="only this table (target or source schema.table); repeatable")
+    p.add_argument("--json", action="store_true", help="print JSON for scripts")
     args = parser.parse_args(argv)
 
-    if args.command in ("check-connections", "info", "verify-source"):
+    if args.command in ("check-connections", "info", "verify-source", "plan"):
         return _ops(args)
 
     from mctm_replica.demo import run_demo, run_dev
@@ -100,6 +112,8 @@ def _ops(args: argparse.Namespace) -> int:
 
     if args.command == "verify-source":
         return _verify(config, args)
+    if args.command == "plan":
+        return _plan(config, args)
 
     from dagster import DagsterInstance
 
@@ -129,6 +143,28 @@ def _verify(config, args: argparse.Namespace) -> int:
     print(json.dumps([as_dict(r) for r in reports], indent=2) if args.json
           else "\n\n".join(format_report(r) for r in reports))
     return 0 if all(r.ok for r in reports) else 1
+
+
+def _plan(config, args: argparse.Namespace) -> int:
+    import json
+
+    from mctm_replica.config import ConfigError
+    from mctm_replica.ops.dry_run import exit_status, format_plan, plan_tables, select_tables
+    from mctm_replica.resources.postgres import TargetError
+
+    try:
+        specs = select_tables(config, args.table)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
+        previews = plan_tables(config, specs)
+    except TargetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(json.dumps([p.as_dict() for p in previews], indent=2, default=str) if args.json
+          else format_plan(previews))
+    return exit_status(previews)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from mctm_replica.config import ConfigError, TableSpec
@@ -52,6 +52,16 @@ class TablePlan:
         return [c.target_name for c in self.columns]
 
 
+@dataclass(frozen=True)
+class SourceQuery:
+    """One statement a run sends to the source, as sent: T-SQL with ``%s`` placeholders
+    (pymssql's). The asset opens its streams from these same objects, and the dry run
+    (``mctm-replica plan``) prints them, so the two cannot drift apart."""
+
+    sql: str
+    what: str  # for error messages: "`dbo.t`", "the keys of `dbo.t`"
+
+
 @dataclass
 class ReplicaBatches:
     """What a replica asset returns: the plan and ways to open the source's row batches.
@@ -81,6 +91,8 @@ class ReplicaBatches:
     lines: bool = False
     # The indexes the replica table should have; None: leave indexes alone.
     indexes: IndexPlan | None = None
+    # The statements behind ``open``/``changes``/``keys``/``cap`` by those names.
+    queries: dict[str, SourceQuery] = field(default_factory=dict)
 
 
 def build_plan(spec: TableSpec, source: SourceTable) -> TablePlan:

@@ -58,6 +58,7 @@ from dagster._core.storage.db_io_manager import DbTypeHandler, TableSlice
 from pydantic import Field
 
 from mctm_replica.io_managers.client import PostgresClient, ReplicaLayoutError
+from mctm_replica.io_managers.preview import TablePreview, preview_refresh
 from mctm_replica.io_managers.refresh import ReplicaBatchesTypeHandler
 from mctm_replica.io_managers.state import ensure_state_table
 from mctm_replica.plan import ReplicaBatches
@@ -133,6 +134,12 @@ class ReplicaIOManager(IOManager):
             log=context.log,
         )
         context.add_output_metadata({**dict(metadata or {}), "attempts": attempts})
+
+    def preview(self, table_slice: TableSlice, batches: ReplicaBatches, *, run_id: str = "dry-run",
+                log: Any = None) -> TablePreview:
+        """The dry run of one refresh (:mod:`.preview`): what it would do; changes nothing."""
+        with self.postgres.get_connection() as conn:
+            return preview_refresh(conn, table_slice, batches, run_id=run_id, log=log)
 
     def load_input(self, context: InputContext) -> object:
         load_type = context.dagster_type.typing_type

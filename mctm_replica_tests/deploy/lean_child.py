@@ -119,6 +119,7 @@ def main() -> None:
     result["info"] = _cli("info", "--json")
     if _cli("verify-source", "--help")[0] == 0:  # the command another issue adds
         result["verify_source"] = _cli("verify-source")
+    result["plan"] = _cli("plan", "--json", "--table", "public.customer")  # the dry run needs no extra
     result["demo"] = _cli("demo")
     result["standin"] = _cli("standin", "--port", "0")
     result["blocked_loaded"] = sorted(m for m in sys.modules if m.split(".")[0] in BLOCKED)

@@ -78,6 +78,10 @@ def test_definitions_check_connections_info_and_a_materialization_without_the_lo
     if "verify_source" in result:  # ran to its report (0: ready, 1: problems named), no ImportError
         code, out, err = result["verify_source"]
         assert code in (0, 1) and "mctm" in out, out + err
+    code, out, err = result["plan"]
+    assert code == 0, out + err
+    [plan] = json.loads(out)
+    assert (plan["target_table"], plan["load"], plan["schema_changes"]) == ("public.customer", "full", []), plan
     for command in ("demo", "standin"):
         code, out, err = result[command]
         assert code == 2

@@ -14,6 +14,13 @@ refresh transaction (:class:`~mctm_replica.io_managers.refresh.ReplicaBatchesTyp
    change-tracking version, a partition's bounds) in the same transaction.
 5. :meth:`LoadMode.metadata` -- the mode's own materialization metadata.
 
+A dry run (``mctm-replica plan``, run config ``dry_run: true``) asks only
+:meth:`LoadMode.preview`, in a READ ONLY transaction, with ``run.dry_run`` set: what the
+run would do, as a :class:`Preview`. The default asks :meth:`~LoadMode.decide` and
+:meth:`~LoadMode.reads` (which must then write nothing and open no stream) and lists the
+reads' source statements (:meth:`~LoadMode.planned_queries`); a mode adds its own facts
+in :meth:`~LoadMode.preview_details`.
+
 The handler keeps everything shared: the advisory lock, schema drift, the staging
 COPYs, the lock and ``lock_timeout``, COMMIT/rollback and the common metadata. A new
 mode (change tracking, time partitions) is a new class here, not branches there.
@@ -33,7 +40,7 @@ from mctm_replica.io_managers.copy_format import Encoder
 from mctm_replica.io_managers.difference import Counts
 from mctm_replica.io_managers.drift import ColumnChange
 from mctm_replica.io_managers.modes.guard import DeleteGuard
-from mctm_replica.plan import Batches, ReplicaBatches, TablePlan
+from mctm_replica.plan import Batches, ReplicaBatches, SourceQuery, TablePlan
 
 
 @dataclass
@@ -54,6 +61,9 @@ class Refresh:
     emptied: bool = False
     emptied_rows: int = 0
     staged_rows: dict[str, int] = field(default_factory=dict)  # stage -> rows copied
+    # A dry run: decide and reads must not write (the transaction is READ ONLY), lock rows
+    # or read the source; only LoadMode.preview is called.
+    dry_run: bool = False
 
     @property
     def plan(self) -> TablePlan:
@@ -80,6 +90,37 @@ class Read:
     observe: Callable[[list[tuple]], None] | None = None  # sees every batch (watermark max)
     total: int | None = None  # expected rows, for progress and ETA
     encoder: Encoder | None = None  # None: the table's row encoder
+    query: SourceQuery | None = None  # the statement ``open`` runs, for the dry run
+    params: tuple = ()  # its parameters
+
+
+@dataclass(frozen=True)
+class PlannedQuery:
+    """A statement the run would send to the source (``%s`` placeholders, pymssql's)."""
+
+    purpose: str  # "rows", "changes", "keys", "watermark limit", ...
+    sql: str
+    params: tuple = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"purpose": self.purpose, "sql": self.sql, "params": [_plain(p) for p in self.params]}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bytes | bytearray):
+        return "0x" + bytes(value).hex().upper()
+    return value if isinstance(value, int | float | str) or value is None else str(value)
+
+
+@dataclass
+class Preview:
+    """What a mode would do on this run; filled by :meth:`LoadMode.preview`."""
+
+    load: str  # "full", or the mode's name (``incremental``)
+    reason: str  # as ``load_reason`` would be
+    reconcile_deletes: bool  # rows deleted in the source are removed on this run
+    queries: list[PlannedQuery] = field(default_factory=list)  # in the order the run sends them
+    details: dict[str, Any] = field(default_factory=dict)  # the mode's own facts (watermark, version, ...)
 
 
 @dataclass
@@ -103,6 +144,24 @@ class LoadMode(ABC):
 
     @abstractmethod
     def apply(self, cur, run: Refresh, decision: Decision, stages: Mapping[str, sql.Composable]) -> Applied: ...
+
+    def preview(self, cur, run: Refresh) -> Preview:
+        """What this run would do, without changing anything (``run.dry_run`` is set).
+        A mode usually overrides only :meth:`planned_queries` or :meth:`preview_details`."""
+        decision = self.decide(cur, run)
+        return Preview(
+            load="full" if decision.full else self.name, reason=decision.reason,
+            reconcile_deletes=decision.full or decision.reconcile,
+            queries=self.planned_queries(run, decision, self.reads(run, decision)),
+            details=self.preview_details(run, decision))
+
+    def planned_queries(self, run: Refresh, decision: Decision, reads: list[Read]) -> list[PlannedQuery]:
+        """The source statements, in the order the run sends them: by default its reads'."""
+        return [PlannedQuery(r.stage, r.query.sql, r.params) for r in reads if r.query is not None]
+
+    def preview_details(self, run: Refresh, decision: Decision) -> dict[str, Any]:
+        """The mode's own facts for the dry run (a watermark, a change-tracking version)."""
+        return {}
 
     def save_state(self, cur, run: Refresh, decision: Decision, applied: Applied) -> None:
         """Nothing to store by default (a full table starts from scratch every run)."""

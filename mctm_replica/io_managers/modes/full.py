@@ -34,7 +34,8 @@ class FullByDifference(LoadMode):
         return Decision(True, "mode full")
 
     def reads(self, run: Refresh, decision: Decision) -> list[Read]:
-        return [Read("rows", run.batches.open, total=run.batches.source_rows_hint)]
+        return [Read("rows", run.batches.open, total=run.batches.source_rows_hint,
+                     query=run.batches.queries.get("rows"))]
 
     def apply(self, cur, run: Refresh, decision: Decision, stages: Mapping[str, sql.Composable]) -> Applied:
         return apply_full(cur, run, stages["rows"])

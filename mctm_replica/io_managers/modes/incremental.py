@@ -21,9 +21,9 @@ from psycopg2 import sql
 
 from mctm_replica.io_managers import difference
 from mctm_replica.io_managers.copy_format import CsvBatchEncoder
-from mctm_replica.io_managers.modes.base import Applied, Decision, LoadMode, Read, Refresh
+from mctm_replica.io_managers.modes.base import Applied, Decision, LoadMode, PlannedQuery, Read, Refresh
 from mctm_replica.io_managers.modes.full import apply_full
-from mctm_replica.io_managers.state import ReplicaState, read_state, write_state
+from mctm_replica.io_managers.state import ReplicaState, read_state, state_table_exists, write_state
 from mctm_replica.plan import ReplicaBatches, TablePlan
 
 
@@ -72,27 +72,49 @@ class IncrementalMerge(LoadMode):
 
     def decide(self, cur, run: Refresh) -> Decision:
         plan, wm = run.plan, run.plan.watermark
-        self.state = read_state(cur, run.name, for_update=True)
+        if run.dry_run:  # READ ONLY: no row lock, and the state table may not exist yet
+            self.state = read_state(cur, run.name) if state_table_exists(cur) else None
+        else:
+            self.state = read_state(cur, run.name, for_update=True)
         decision = decide(plan, run.batches, self.state, run.table_created)
         # a line read carries the typed watermark after the line
         index = 1 if run.batches.lines else plan.target_columns.index(wm.target_column)
         self.high = _WatermarkMax(index, decision.previous)
-        if not decision.full:
+        if not decision.full and not run.dry_run:
             run.log.info(f"{run.name}: reading rows with {wm.source_column} >= {decision.since} "
                          f"(stored watermark {decision.previous}, lookback {wm.lookback})")
         return decision
 
     def reads(self, run: Refresh, decision: Decision) -> list[Read]:
         obj, plan = run.batches, run.plan
-        self.cap = obj.cap() if obj.cap is not None else None  # before the scan starts
+        if obj.cap is not None and not run.dry_run:
+            self.cap = obj.cap()  # before the scan starts
         if decision.full:
-            return [Read("rows", obj.open, observe=self.high, total=obj.source_rows_hint)]
-        reads = [Read("rows", lambda: obj.changes(decision.since), observe=self.high)]
+            return [Read("rows", obj.open, observe=self.high, total=obj.source_rows_hint,
+                         query=obj.queries.get("rows"))]
+        reads = [Read("rows", lambda: obj.changes(decision.since), observe=self.high,
+                      query=obj.queries.get("changes"), params=(plan.watermark.parameter(decision.since),))]
         if decision.reconcile:
             values = [plan.columns[plan.target_columns.index(k)].value for k in plan.primary_key]
             reads.append(Read("keys", obj.keys, encoder=CsvBatchEncoder(
-                plan.primary_key, values, [False] * len(plan.primary_key))))
+                plan.primary_key, values, [False] * len(plan.primary_key)), query=obj.queries.get("keys")))
         return reads
+
+    def planned_queries(self, run: Refresh, decision: Decision, reads: list[Read]) -> list[PlannedQuery]:
+        cap = run.batches.queries.get("cap")  # read before the scan starts, as reads() does
+        return ([PlannedQuery("watermark limit", cap.sql)] if cap is not None else []) + super().planned_queries(
+            run, decision, reads)
+
+    def preview_details(self, run: Refresh, decision: Decision) -> dict[str, Any]:
+        wm, state = run.plan.watermark, self.state
+        return {
+            "watermark_column": wm.target_column,
+            "stored_watermark": None if state is None else state.watermark,
+            "read_from": None if decision.full else wm.to_text(decision.since),
+            "lookback": str(wm.lookback),
+            "runs_since_reconcile": None if state is None else state.runs_since_reconcile,
+            "deletes": run.plan.spec.incremental.deletes.mode,
+        }
 
     def apply(self, cur, run: Refresh, decision: Decision, stages: Mapping[str, sql.Composable]) -> Applied:
         if decision.full:
