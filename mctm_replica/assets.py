@@ -51,6 +51,7 @@ from pydantic import Field
 
 from mctm_replica.config import ReplicaConfig, SourceSpec, TableSpec
 from mctm_replica.pools import source_pool
+from mctm_replica.parallel.opener import parallel_open
 from mctm_replica.plan import ReplicaBatches, TablePlan, build_plan
 from mctm_replica.naming import TABLE_NAME_KEY, quote_tsql, replica_table_name
 from mctm_replica.resources.mssql import MssqlResource, qualified, select_sql
@@ -119,7 +120,8 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
         )
         batches = ReplicaBatches(
             plan,
-            open=lambda: mssql.stream(query, what=what),
+            open=(parallel_open(mssql, plan, query, log=context.log) if spec.parallel_readers > 1
+                  else lambda: mssql.stream(query, what=what)),
             source_rows_hint=mssql.estimate_rows(spec.source_schema, spec.source_table),
             full_refresh=config.full_refresh,
             reconcile_deletes=config.reconcile_deletes,

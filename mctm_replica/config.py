@@ -27,6 +27,7 @@ from mctm_replica.connection_settings import (
     parse_connection,
 )
 from mctm_replica.naming import ColumnNaming, IdentifierError, check_pg_identifier, split_qualified
+from mctm_replica.parallel.settings import check_connection_caps, parse_max_connections, parse_parallel_readers
 
 TABLES_ENV = "MCTM_REPLICA_TABLES"
 PACKAGED_TABLES = Path(__file__).with_name("tables.yaml")
@@ -45,6 +46,8 @@ _TABLE_KEYS = {
     "rows_match_blocking", "rows_match", "rows_match_segment_rows", "freshness", "watermark",
     "watermark_lookback", "deletes", "max_delete_fraction",
 }
+_SOURCE_KEYS |= {"max_connections"}  # mctm_replica.parallel.settings
+_TABLE_KEYS |= {"parallel_readers"}  # mctm_replica.parallel.settings
 _INCREMENTAL_ONLY = ("watermark", "watermark_lookback", "deletes")
 _FRESHNESS_KEYS = {"max_lag_hours", "deadline_cron", "timezone"}
 
@@ -88,6 +91,7 @@ class SourceSpec:
     format_on_server: bool = True
     # TLS, certificate validation and read-only intent (mctm_replica.connection_settings).
     connection: SourceConnection = field(default_factory=SourceConnection)
+    max_connections: int = 1  # source connections its copies hold at once (parallel.settings)
 
     @property
     def resource_key(self) -> str:
@@ -158,6 +162,7 @@ class TableSpec:
     # Delete guard: a run may remove at most this share of the replica's rows. None: the
     # default (DEFAULT_MAX_DELETE_FRACTION, tables under SMALL_TABLE_ROWS exempt).
     max_delete_fraction: float | None = None
+    parallel_readers: int = 1  # reader processes of a full load (mctm_replica.parallel)
 
     @property
     def source_name(self) -> str:
@@ -217,6 +222,7 @@ def parse_config(raw: Any, *, path: Path) -> ReplicaConfig:
                 f"`{t.target_name}`; give one of them another `target_table`"
             )
         seen[key] = f"{t.source}:{t.source_name}"
+    check_connection_caps(sources.values(), tables, path)
     return ReplicaConfig(path=path, sources=sources, tables=tables)
 
 
@@ -245,7 +251,7 @@ def _parse_sources(raw: Any, path: Path) -> dict[str, SourceSpec]:
         except ConnectionConfigError as e:
             raise ConfigError(str(e)) from e
         result[name] = SourceSpec(name, prefix, limit, str(body.get("description", "")), on_server,
-                                  connection)
+                                  connection, parse_max_connections(body, where, limit))
     return result
 
 
@@ -338,6 +344,7 @@ def _parse_table(entry: Any, index: int, sources: dict[str, SourceSpec], path: P
         freshness=freshness,
         incremental=incremental,
         max_delete_fraction=None if fraction is None else float(fraction),
+        parallel_readers=parse_parallel_readers(entry, where),
     )
 
 
