@@ -11,12 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict
 
+import pymssql
+from dagster import get_dagster_logger
+
 from mctm_replica.naming import quote_tsql
 from mctm_replica.parallel.fanin import ReadJob, read_in_parallel
 from mctm_replica.parallel.ranges import split
 from mctm_replica.parallel.settings import integer_key
 from mctm_replica.plan import Batches, TablePlan
-from mctm_replica.resources.mssql import APP_NAME, MssqlResource, qualified
+from mctm_replica.resources.mssql import APP_NAME, MssqlResource, SourceError, qualified
+from mctm_replica.retry import call_with_retries
 
 
 def parallel_open(mssql: MssqlResource, plan: TablePlan, select: str, *, log=None) -> Callable[[], Batches]:
@@ -36,8 +40,7 @@ def parallel_open(mssql: MssqlResource, plan: TablePlan, select: str, *, log=Non
     def open_() -> Batches:
         # The span is only where to cut: the first and last ranges are open-ended, so rows
         # inserted outside it while the readers run are read too.
-        low = mssql.scalar(f"SELECT MIN({key}) FROM {source}", what=f"the lowest key of {table}")
-        high = mssql.scalar(f"SELECT MAX({key}) FROM {source}", what=f"the highest key of {table}")
+        low, high = key_span(mssql, f"SELECT MIN({key}), MAX({key}) FROM {source}", table)
         ranges = split(low, high, spec.parallel_readers)
         if log is not None:
             log.info(f"{table}: {len(ranges)} readers over keys {low}..{high}: "
@@ -45,3 +48,19 @@ def parallel_open(mssql: MssqlResource, plan: TablePlan, select: str, *, log=Non
         return read_in_parallel(job, ranges, table=table)
 
     return open_
+
+
+def key_span(mssql: MssqlResource, span_sql: str, table: str) -> tuple[int | None, int | None]:
+    """The key's MIN and MAX in one query on one connection (retried on transient failures)."""
+    def once() -> tuple[int | None, int | None]:
+        with mssql.get_connection() as conn, conn.cursor() as cur:
+            try:
+                cur.execute(span_sql)
+            except pymssql.Error as e:
+                raise SourceError(f"cannot read the key span of {table}: {e}") from e
+            low, high = cur.fetchone()
+            return low, high
+
+    span, _attempts = call_with_retries(once, what=f"reading the key span of {table}",
+                                        policy=mssql.retry_policy(), log=get_dagster_logger())
+    return span
