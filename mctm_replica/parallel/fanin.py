@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -55,6 +56,9 @@ class ReadJob:
     key_sql: str  # the bracket-quoted integer key column
     batch_size: int
     what: str  # `schema.table`, for messages
+    # Seconds without a frame from any running reader before the read is failed (a reader
+    # stopped, not dead); the source's query_timeout. None: wait as long as readers live.
+    stall_s: float | None = None
 
     def for_range(self, key_range: KeyRange) -> dict[str, Any]:
         where, params = key_range.where(self.key_sql)
@@ -133,22 +137,28 @@ def read_in_parallel(job: ReadJob, ranges: Sequence[KeyRange], *, table: str) ->
     try:
         for i, key_range in enumerate(ranges):
             readers.append(_Reader(i, key_range, job, out, stop))
-        yield _merged(readers, out, table)
+        yield _merged(readers, out, table, job.stall_s)
     finally:
         stop.set()
         for r in readers:
             r.stop()
 
 
-def _merged(readers: list[_Reader], out: queue.Queue, table: str) -> Iterator[list[tuple]]:
+def _merged(readers: list[_Reader], out: queue.Queue, table: str, stall_s: float | None) -> Iterator[list[tuple]]:
     n, running = len(readers), set(range(len(readers)))
+    heard = time.monotonic()
     while running:
         try:
             kind, index, payload = out.get(timeout=POLL_S)
         except queue.Empty:
             if not any(readers[i].pump.is_alive() for i in running) and out.empty():
-                raise ReaderFailed(f"table `{table}`: parallel readers stopped without a result")
+                raise ReaderFailed(f"table `{table}`: parallel readers stopped without a result") from None
+            if stall_s is not None and time.monotonic() - heard > stall_s:
+                raise ReaderFailed(
+                    f"table `{table}`: readers {sorted(i + 1 for i in running)} of {n} sent nothing for "
+                    f"{stall_s:.0f}s (the source's query_timeout); stopped them") from None
             continue
+        heard = time.monotonic()
         if kind == "rows":
             yield payload
             continue

@@ -35,7 +35,8 @@ def parallel_open(mssql: MssqlResource, plan: TablePlan, select: str, *, log=Non
                  "password": mssql.password, "login_timeout": mssql.login_timeout,
                  "query_timeout": mssql.query_timeout, "appname": APP_NAME,
                  "settings": asdict(mssql.connection_settings())},
-        select=select, key_sql=key, batch_size=mssql.batch_size, what=f"`{spec.source_name}`")
+        select=select, key_sql=key, batch_size=mssql.batch_size, what=f"`{spec.source_name}`",
+        stall_s=float(mssql.query_timeout) if mssql.query_timeout > 0 else None)
 
     def open_() -> Batches:
         # The span is only where to cut: the first and last ranges are open-ended, so rows
