@@ -23,6 +23,10 @@ from mctm_replica.resources.mssql import APP_NAME, MssqlResource, SourceError, q
 from mctm_replica.retry import call_with_retries
 
 
+# Below this, per-batch costs (a frame, a pickle, a queue item) start to show.
+MIN_READER_BATCH = 1000
+
+
 def parallel_open(mssql: MssqlResource, plan: TablePlan, select: str, *, log=None) -> Callable[[], Batches]:
     """The opener reading ``select`` (every row, no WHERE) through the table's readers."""
     spec = plan.spec
@@ -35,7 +39,7 @@ def parallel_open(mssql: MssqlResource, plan: TablePlan, select: str, *, log=Non
                  "password": mssql.password, "login_timeout": mssql.login_timeout,
                  "query_timeout": mssql.query_timeout, "appname": APP_NAME,
                  "settings": asdict(mssql.connection_settings())},
-        select=select, key_sql=key, batch_size=mssql.batch_size, what=f"`{spec.source_name}`",
+        select=select, key_sql=key, batch_size=reader_batch(mssql.batch_size, spec.parallel_readers), what=f"`{spec.source_name}`",
         stall_s=float(mssql.query_timeout) if mssql.query_timeout > 0 else None)
 
     def open_() -> Batches:
@@ -49,6 +53,13 @@ def parallel_open(mssql: MssqlResource, plan: TablePlan, select: str, *, log=Non
         return read_in_parallel(job, ranges, table=table)
 
     return open_
+
+
+def reader_batch(batch_size: int, readers: int) -> int:
+    """Rows per reader batch: the source's batch shared out, so the rows in flight (one batch
+    per reader, a few in the queue) stay about the single reader's; at least
+    MIN_READER_BATCH so a batch still amortises its frame and queue hop."""
+    return max(MIN_READER_BATCH, batch_size // readers)
 
 
 def key_span(mssql: MssqlResource, span_sql: str, table: str) -> tuple[int | None, int | None]:

@@ -106,10 +106,17 @@ def main() -> int:
     job = json.loads(sys.stdin.buffer.readline())
     threading.Thread(target=_exit_when_stdin_closes, name="parent watch", daemon=True).start()
     try:
-        return run(job, out)
+        code = run(job, out)
     except BrokenPipeError:
-        return EXIT_ORPHANED
+        code = EXIT_ORPHANED
+    try:
+        out.flush()
+    except OSError:
+        pass
+    return code
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # os._exit, not sys.exit: interpreter shutdown would wait on the stdin lock the parent
+    # watch thread holds (a fatal error); every frame is flushed and the connection closed.
+    os._exit(main())
