@@ -217,3 +217,49 @@ def test_killing_a_reader_fails_the_run_cleanly(tmp_path, env, mssql_server, sou
     assert pg_rows(pg_conn, pg_schema, "k") == before
     assert reader_pids() == []  # every other reader stopped and reaped
     wait_for(lambda: replica_sessions(mssql_server, source_db) == 0, "the readers' sessions to close")
+
+
+def all_reader_pids() -> list[int]:
+    """Reader processes anywhere on the machine (only this branch's code starts them)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if READER_MODULE.encode() in f.read():
+                    found.append(int(entry))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+@pytest.mark.slow
+def test_readers_start_inside_the_multiprocess_forkserver_executor(tmp_path, env, mssql_server, source_db,
+                                                                    pg_conn, pg_schema):
+    """`dagster asset materialize` with the project's definitions: each step in a process the
+    executor's forkserver made, readers started from there."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    make_source(mssql_server, source_db)
+    tables = tmp_path / "tables.yaml"
+    tables.write_text(yaml.safe_dump({
+        "sources": {"src": {"env_prefix": "SRC", "max_connections": 2, "encryption": "request"}},
+        "tables": [{"source": "src", **entry(pg_schema, "forked", 2)}]}))
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    dagster = Path(sys.executable).with_name("dagster")
+    proc = subprocess.run([str(dagster), "asset", "materialize", "-m", "mctm_replica", "--select", "*"],
+                          capture_output=True, text=True, timeout=600, cwd=tmp_path,
+                          env={**os.environ, "MCTM_REPLICA_TABLES": str(tables), "DAGSTER_HOME": str(home)})
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-4000:]
+    assert "2 readers over keys 1..3000" in output and "RUN_SUCCESS" in output
+    assert "multiprocess" in output  # the steps ran under the multiprocess executor
+    assert pg_rows(pg_conn, pg_schema, "forked") == sorted(
+        source_rows(mssql_server, source_db, "SELECT id, v, n FROM dbo.wide"))
+    assert all_reader_pids() == []
+    wait_for(lambda: replica_sessions(mssql_server, source_db) == 0, "the readers' sessions to close")
