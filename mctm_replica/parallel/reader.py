@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import queue
 import struct
 import sys
 import threading
@@ -63,6 +64,32 @@ def _message(e: BaseException) -> str:
     return " ".join(text.split()) or type(e).__name__
 
 
+class _Sender:
+    """Writes frames from a thread, so the next batch is fetched while the parent still
+    takes the last one (the pipe holds 64 KB, a batch megabytes). One frame waits at most:
+    a reader holds about two batches."""
+
+    def __init__(self, out: BinaryIO):
+        self._out, self._q = out, queue.Queue(maxsize=1)
+        self._thread = threading.Thread(target=self._send, name="sender", daemon=True)
+        self._thread.start()
+
+    def _send(self) -> None:
+        while (item := self._q.get()) is not None:
+            try:
+                write_frame(self._out, *item)
+            except OSError:  # the parent stopped reading: it has failed or aborted
+                os._exit(EXIT_ORPHANED)
+
+    def send(self, kind: bytes, payload: bytes) -> None:
+        self._q.put((kind, payload))
+
+    def close(self) -> None:
+        """Every frame written."""
+        self._q.put(None)
+        self._thread.join()
+
+
 def run(job: dict[str, Any], out: BinaryIO) -> int:
     import pymssql
 
@@ -82,21 +109,21 @@ def run(job: dict[str, Any], out: BinaryIO) -> int:
         write_frame(out, ERROR, json.dumps({"message": f"cannot connect to SQL Server {where}: {_message(e)}",
                                             "transient": is_transient(e)}).encode())
         return 1
+    sender = _Sender(out)
     try:
         cur = conn.cursor()
         cur.execute(job["sql"], tuple(job["params"]) or None)
         while rows := cur.fetchmany(job["batch_size"]):
-            write_frame(out, BATCH, pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
-        write_frame(out, DONE, b"")
+            sender.send(BATCH, pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
+        sender.send(DONE, b"")
         return 0
-    except BrokenPipeError:
-        return EXIT_ORPHANED  # the parent stopped reading: it has failed or aborted
     except Exception as e:  # noqa: BLE001
-        write_frame(out, ERROR, json.dumps({"message": f"reading {job['what']} from {where} failed: "
-                                                       f"{_message(e)}", "transient": is_transient(e)}).encode())
+        sender.send(ERROR, json.dumps({"message": f"reading {job['what']} from {where} failed: "
+                                                  f"{_message(e)}", "transient": is_transient(e)}).encode())
         return 1
     finally:
         conn.close()
+        sender.close()
 
 
 def main() -> int:
