@@ -74,8 +74,11 @@ class _Reader:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "mctm_replica.parallel.reader"],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
-        self.proc.stdin.write(json.dumps(job.for_range(key_range)).encode() + b"\n")
-        self.proc.stdin.flush()
+        try:
+            self.proc.stdin.write(json.dumps(job.for_range(key_range)).encode() + b"\n")
+            self.proc.stdin.flush()
+        except OSError:
+            pass  # it died at once: its pump reads EOF and reports that
         self.pump = threading.Thread(target=self._pump, name=f"reader {index + 1} pump", daemon=True)
         self.pump.start()
 

@@ -39,7 +39,8 @@ def parallel_open(mssql: MssqlResource, plan: TablePlan, select: str, *, log=Non
                  "password": mssql.password, "login_timeout": mssql.login_timeout,
                  "query_timeout": mssql.query_timeout, "appname": APP_NAME,
                  "settings": asdict(mssql.connection_settings())},
-        select=select, key_sql=key, batch_size=reader_batch(mssql.batch_size, spec.parallel_readers), what=f"`{spec.source_name}`",
+        select=select, key_sql=key, batch_size=reader_batch(mssql.batch_size, spec.parallel_readers),
+        what=f"`{spec.source_name}`",
         stall_s=float(mssql.query_timeout) if mssql.query_timeout > 0 else None)
 
     def open_() -> Batches:
@@ -59,7 +60,7 @@ def reader_batch(batch_size: int, readers: int) -> int:
     """Rows per reader batch: the source's batch shared out, so the rows in flight (one batch
     per reader, a few in the queue) stay about the single reader's; at least
     MIN_READER_BATCH so a batch still amortises its frame and queue hop."""
-    return max(MIN_READER_BATCH, batch_size // readers)
+    return min(batch_size, max(MIN_READER_BATCH, batch_size // readers))
 
 
 def key_span(mssql: MssqlResource, span_sql: str, table: str) -> tuple[int | None, int | None]:
@@ -69,7 +70,7 @@ def key_span(mssql: MssqlResource, span_sql: str, table: str) -> tuple[int | Non
             try:
                 cur.execute(span_sql)
             except pymssql.Error as e:
-                raise SourceError(f"cannot read the key span of {table}: {e}") from e
+                raise SourceError(f"cannot read the key span of {table}: {' '.join(str(e).split())}") from e
             low, high = cur.fetchone()
             return low, high
 

@@ -73,3 +73,10 @@ def test_readers_within_the_cap_load(tmp_path):
 def test_bad_reader_settings_fail_naming_the_table_or_source(tmp_path, tables, source, message):
     with pytest.raises(ConfigError, match=message):
         load(tmp_path, tables, **source)
+
+
+def test_readers_share_out_the_batch_size_but_keep_batches_worth_sending():
+    from mctm_replica.parallel.opener import reader_batch
+
+    assert [reader_batch(10_000, n) for n in (1, 2, 4, 16)] == [10_000, 5_000, 2_500, 1_000]
+    assert reader_batch(500, 4) == 500  # never above the source's own batch
