@@ -12,6 +12,10 @@ measures, in fresh processes on the same data:
                  the process hop itself costs
   readers_2/4    the same with ``parallel_readers: 2`` / ``4``
 
+Each parallel copy is then compared with the single reader's in PostgreSQL (rows in one
+and not the other, ``EXCEPT ALL`` both ways): the table's last column says 0 when they are
+the same copy row for row.
+
 Peak memory is summed over the process tree (the load's process and its reader
 processes), sampled while it runs -- psutil when installed, /proc otherwise -- since a
 reader's memory is not in its parent's RSS. Nothing is asserted: on a shared machine only
@@ -43,7 +47,7 @@ METHODS = ["source_limit", "readers_1", "fanin_1", *(f"readers_{n}" for n in REA
 SAMPLE_S = 0.05
 
 
-def work_readers(cfg: dict, readers: int, *, processes: bool):
+def work_readers(cfg: dict, target: str, readers: int, *, processes: bool):
     from dagster import AssetKey, build_output_context
     from dagster._core.storage.db_io_manager import TableSlice
 
@@ -53,8 +57,6 @@ def work_readers(cfg: dict, readers: int, *, processes: bool):
     from mctm_replica.io_managers.refresh import ReplicaBatchesTypeHandler
     from mctm_replica.parallel.opener import parallel_open
     from mctm_replica.plan import ReplicaBatches, build_plan
-
-    target = f"{'readers' if processes or readers == 1 else 'fanin'}_{readers}_{int(processes)}"
 
     def run() -> int:
         mssql = rb._mssql(cfg)
@@ -79,7 +81,7 @@ def run_worker(method: str, cfg: dict) -> None:
         run = rb.work_source_limit(cfg)
     else:
         kind, n = method.split("_")
-        run = work_readers(cfg, int(n), processes=kind == "fanin" or int(n) > 1)
+        run = work_readers(cfg, method, int(n), processes=kind == "fanin" or int(n) > 1)
     started = time.perf_counter()
     rows = run()
     print(json.dumps({"method": method, "rows": rows, "seconds": time.perf_counter() - started}))
@@ -179,19 +181,36 @@ def bench(rows: int) -> dict:
                 r = results[method] = measure(method, cfg)
                 print(f"  {method:<13} {r['rows']:>9,} rows {r['seconds']:>8.2f}s "
                       f"{r['rows'] / r['seconds']:>10,.0f} rows/s {r['peak_tree_mb']:>7.0f} MB (tree)", flush=True)
+            for method in METHODS[2:]:
+                results[method]["rows_differing_from_readers_1"] = differing(cfg, method, "readers_1")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return results
 
 
+def differing(cfg: dict, table: str, reference: str) -> int:
+    """Rows in one replica and not the other, duplicates counted (0: the same copy)."""
+    import psycopg2
+    from psycopg2 import sql
+
+    a, b = (sql.Identifier("bench", t) for t in (table, reference))
+    query = sql.SQL("SELECT (SELECT count(*) FROM (SELECT * FROM {a} EXCEPT ALL SELECT * FROM {b}) x)"
+                    " + (SELECT count(*) FROM (SELECT * FROM {b} EXCEPT ALL SELECT * FROM {a}) y)").format(a=a, b=b)
+    with psycopg2.connect(host=cfg["pg_host"], port=cfg["pg_port"], dbname=cfg["pg_db"], user=cfg["pg_user"],
+                          password=cfg["pg_password"]) as conn, conn.cursor() as cur:
+        cur.execute(query)
+        return int(cur.fetchone()[0])
+
+
 def table(results: dict) -> str:
     limit = results["source_limit"]["rows"] / results["source_limit"]["seconds"]
-    lines = [f"{'method':<13} {'rows':>10} {'seconds':>8} {'rows/s':>10} {'x 1-conn read':>13} {'tree MB':>8}"]
+    lines = [f"{'method':<13} {'rows':>10} {'seconds':>8} {'rows/s':>10} {'x 1-conn read':>13} {'tree MB':>8} "
+             f"{'rows != readers_1':>17}"]
     for method in METHODS:
         r = results[method]
         rate = r["rows"] / r["seconds"]
         lines.append(f"{method:<13} {r['rows']:>10,} {r['seconds']:>8.2f} {rate:>10,.0f} {rate / limit:>13.2f} "
-                     f"{r['peak_tree_mb']:>8.0f}")
+                     f"{r['peak_tree_mb']:>8.0f} {r.get('rows_differing_from_readers_1', ''):>17}")
     return "\n".join(lines)
 
 
