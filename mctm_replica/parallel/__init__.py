@@ -9,6 +9,7 @@ of the whole refresh -- is the single reader's, unchanged.
 * :mod:`.ranges` -- splitting MIN..MAX into ranges whose ends are open.
 * :mod:`.reader` -- the reader process (``python -m mctm_replica.parallel.reader``).
 * :mod:`.fanin` -- starting, multiplexing and stopping the readers.
+* :mod:`.opener` -- the load's ``open``: the key check, the key span, the readers' job.
 
 This package imports nothing at import time, so a reader process does not load Dagster.
 """

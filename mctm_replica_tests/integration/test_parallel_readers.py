@@ -19,8 +19,9 @@ from dagster import DagsterInstance
 from psycopg2 import sql
 
 from mctm_replica.config import ConfigError
-from mctm_replica_tests.integration.replica_helpers import failure_text, materialization_metadata
+from mctm_replica_tests.integration.replica_helpers import failure_text, materialization_metadata, run_log_text
 from mctm_replica_tests.integration.source_helpers import replica_defs, run_job, source_rows, tsql
+from mctm_replica_tests.integration.test_incremental import stored_watermark
 
 ROWS = 3000  # small: several batches per reader at batch_size 10,000 is not needed to prove the split
 # Generous: the readers are new interpreters on a shared 2-core machine.
@@ -263,3 +264,18 @@ def test_readers_start_inside_the_multiprocess_forkserver_executor(tmp_path, env
         source_rows(mssql_server, source_db, "SELECT id, v, n FROM dbo.wide"))
     assert all_reader_pids() == []
     wait_for(lambda: replica_sessions(mssql_server, source_db) == 0, "the readers' sessions to close")
+
+
+def test_an_incremental_tables_full_load_uses_the_readers_and_stores_the_watermark(tmp_path, env, mssql_server,
+                                                                                   source_db, pg_conn, pg_schema):
+    tsql(mssql_server, source_db, "CREATE TABLE dbo.inc (id bigint PRIMARY KEY, v int, wm bigint NOT NULL)",
+         "INSERT INTO dbo.inc VALUES " + ", ".join(f"({i}, {i % 13}, {i * 2})" for i in range(1, 801)))
+    defs = replica_defs(tmp_path, [{"source_table": "dbo.inc", "target_table": f"{pg_schema}.inc",
+                                    "mode": "incremental", "primary_key": ["id"], "watermark": "wm",
+                                    "parallel_readers": 2}], max_connections=2)
+    instance = DagsterInstance.ephemeral()
+    result = run_job(defs, instance=instance)
+    assert result.success, failure_text(result)
+    assert pg_rows(pg_conn, pg_schema, "inc") == [(i, i % 13, i * 2) for i in range(1, 801)]
+    assert stored_watermark(pg_conn, f"{pg_schema}.inc") == "1600"
+    assert "2 readers over keys 1..800" in run_log_text(instance, result.run_id)
