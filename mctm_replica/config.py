@@ -251,7 +251,7 @@ def _parse_sources(raw: Any, path: Path) -> dict[str, SourceSpec]:
         except ConnectionConfigError as e:
             raise ConfigError(str(e)) from e
         result[name] = SourceSpec(name, prefix, limit, str(body.get("description", "")), on_server,
-                                  connection, parse_max_connections(body, where, limit))
+                                  connection, max_connections=parse_max_connections(body, where, limit))
     return result
 
 
