@@ -84,3 +84,39 @@ def test_a_dropped_reader_connection_is_retried_to_an_exact_copy(tmp_path, env, 
     assert len(pg_rows(pg_conn, pg_schema, "dropped")) == 3000
     logs = run_log_text(instance, result.run_id)
     assert "reader 2 of 2 (1501 <= key) failed" in logs and "transient failure on attempt 1/3" in logs
+
+
+PARENT = """
+import json, sys
+from mctm_replica.parallel.fanin import ReadJob, read_in_parallel
+from mctm_replica.parallel.ranges import split
+job = ReadJob(**json.loads(sys.argv[1]))
+with read_in_parallel(job, split(1, 3000, 3), table="src:dbo.wide") as batches:
+    for batch in batches:
+        pass
+"""
+
+
+def test_readers_exit_when_their_parent_is_killed(mssql_server, source_db):
+    """A step process killed outright (no cleanup runs) leaves no reader and no session."""
+    import json
+    import subprocess
+    import sys
+    from dataclasses import asdict
+
+    from mctm_replica_tests.integration.test_parallel_readers import all_reader_pids
+
+    make_source(mssql_server, source_db)
+    # Longer than wait_for's patience: only readers that notice their parent is gone pass.
+    mssql_server.inject_fault("delay", seconds=300, match=RANGE_QUERY, times=0)
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, json.dumps(asdict(job_for(mssql_server, source_db)))])
+    try:
+        wait_for(lambda: replica_sessions(mssql_server, source_db) == 3, "three reader sessions")
+        assert len(all_reader_pids()) == 3
+        parent.kill()
+        parent.wait()
+        wait_for(lambda: all_reader_pids() == [], "the orphaned readers to exit")
+        wait_for(lambda: replica_sessions(mssql_server, source_db) == 0, "their sessions to close")
+    finally:
+        parent.kill()
+        mssql_server.clear_faults()
