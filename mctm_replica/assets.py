@@ -57,6 +57,7 @@ from pydantic import Field
 from mctm_replica.config import ReplicaConfig, SourceSpec, TableSpec
 from mctm_replica.pools import source_pool
 from mctm_replica.io_managers.preview import dry_run_asset
+from mctm_replica.parallel.opener import parallel_open
 from mctm_replica.plan import ReplicaBatches, SourceQuery, TablePlan, build_plan
 from mctm_replica.naming import TABLE_NAME_KEY, quote_tsql, replica_table_name
 from mctm_replica.resources.mssql import MssqlResource, qualified, select_sql
@@ -124,7 +125,7 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
         mssql: MssqlResource = getattr(context.resources, source.resource_key)
         batches = replica_batches(mssql, spec, full_refresh=config.full_refresh,
                                   reconcile_deletes=config.reconcile_deletes,
-                                  allow_mass_delete=config.allow_mass_delete)
+                                  allow_mass_delete=config.allow_mass_delete, log=context.log)
         if config.dry_run:
             dry_run_asset(context, getattr(context.resources, IO_MANAGER_KEY), batches)
             return  # no output: not a materialization (see dry_run_asset)
@@ -141,7 +142,8 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
 
 
 def replica_batches(mssql: MssqlResource, spec: TableSpec, *, full_refresh: bool = False,
-                    reconcile_deletes: bool = False, allow_mass_delete: bool = False) -> ReplicaBatches:
+                    reconcile_deletes: bool = False, allow_mass_delete: bool = False,
+                    log=None) -> ReplicaBatches:
     """The plan of ``spec``'s table from the live source schema, and the source statements a
     run reads it with (opened lazily). The asset and ``mctm-replica plan`` both build it here."""
     table = mssql.describe_table(spec.source_schema, spec.source_table)
@@ -150,7 +152,8 @@ def replica_batches(mssql: MssqlResource, spec: TableSpec, *, full_refresh: bool
     rows = SourceQuery(read_sql(plan, lines=mssql.format_on_server), what)
     batches = ReplicaBatches(
         plan,
-        open=lambda: mssql.stream(rows.sql, what=rows.what),
+        open=(parallel_open(mssql, plan, rows.sql, log=log) if spec.parallel_readers > 1
+              else lambda: mssql.stream(rows.sql, what=rows.what)),
         source_rows_hint=mssql.estimate_rows(spec.source_schema, spec.source_table),
         full_refresh=full_refresh,
         reconcile_deletes=reconcile_deletes,

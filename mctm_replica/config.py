@@ -28,6 +28,7 @@ from mctm_replica.connection_settings import (
 )
 from mctm_replica.indexes.spec import IndexesSpec, IndexSpecError, parse_indexes
 from mctm_replica.naming import ColumnNaming, IdentifierError, check_pg_identifier, split_qualified
+from mctm_replica.parallel.settings import check_connection_caps, parse_max_connections, parse_parallel_readers
 
 TABLES_ENV = "MCTM_REPLICA_TABLES"
 PACKAGED_TABLES = Path(__file__).with_name("tables.yaml")
@@ -47,6 +48,8 @@ _TABLE_KEYS = {
     "watermark_lookback", "deletes", "max_delete_fraction",
     "indexes",
 }
+_SOURCE_KEYS |= {"max_connections"}  # mctm_replica.parallel.settings
+_TABLE_KEYS |= {"parallel_readers"}  # mctm_replica.parallel.settings
 _INCREMENTAL_ONLY = ("watermark", "watermark_lookback", "deletes")
 _FRESHNESS_KEYS = {"max_lag_hours", "deadline_cron", "timezone"}
 
@@ -90,6 +93,7 @@ class SourceSpec:
     format_on_server: bool = True
     # TLS, certificate validation and read-only intent (mctm_replica.connection_settings).
     connection: SourceConnection = field(default_factory=SourceConnection)
+    max_connections: int = 1  # source connections its copies hold at once (parallel.settings)
 
     @property
     def resource_key(self) -> str:
@@ -161,6 +165,7 @@ class TableSpec:
     # default (DEFAULT_MAX_DELETE_FRACTION, tables under SMALL_TABLE_ROWS exempt).
     max_delete_fraction: float | None = None
     indexes: IndexesSpec = field(default_factory=IndexesSpec)  # the source's indexes on the replica
+    parallel_readers: int = 1  # reader processes of a full load (mctm_replica.parallel)
 
     @property
     def source_name(self) -> str:
@@ -220,6 +225,7 @@ def parse_config(raw: Any, *, path: Path) -> ReplicaConfig:
                 f"`{t.target_name}`; give one of them another `target_table`"
             )
         seen[key] = f"{t.source}:{t.source_name}"
+    check_connection_caps(sources.values(), tables, path)
     return ReplicaConfig(path=path, sources=sources, tables=tables)
 
 
@@ -248,7 +254,7 @@ def _parse_sources(raw: Any, path: Path) -> dict[str, SourceSpec]:
         except ConnectionConfigError as e:
             raise ConfigError(str(e)) from e
         result[name] = SourceSpec(name, prefix, limit, str(body.get("description", "")), on_server,
-                                  connection)
+                                  connection, max_connections=parse_max_connections(body, where, limit))
     return result
 
 
@@ -346,6 +352,7 @@ def _parse_table(entry: Any, index: int, sources: dict[str, SourceSpec], path: P
         incremental=incremental,
         max_delete_fraction=None if fraction is None else float(fraction),
         indexes=indexes,
+        parallel_readers=parse_parallel_readers(entry, where),
     )
 
 

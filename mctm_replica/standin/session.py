@@ -114,6 +114,9 @@ class ClientSession:
                     self.attention.set()
                 self.inbox.put((ptype, payload))
         except (ConnectionClosed, OSError):
+            # The client is gone: like SQL Server, stop waiting on its behalf (an injected
+            # delay ends as an attention would) so the session ends now, not after the wait.
+            self.attention.set()
             self.inbox.put(None)
 
     # ------------------------------------------------------------------ requests
