@@ -123,15 +123,16 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
         # A generator: a dry run yields nothing (no output, so no materialization), which
         # Dagster allows only when results are yielded, not returned.
         mssql: MssqlResource = getattr(context.resources, source.resource_key)
+        if mssql.format_on_server and not config.dry_run:
+            # The fast path proves itself on this server before anything of the table is read.
+            require_same_reads(mssql, table=f"{spec.source}:{spec.source_name}", source=spec.source,
+                               run_id=context.run_id)
         batches = replica_batches(mssql, spec, full_refresh=config.full_refresh,
                                   reconcile_deletes=config.reconcile_deletes,
                                   allow_mass_delete=config.allow_mass_delete, log=context.log)
         if config.dry_run:
             dry_run_asset(context, getattr(context.resources, IO_MANAGER_KEY), batches)
             return  # no output: not a materialization (see dry_run_asset)
-        if mssql.format_on_server:  # the fast path proves itself on this server first
-            require_same_reads(mssql, table=f"{spec.source}:{spec.source_name}", source=spec.source,
-                               run_id=context.run_id)
         context.log.info(
             f"copying {spec.source}:{spec.source_name} -> {spec.target_name} "
             f"({len(batches.plan.columns)} columns, key {batches.plan.primary_key or 'none'}, mode {spec.mode})"
