@@ -25,6 +25,7 @@ from typing import Any
 from dagster import AssetObservation, MetadataValue
 from dagster._core.storage.db_io_manager import TableSlice
 
+from mctm_replica.indexes.replica import index_drift
 from mctm_replica.io_managers.client import PostgresClient, ReplicaLayoutError
 from mctm_replica.io_managers.drift import ColumnChange, diff_layout
 from mctm_replica.io_managers.modes import DeleteGuard, Refresh, mode_for
@@ -112,6 +113,7 @@ def preview_refresh(conn, table_slice: TableSlice, batches: ReplicaBatches, *, r
                         return preview
             mode = mode_for(plan)
             planned = mode.preview(cur, run)
+            index_changes = _index_changes(cur, table_slice, batches, exists=not run.table_created)
     finally:
         conn.rollback()
         conn.set_session(readonly=False)
@@ -119,8 +121,23 @@ def preview_refresh(conn, table_slice: TableSlice, batches: ReplicaBatches, *, r
     preview.reason = planned.reason
     preview.reconcile_deletes = planned.reconcile_deletes
     preview.queries = [q.as_dict() for q in planned.queries]
-    preview.details = planned.details
+    preview.details = {**planned.details, **index_changes}
     return preview
+
+
+def _index_changes(cur, table_slice: TableSlice, batches: ReplicaBatches, *, exists: bool) -> dict[str, Any]:
+    """The indexes the run would create, drop or rebuild, and the source's it leaves out."""
+    wanted = batches.indexes
+    if wanted is None or not wanted.enabled:
+        return {}
+    if exists:
+        drift = index_drift(cur, table_slice, wanted)
+        changes = {"indexes_to_create": drift.create, "indexes_to_drop": drift.drop,
+                   "indexes_to_rebuild": drift.rebuild}
+    else:
+        changes = {"indexes_to_create": [i.name for i in wanted.wanted]}
+    changes["indexes_not_created"] = wanted.not_created
+    return {k: ", ".join(v) for k, v in changes.items() if v}
 
 
 #: Details the text shows in its own lines (the watermark and deletes lines).
