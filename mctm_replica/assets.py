@@ -53,6 +53,7 @@ from mctm_replica.config import ReplicaConfig, SourceSpec, TableSpec
 from mctm_replica.pools import source_pool
 from mctm_replica.plan import ReplicaBatches, TablePlan, build_plan
 from mctm_replica.naming import TABLE_NAME_KEY, quote_tsql, replica_table_name
+from mctm_replica.resources.change_tracking import ChangeTrackingSource
 from mctm_replica.resources.mssql import MssqlResource, qualified, select_sql
 from mctm_replica.read_check import require_same_reads
 from mctm_replica.source_csv import select_lines_sql
@@ -91,7 +92,7 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
         group_name=spec.source,
         kinds={"sqlserver", "postgres"},  # the UI has an icon for `sqlserver`, none for `mssql`
         description=spec.description
-        or f"{'Incremental' if spec.incremental else 'Full'} copy of SQL Server "
+        or f"{'Incremental' if spec.incremental else 'Change Tracking' if spec.mode == 'change_tracking' else 'Full'} copy of SQL Server "
         f"`{spec.source_name}` (source `{spec.source}`) into PostgreSQL `{spec.target_name}`.",
         required_resource_keys={source.resource_key},
         io_manager_key=IO_MANAGER_KEY,
@@ -128,6 +129,11 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
         )
         if plan.watermark is not None:
             _add_incremental_reads(batches, mssql, spec, query, what)
+        if spec.mode == "change_tracking":  # checked before anything is read: fails with the DBA's fix
+            source_of = {c.target_name: c.source_name for c in plan.columns}
+            batches.ct = ChangeTrackingSource(mssql, spec.source_schema, spec.source_table, plan.source_columns,
+                                              [source_of[k] for k in plan.primary_key])
+            batches.ct.check()
         return batches
 
     return _replica

@@ -76,6 +76,9 @@ class ReplicaBatches:
     # ``open`` and ``changes`` yield (csv_line, watermark...) rows that SQL Server formatted
     # (mctm_replica.source_csv) instead of typed values in ``plan.columns`` order.
     lines: bool = False
+    # ``mode: change_tracking``: the checked Change Tracking reads of the table
+    # (mctm_replica.resources.change_tracking.ChangeTrackingSource).
+    ct: Any = None
 
 
 def build_plan(spec: TableSpec, source: SourceTable) -> TablePlan:

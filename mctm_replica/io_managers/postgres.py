@@ -122,7 +122,8 @@ class ReplicaIOManager(IOManager):
             # and (for ReplicaBatches) the source stream opened again from the first row.
             with self.postgres.get_connection() as conn:
                 PostgresClient.ensure_schema(conn, table_slice.schema)
-                if isinstance(obj, ReplicaBatches) and obj.plan.watermark is not None:
+                if isinstance(obj, ReplicaBatches) and (obj.plan.watermark is not None
+                                                        or obj.plan.spec.mode == "change_tracking"):
                     ensure_state_table(conn)
                 return handler.handle_output(context, table_slice, obj, conn)
 
