@@ -44,6 +44,7 @@ from dagster._core.storage.db_io_manager import TableSlice
 from mctm_replica.assets import SOURCE_TAG
 from mctm_replica.config import ReplicaConfig, SourceSpec, TableSpec
 from mctm_replica.content_check import compare_table
+from mctm_replica.ct_checks import build_retention_check
 from mctm_replica.io_managers.drift import diff_layout
 from mctm_replica.io_managers.state import read_state, state_table_exists
 from mctm_replica.io_managers.postgres import PostgresClient
@@ -212,4 +213,5 @@ def build_schema_check(*, spec: TableSpec, source: SourceSpec) -> AssetChecksDef
 
 def build_replica_checks(config: ReplicaConfig) -> list[AssetChecksDefinition]:
     builders = (build_row_count_check, build_rows_match_check, build_schema_check)
-    return [build(spec=t, source=config.sources[t.source]) for t in config.tables for build in builders]
+    return [build(spec=t, source=config.sources[t.source]) for t in config.tables for build in builders] + [
+        build_retention_check(spec=t) for t in config.tables if t.mode == "change_tracking"]

@@ -7,6 +7,7 @@ import pytest
 from dagster import AssetKey
 from psycopg2 import sql
 
+from mctm_replica.config import ConfigError
 from mctm_replica.io_managers.state import STATE_SCHEMA, STATE_TABLE
 from mctm_replica_tests.integration.replica_helpers import failure_text, materialization_metadata
 from mctm_replica_tests.integration.source_helpers import replica_defs, run_checks_only, run_job, source_rows, tsql
@@ -99,3 +100,146 @@ def test_inserts_updates_and_deletes_arrive_for_each_key_type(kind, tmp_path, en
 
     checks = run_checks_only(defs, AssetKey([pg_schema, "t"]), ("row_count_matches", "rows_match"))
     assert checks.success and all(e.passed for e in checks.get_asset_check_evaluations())
+
+
+def simple(server, db, snapshot: bool = False) -> None:
+    tracked(server, db, "id int NOT NULL PRIMARY KEY, v nvarchar(20)",
+            "INSERT INTO dbo.t VALUES (1, N'a'), (2, N'b'), (3, N'c'), (4, N'd')")
+    if snapshot:
+        tsql(server, db, f"ALTER DATABASE [{db}] SET ALLOW_SNAPSHOT_ISOLATION ON")
+
+
+def check_evaluations(result) -> dict[str, object]:
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+def test_retention_passed_resyncs_with_the_reason_and_a_warning_but_a_quiet_table_does_not(
+        tmp_path, env, mssql_server, source_db, pg_conn, pg_schema):
+    simple(mssql_server, source_db)
+    tsql(mssql_server, source_db, "CREATE TABLE dbo.other (id int PRIMARY KEY)",
+         "ALTER TABLE dbo.other ENABLE CHANGE_TRACKING")
+    defs = replica_defs(tmp_path, [ct_table(pg_schema)])
+    assert run_job(defs).success
+    # Only another table changes, then cleanup runs: each run stores the database's current
+    # version, so the quiet table's stored version is never passed.
+    tsql(mssql_server, source_db, "INSERT INTO dbo.other VALUES (1)")
+    assert run_job(defs).success
+    mssql_server.change_tracking_cleanup(source_db)
+    quiet = run_job(defs)
+    assert quiet.success, failure_text(quiet)
+    assert materialization_metadata(quiet)["load"].value == "change_tracking"
+    assert check_evaluations(quiet)["change_tracking_retention"].passed
+
+    # An outage: changes, then cleanup passes them before the next run reads them.
+    stored = stored_version(pg_conn, f"{pg_schema}.t")
+    tsql(mssql_server, source_db, "UPDATE dbo.t SET v = N'a2' WHERE id = 1", "DELETE FROM dbo.t WHERE id = 2")
+    mssql_server.change_tracking_cleanup(source_db)
+    result = run_job(defs)
+    assert result.success, failure_text(result)
+    meta = materialization_metadata(result)
+    assert meta["load"].value == "full"
+    reason = meta["load_reason"].value
+    assert reason.startswith(f"retention passed: stored Change Tracking version {stored} of `src:dbo.t`")
+    assert "2 DAYS" in reason and "CHANGE_RETENTION = 7 DAYS" in reason
+    assert replica(pg_conn, pg_schema) == [(1, "a2"), (3, "c"), (4, "d")]
+    warning = check_evaluations(result)["change_tracking_retention"]
+    assert not warning.passed and warning.severity.value == "WARN"
+    assert f"`{pg_schema}.t`" in warning.description and "retention passed" in warning.description
+
+
+@pytest.mark.parametrize("missing", ["database", "table", "grant"])
+def test_change_tracking_missing_fails_before_reading_with_the_fix(
+        missing, tmp_path, env, mssql_server, source_db, pg_conn, pg_schema):
+    tsql(mssql_server, source_db, "CREATE TABLE dbo.t (id int NOT NULL PRIMARY KEY, v nvarchar(20))",
+         "INSERT INTO dbo.t VALUES (1, N'a')")
+    if missing != "database":
+        tsql(mssql_server, source_db, ENABLE_DB)
+    if missing == "grant":
+        tsql(mssql_server, source_db, ENABLE_TABLE)
+        mssql_server.inject_fault("error", match="CHANGETABLE(CHANGES [dbo].[t]", number=229, times=0,
+                                  message="The VIEW CHANGE TRACKING permission was denied on the object 't'.")
+    try:
+        result = run_job(replica_defs(tmp_path, [ct_table(pg_schema)]))
+    finally:
+        mssql_server.clear_faults()
+    assert not result.success
+    text = failure_text(result)
+    assert "src" in text and "dbo.t" in text
+    fix = {"database": f"ALTER DATABASE [{source_db}] SET CHANGE_TRACKING = ON (CHANGE_RETENTION = 7 DAYS, "
+                       "AUTO_CLEANUP = ON)",
+           "table": "ALTER TABLE [dbo].[t] ENABLE CHANGE_TRACKING",
+           "grant": f"GRANT VIEW CHANGE TRACKING ON [dbo].[t] TO [{mssql_server.user}]"}[missing]
+    assert fix in text
+    with pg_conn.cursor() as cur:  # nothing was read: the replica table was never created
+        cur.execute("SELECT to_regclass(%s)", (f"{pg_schema}.t",))
+        assert cur.fetchone()[0] is None
+
+
+def test_run_failing_between_read_and_commit_leaves_rows_and_version_then_converges(
+        tmp_path, env, mssql_server, source_db, pg_conn, pg_schema):
+    simple(mssql_server, source_db)
+    defs = replica_defs(tmp_path, [ct_table(pg_schema)])
+    assert run_job(defs).success
+    before_rows, before_version = replica(pg_conn, pg_schema), stored_version(pg_conn, f"{pg_schema}.t")
+    tsql(mssql_server, source_db, "INSERT INTO dbo.t VALUES (5, N'e')", "UPDATE dbo.t SET v = N'b2' WHERE id = 2",
+         "DELETE FROM dbo.t WHERE id = 1")
+    # The apply step fails after the changes were read and staged (a trigger on the replica).
+    with pg_conn.cursor() as cur:
+        cur.execute(sql.SQL(
+            "CREATE FUNCTION {s}.boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "RAISE EXCEPTION 'replica write refused'; END $$; "
+            "CREATE TRIGGER boom BEFORE INSERT ON {s}.t FOR EACH ROW EXECUTE FUNCTION {s}.boom()"
+        ).format(s=sql.Identifier(pg_schema)))
+    pg_conn.commit()
+    failed = run_job(defs)
+    assert not failed.success and "replica write refused" in failure_text(failed)
+    assert replica(pg_conn, pg_schema) == before_rows
+    assert stored_version(pg_conn, f"{pg_schema}.t") == before_version
+    with pg_conn.cursor() as cur:
+        cur.execute(sql.SQL("DROP TRIGGER boom ON {}.t").format(sql.Identifier(pg_schema)))
+    pg_conn.commit()
+    result = run_job(defs)
+    assert result.success, failure_text(result)
+    assert replica(pg_conn, pg_schema) == [(2, "b2"), (3, "c"), (4, "d"), (5, "e")]
+    assert stored_version(pg_conn, f"{pg_schema}.t") == version(mssql_server, source_db)
+
+
+@pytest.mark.parametrize("snapshot", [False, True], ids=["version_first", "snapshot"])
+def test_writer_committing_during_the_read_is_neither_lost_nor_applied_twice(
+        snapshot, tmp_path, env, mssql_server, source_db, pg_conn, pg_schema):
+    simple(mssql_server, source_db, snapshot=snapshot)
+    defs = replica_defs(tmp_path, [ct_table(pg_schema)])
+    assert run_job(defs).success
+    tsql(mssql_server, source_db, "UPDATE dbo.t SET v = N'a2' WHERE id = 1")
+    # A writer commits after the run read its version and before it reads the changes:
+    # the changes query runs with the writer's statements in front of it.
+    writes = ("INSERT INTO dbo.t VALUES (9, N'w'); UPDATE dbo.t SET v = N'c2' WHERE id = 3; "
+              "DELETE FROM dbo.t WHERE id = 4; ")
+    # (Snapshot: the writes are not put into the read -- a snapshot transaction would see
+    # none of them anyway -- but committed after the run; the path must still converge.)
+    if not snapshot:
+        mssql_server.inject_fault("rewrite", match="SELECT CASE WHEN", replace=writes + "SELECT CASE WHEN")
+    try:
+        result = run_job(defs)
+    finally:
+        mssql_server.clear_faults()
+    assert result.success, failure_text(result)
+    meta = materialization_metadata(result)
+    assert meta["ct_consistency"].value == ("snapshot" if snapshot else "version_first")
+    if snapshot:
+        tsql(mssql_server, source_db, writes)
+    else:  # version-first: the writer's changes were read too, past the stored version
+        assert meta["ct_version"].value < version(mssql_server, source_db)
+    again = run_job(defs)
+    assert again.success, failure_text(again)
+    meta = materialization_metadata(again)
+    if not snapshot:  # read again, nothing written twice
+        assert (meta["rows_inserted"].value, meta["rows_updated"].value, meta["rows_deleted"].value) == (0, 0, 0)
+    expected = source_rows(mssql_server, source_db, "SELECT id, v FROM dbo.t ORDER BY id")
+    assert replica(pg_conn, pg_schema) == [tuple(r) for r in expected]
+    assert (9, "w") in expected and (1, "a2") in expected and all(r[0] != 4 for r in expected)
+
+
+def test_mode_change_tracking_needs_a_primary_key(tmp_path):
+    with pytest.raises(ConfigError, match="`mode: change_tracking` needs `primary_key`"):
+        replica_defs(tmp_path, [{"source_table": "dbo.t", "target_table": "s.t", "mode": "change_tracking"}])
