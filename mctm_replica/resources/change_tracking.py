@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pymssql
 
@@ -224,6 +224,8 @@ class ChangeTrackingSource:
         self.deleted_keys = []
         with self._session() as (cur, current, min_valid):
             if last < min_valid:  # cleanup ran after the checks: the changes are incomplete
+                if self.status is not None:  # a retried attempt decides again, and resyncs
+                    self.status = replace(self.status, min_valid_version=min_valid)
                 raise RetentionPassed(
                     f"{self._where()}: Change Tracking cleanup removed changes after version {last} while this "
                     f"run started (minimum valid version now {min_valid}); the next run resyncs every row")

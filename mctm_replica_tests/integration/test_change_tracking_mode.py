@@ -7,7 +7,6 @@ import pytest
 from dagster import AssetKey
 from psycopg2 import sql
 
-from mctm_replica.config import ConfigError
 from mctm_replica.io_managers.state import STATE_SCHEMA, STATE_TABLE
 from mctm_replica_tests.integration.replica_helpers import failure_text, materialization_metadata
 from mctm_replica_tests.integration.source_helpers import replica_defs, run_checks_only, run_job, source_rows, tsql
@@ -239,7 +238,3 @@ def test_writer_committing_during_the_read_is_neither_lost_nor_applied_twice(
     assert replica(pg_conn, pg_schema) == [tuple(r) for r in expected]
     assert (9, "w") in expected and (1, "a2") in expected and all(r[0] != 4 for r in expected)
 
-
-def test_mode_change_tracking_needs_a_primary_key(tmp_path):
-    with pytest.raises(ConfigError, match="`mode: change_tracking` needs `primary_key`"):
-        replica_defs(tmp_path, [{"source_table": "dbo.t", "target_table": "s.t", "mode": "change_tracking"}])

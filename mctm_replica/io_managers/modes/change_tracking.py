@@ -11,9 +11,10 @@ rows are consistent with is stored in the same PostgreSQL transaction as the row
 (:mod:`mctm_replica.io_managers.state`): a run that dies before COMMIT leaves both as they
 were, and the next run reads the same changes again.
 
-A table that never changes keeps its stored version valid: ``MIN_VALID_VERSION`` only
-passes it when cleanup removed changes *of this table* newer than it, so a quiet table
-never forces a resync.
+A table that never changes never forces a resync: every run stores the database's
+*current* version (not the version of the table's last change), so a quiet table's
+stored version advances with every run, and only a gap between runs longer than the
+retention lets cleanup pass it.
 """
 
 from __future__ import annotations
