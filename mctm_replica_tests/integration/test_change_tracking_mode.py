@@ -238,3 +238,20 @@ def test_writer_committing_during_the_read_is_neither_lost_nor_applied_twice(
     assert replica(pg_conn, pg_schema) == [tuple(r) for r in expected]
     assert (9, "w") in expected and (1, "a2") in expected and all(r[0] != 4 for r in expected)
 
+
+
+def test_verify_source_reports_change_tracking_and_the_fix(tmp_path, env, mssql_server, source_db, pg_schema):
+    from mctm_replica.config import load_config
+    from mctm_replica.ops.verify import format_report, verify_source
+
+    tsql(mssql_server, source_db, ENABLE_DB, "CREATE TABLE dbo.t (id int NOT NULL PRIMARY KEY, v nvarchar(20))")
+    replica_defs(tmp_path, [ct_table(pg_schema)])
+    config = load_config(tmp_path / "tables.yaml")
+    report = verify_source(config, config.sources["src"])
+    assert not report.ok
+    assert any("ALTER TABLE [dbo].[t] ENABLE CHANGE_TRACKING" in p for p in report.problems), report.problems
+    assert "change tracking NOT READY" in format_report(report)
+    tsql(mssql_server, source_db, ENABLE_TABLE)
+    report = verify_source(config, config.sources["src"])
+    assert report.ok, report.problems
+    assert "change tracking on (retention 2 DAYS, version_first, version 0)" in format_report(report)
