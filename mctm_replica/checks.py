@@ -130,7 +130,7 @@ def build_rows_match_check(*, spec: TableSpec, source: SourceSpec) -> AssetCheck
         def attempt():
             nonlocal unfilled
             with postgres.get_connection() as conn:
-                if spec.incremental is not None:
+                if spec.incremental is not None or spec.mode == "change_tracking":
                     with conn.cursor() as cur:
                         state = read_state(cur, spec.target_name) if state_table_exists(cur) else None
                     unfilled = state.unfilled_columns if state else []
@@ -160,7 +160,8 @@ def build_rows_match_check(*, spec: TableSpec, source: SourceSpec) -> AssetCheck
             severity=AssetCheckSeverity.ERROR,
             description=summary,
             metadata={
-                **({"not_compared": MetadataValue.json(unfilled)} if spec.incremental else {}),
+                **({"not_compared": MetadataValue.json(unfilled)}
+                   if spec.incremental or spec.mode == "change_tracking" else {}),
                 **{k: v for k, v in meta.items() if k not in ("differing_columns", "example_keys")},
                 "differing_columns": MetadataValue.json(meta["differing_columns"]),
                 "example_keys": MetadataValue.json(meta["example_keys"]),

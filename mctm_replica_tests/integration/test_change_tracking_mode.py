@@ -255,3 +255,26 @@ def test_verify_source_reports_change_tracking_and_the_fix(tmp_path, env, mssql_
     report = verify_source(config, config.sources["src"])
     assert report.ok, report.problems
     assert "change tracking on (retention 2 DAYS, version_first, version 0)" in format_report(report)
+
+
+def test_added_column_arrives_and_the_checks_pass(tmp_path, env, mssql_server, source_db, pg_conn, pg_schema):
+    simple(mssql_server, source_db)
+    defs = replica_defs(tmp_path, [ct_table(pg_schema)])
+    assert run_job(defs).success
+    # Existing rows get the default without a tracked change: only changed rows bring it.
+    tsql(mssql_server, source_db, "ALTER TABLE dbo.t ADD extra int NOT NULL DEFAULT 3",
+         "UPDATE dbo.t SET extra = 7 WHERE id = 1", "INSERT INTO dbo.t VALUES (5, N'e', 9)")
+    result = run_job(defs)
+    assert result.success, failure_text(result)
+    meta = materialization_metadata(result)
+    assert meta["load"].value == "change_tracking" and meta["schema_changes"].value
+    assert meta["unfilled_columns"].value == ["extra"]
+    assert replica(pg_conn, pg_schema, "id, extra") == [(1, 7), (2, None), (3, None), (4, None), (5, 9)]
+    checks = check_evaluations(result)
+    assert checks["rows_match"].passed and checks["rows_match"].metadata["not_compared"].value == ["extra"]
+    assert checks["row_count_matches"].passed
+    refresh = defs.resolve_job_def("replica_job").execute_in_process(
+        raise_on_error=False, run_config={"ops": {f"{pg_schema}__t": {"config": {"full_refresh": True}}}})
+    assert refresh.success, failure_text(refresh)
+    assert replica(pg_conn, pg_schema, "id, extra") == [(1, 7), (2, 3), (3, 3), (4, 3), (5, 9)]
+    assert materialization_metadata(refresh)["unfilled_columns"].value == []

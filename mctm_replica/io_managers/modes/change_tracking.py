@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from dagster import MetadataValue
 from psycopg2 import sql
 
 from mctm_replica.io_managers import difference
@@ -74,6 +75,7 @@ class ChangeTrackingMerge(LoadMode):
 
     def __init__(self) -> None:
         self.state: ReplicaState | None = None
+        self.unfilled: list[str] = []
 
     def _source(self, run: Refresh) -> ChangeTrackingSource:
         ct = run.batches.ct
@@ -118,8 +120,13 @@ class ChangeTrackingMerge(LoadMode):
 
     def save_state(self, cur, run: Refresh, decision: Decision, applied: Applied) -> None:
         ct = self._source(run)
+        # Columns added since the last full load: rows not changed since hold NULL there, so
+        # rows_match leaves them out until a full load (as for incremental tables).
+        added = {c.column for c in run.changes if c.kind == "add"}
+        before = set(self.state.unfilled_columns) if self.state is not None else set()
+        self.unfilled = [] if decision.full else sorted((before | added) & set(run.plan.target_columns))
         write_state(cur, target_table=run.name, watermark_column="", watermark_kind=STATE_KIND, watermark=None,
-                    reconciled=True, run_id=run.run_id, unfilled=[], ct_version=ct.version)
+                    reconciled=True, run_id=run.run_id, unfilled=self.unfilled, ct_version=ct.version)
 
     def metadata(self, run: Refresh, decision: Decision, applied: Applied) -> dict[str, Any]:
         ct = self._source(run)
@@ -130,6 +137,7 @@ class ChangeTrackingMerge(LoadMode):
             "ct_consistency": ct.status.consistency,
             "ct_min_valid_version": ct.status.min_valid_version,
             "ct_retention": ct.status.retention,
+            "unfilled_columns": MetadataValue.json(self.unfilled),
             # changed keys read (rows merged plus keys deleted); a full load reads every row instead
             "ct_changes_read": 0 if decision.full else run.staged_rows.get("rows", 0) + len(ct.deleted_keys),
         }
