@@ -278,3 +278,21 @@ def test_added_column_arrives_and_the_checks_pass(tmp_path, env, mssql_server, s
     assert refresh.success, failure_text(refresh)
     assert replica(pg_conn, pg_schema, "id, extra") == [(1, 7), (2, 3), (3, 3), (4, 3), (5, 9)]
     assert materialization_metadata(refresh)["unfilled_columns"].value == []
+
+
+def test_the_delete_guard_stops_mass_deletes_read_from_change_tracking(
+        tmp_path, env, mssql_server, source_db, pg_conn, pg_schema):
+    simple(mssql_server, source_db)
+    defs = replica_defs(tmp_path, [ct_table(pg_schema, max_delete_fraction=0.25)])
+    assert run_job(defs).success
+    before_rows, before_version = replica(pg_conn, pg_schema), stored_version(pg_conn, f"{pg_schema}.t")
+    tsql(mssql_server, source_db, "DELETE FROM dbo.t WHERE id IN (1, 2, 3)")
+    refused = run_job(defs)
+    assert not refused.success
+    assert "would delete 3 of its 4 rows" in failure_text(refused)
+    assert replica(pg_conn, pg_schema) == before_rows
+    assert stored_version(pg_conn, f"{pg_schema}.t") == before_version
+    allowed = defs.resolve_job_def("replica_job").execute_in_process(
+        raise_on_error=False, run_config={"ops": {f"{pg_schema}__t": {"config": {"allow_mass_delete": True}}}})
+    assert allowed.success, failure_text(allowed)
+    assert replica(pg_conn, pg_schema) == [(4, "d")]
