@@ -37,7 +37,12 @@ Mode ``incremental`` (a ``watermark`` column and a ``primary_key`` in tables.yam
 * The first run, a changed watermark column, or run config ``full_refresh: true`` loads
   every row as mode ``full`` does and sets the watermark.
 
-Schema drift (both modes; :mod:`mctm_replica.io_managers.drift`): added columns are added,
+Mode ``change_tracking`` (a ``primary_key``; SQL Server Change Tracking on the table): the
+asset checks that Change Tracking can be read (:mod:`mctm_replica.resources.change_tracking`)
+before anything is read, then the IO manager reads only the changes since the stored version
+(:mod:`mctm_replica.io_managers.modes.change_tracking`).
+
+Schema drift (every mode; :mod:`mctm_replica.io_managers.drift`): added columns are added,
 widened types widened in place; a dropped, narrowed or retyped column fails the run with
 the fix, unless the run has ``full_refresh: true``, which rebuilds those columns.
 """

@@ -25,6 +25,9 @@ Every refresh is one PostgreSQL transaction, driven by the type handler
    * incremental (:mod:`.modes.incremental`): the same update and insert for the changed
      rows, delete rows whose key is gone (when this run reconciles deletes), and store the
      new watermark (:mod:`.state`).
+   * change_tracking (:mod:`.modes.change_tracking`): the same update and insert for the
+     changed keys whose row exists, delete the changed keys whose row is gone, and store
+     the Change Tracking version the rows are consistent with (:mod:`.state`).
 
    The delete guard (:mod:`.modes.guard`) fails the run here, before COMMIT, if it would
    delete more than ``max_delete_fraction`` of the rows (run config
