@@ -54,11 +54,11 @@ import os
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Config, asset
 from pydantic import Field
 
-from mctm_replica.config import ReplicaConfig, SourceSpec, TableSpec
+from mctm_replica.config import ConfigError, ReplicaConfig, SourceSpec, TableSpec
 from mctm_replica.pools import source_pool
 from mctm_replica.plan import ReplicaBatches, TablePlan, build_plan
 from mctm_replica.naming import TABLE_NAME_KEY, quote_tsql, replica_table_name
-from mctm_replica.resources.change_tracking import ChangeTrackingSource
+from mctm_replica.resources.change_tracking import ChangeTrackingSource, key_problem
 from mctm_replica.resources.mssql import MssqlResource, qualified, select_sql
 from mctm_replica.read_check import require_same_reads
 from mctm_replica.source_csv import select_lines_sql
@@ -136,6 +136,9 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
             _add_incremental_reads(batches, mssql, spec, query, what)
         if spec.mode == "change_tracking":  # checked before anything is read: fails with the DBA's fix
             source_of = {c.target_name: c.source_name for c in plan.columns}
+            problem = key_problem([source_of[k] for k in plan.primary_key], table.primary_key)
+            if problem is not None:
+                raise ConfigError(f"table `{spec.source}:{spec.source_name}` (mode change_tracking): {problem}")
             batches.ct = ChangeTrackingSource(mssql, spec.source_schema, spec.source_table, plan.source_columns,
                                               [source_of[k] for k in plan.primary_key])
             batches.ct.check()

@@ -21,7 +21,7 @@ import pymssql
 from mctm_replica.config import ConfigError, ReplicaConfig, SourceSpec, TableSpec
 from mctm_replica.plan import build_plan
 from mctm_replica.read_check import difference_message, run_read_check
-from mctm_replica.resources.change_tracking import ChangeTrackingSource
+from mctm_replica.resources.change_tracking import ChangeTrackingSource, key_problem
 from mctm_replica.resources.mssql import MssqlResource, SourceError, qualified
 from mctm_replica.typemap import UnmappedTypeError
 
@@ -174,6 +174,9 @@ def _table(cur, mssql: MssqlResource, spec: TableSpec) -> TableReport:
             source_of = {c.target_name: c.source_name for c in plan.columns}
             ct = ChangeTrackingSource(mssql, spec.source_schema, spec.source_table, plan.source_columns,
                                       [source_of[k] for k in plan.primary_key])
+            key = key_problem(ct.key, mssql.describe_table(spec.source_schema, spec.source_table).primary_key)
+            if key is not None:
+                t.problems.append(key)
             try:
                 status = ct.check()
                 t.change_tracking = (f"on (retention {status.retention}, {status.consistency}, "

@@ -105,6 +105,16 @@ def versions_sql() -> str:
     return "SELECT CHANGE_TRACKING_CURRENT_VERSION(), CHANGE_TRACKING_MIN_VALID_VERSION(OBJECT_ID(%s))"
 
 
+def key_problem(configured: Sequence[str], table_key: Sequence[str]) -> str | None:
+    """Why ``configured`` (tables.yaml's ``primary_key``) cannot be the key Change Tracking
+    reports -- CHANGETABLE returns the table's own primary key columns -- or None."""
+    if sorted(k.lower() for k in configured) == sorted(k.lower() for k in table_key):
+        return None
+    return (f"`primary_key` {list(configured)} is not the table's primary key {list(table_key) or 'none'}, the "
+            f"key Change Tracking records; set `primary_key: {list(table_key)}`"
+            if table_key else "the table has no primary key, which Change Tracking needs")
+
+
 def _escape(sql: str) -> str:
     # pymssql substitutes parameters with %: a % in a quoted name must not be one.
     return sql.replace("%", "%%")

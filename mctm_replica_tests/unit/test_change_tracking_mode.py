@@ -8,7 +8,7 @@ import datetime as dt
 
 from mctm_replica.io_managers.modes.change_tracking import STATE_KIND, decide
 from mctm_replica.io_managers.state import ReplicaState
-from mctm_replica.resources.change_tracking import CtStatus, changes_sql
+from mctm_replica.resources.change_tracking import CtStatus, changes_sql, key_problem
 
 STATUS = CtStatus("McTM", snapshot=False, current_version=50, min_valid_version=10, retention="2 DAYS")
 
@@ -45,3 +45,10 @@ def test_changes_sql_quotes_names_and_takes_the_version_as_a_parameter():
     assert "LEFT JOIN [dbo].[odd]]%%name] AS t ON t.[id] = ct.[id] AND t.[k2] = ct.[k2]" in q
     assert q.startswith("SELECT CASE WHEN t.[id] IS NULL THEN 1 ELSE 0 END, ct.[id], ct.[k2], t.[id], t.[k2], t.[v] ")
     assert q.count("%s") == 1
+
+
+def test_the_configured_key_must_be_the_tracked_tables_key():
+    assert key_problem(["ID", "k2"], ["k2", "id"]) is None
+    assert key_problem(["code"], ["id"]) == ("`primary_key` ['code'] is not the table's primary key ['id'], the key "
+                                             "Change Tracking records; set `primary_key: ['id']`")
+    assert key_problem(["id"], []) == "the table has no primary key, which Change Tracking needs"
