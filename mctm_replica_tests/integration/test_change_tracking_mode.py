@@ -296,3 +296,14 @@ def test_the_delete_guard_stops_mass_deletes_read_from_change_tracking(
         raise_on_error=False, run_config={"ops": {f"{pg_schema}__t": {"config": {"allow_mass_delete": True}}}})
     assert allowed.success, failure_text(allowed)
     assert replica(pg_conn, pg_schema) == [(4, "d")]
+
+
+def test_a_key_that_is_not_the_tracked_tables_key_fails_before_reading(
+        tmp_path, env, mssql_server, source_db, pg_conn, pg_schema):
+    simple(mssql_server, source_db)
+    result = run_job(replica_defs(tmp_path, [ct_table(pg_schema, ["v"])]))
+    assert not result.success
+    assert "`primary_key` ['v'] is not the table's primary key ['id']" in failure_text(result)
+    with pg_conn.cursor() as cur:
+        cur.execute("SELECT to_regclass(%s)", (f"{pg_schema}.t",))
+        assert cur.fetchone()[0] is None
