@@ -37,11 +37,16 @@ Mode ``incremental`` (a ``watermark`` column and a ``primary_key`` in tables.yam
 * The first run, a changed watermark column, or run config ``full_refresh: true`` loads
   every row as mode ``full`` does and sets the watermark.
 
-Schema drift (both modes; :mod:`mctm_replica.io_managers.drift`): added columns are added,
+Mode ``change_tracking`` (a ``primary_key``; SQL Server Change Tracking on the table): the
+asset checks that Change Tracking can be read (:mod:`mctm_replica.resources.change_tracking`)
+before anything is read, then the IO manager reads only the changes since the stored version
+(:mod:`mctm_replica.io_managers.modes.change_tracking`).
+
+Schema drift (every mode; :mod:`mctm_replica.io_managers.drift`): added columns are added,
 widened types widened in place; a dropped, narrowed or retyped column fails the run with
 the fix, unless the run has ``full_refresh: true``, which rebuilds those columns.
 
-Run config ``dry_run: true`` (both modes): the run says what it would do -- load, watermark,
+Run config ``dry_run: true`` (every mode): the run says what it would do -- load, watermark,
 deletes, schema changes, estimated rows, the source SQL -- and changes nothing; it is an
 ``AssetObservation``, not a materialization (:mod:`mctm_replica.io_managers.preview`). The
 same plan is ``mctm-replica plan`` (:mod:`mctm_replica.ops.dry_run`).
@@ -54,12 +59,13 @@ import os
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Config, Output, asset
 from pydantic import Field
 
-from mctm_replica.config import ReplicaConfig, SourceSpec, TableSpec
+from mctm_replica.config import ConfigError, ReplicaConfig, SourceSpec, TableSpec
 from mctm_replica.pools import source_pool
 from mctm_replica.io_managers.preview import dry_run_asset
 from mctm_replica.parallel.opener import parallel_open
 from mctm_replica.plan import ReplicaBatches, SourceQuery, TablePlan, build_plan
 from mctm_replica.naming import TABLE_NAME_KEY, quote_tsql, replica_table_name
+from mctm_replica.resources.change_tracking import ChangeTrackingSource, key_problem
 from mctm_replica.resources.mssql import MssqlResource, qualified, select_sql
 from mctm_replica.indexes.desired import wanted_indexes
 from mctm_replica.read_check import require_same_reads
@@ -104,7 +110,7 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
         group_name=spec.source,
         kinds={"sqlserver", "postgres"},  # the UI has an icon for `sqlserver`, none for `mssql`
         description=spec.description
-        or f"{'Incremental' if spec.incremental else 'Full'} copy of SQL Server "
+        or f"{'Incremental' if spec.incremental else 'Change Tracking' if spec.mode == 'change_tracking' else 'Full'} copy of SQL Server "
         f"`{spec.source_name}` (source `{spec.source}`) into PostgreSQL `{spec.target_name}`.",
         # The IO manager too: a dry run asks it what it would do (io_managers/preview.py).
         required_resource_keys={source.resource_key, IO_MANAGER_KEY},
@@ -164,6 +170,14 @@ def replica_batches(mssql: MssqlResource, spec: TableSpec, *, full_refresh: bool
     )
     if plan.watermark is not None:
         _add_incremental_reads(batches, mssql, spec, rows.sql, what)
+    if spec.mode == "change_tracking":  # checked before anything is read: fails with the DBA's fix
+        source_of = {c.target_name: c.source_name for c in plan.columns}
+        problem = key_problem([source_of[k] for k in plan.primary_key], table.primary_key)
+        if problem is not None:
+            raise ConfigError(f"table `{spec.source}:{spec.source_name}` (mode change_tracking): {problem}")
+        batches.ct = ChangeTrackingSource(mssql, spec.source_schema, spec.source_table, plan.source_columns,
+                                          [source_of[k] for k in plan.primary_key])
+        batches.ct.check()
     batches.indexes = wanted_indexes(mssql, spec, plan)
     return batches
 

@@ -44,6 +44,7 @@ from dagster._core.storage.db_io_manager import TableSlice
 from mctm_replica.assets import SOURCE_TAG
 from mctm_replica.config import ReplicaConfig, SourceSpec, TableSpec
 from mctm_replica.content_check import compare_table
+from mctm_replica.ct_checks import build_retention_check
 from mctm_replica.indexes.desired import wanted_indexes
 from mctm_replica.indexes.replica import drift_metadata, index_drift
 from mctm_replica.io_managers.drift import diff_layout
@@ -131,7 +132,7 @@ def build_rows_match_check(*, spec: TableSpec, source: SourceSpec) -> AssetCheck
         def attempt():
             nonlocal unfilled
             with postgres.get_connection() as conn:
-                if spec.incremental is not None:
+                if spec.incremental is not None or spec.mode == "change_tracking":
                     with conn.cursor() as cur:
                         state = read_state(cur, spec.target_name) if state_table_exists(cur) else None
                     unfilled = state.unfilled_columns if state else []
@@ -161,7 +162,8 @@ def build_rows_match_check(*, spec: TableSpec, source: SourceSpec) -> AssetCheck
             severity=AssetCheckSeverity.ERROR,
             description=summary,
             metadata={
-                **({"not_compared": MetadataValue.json(unfilled)} if spec.incremental else {}),
+                **({"not_compared": MetadataValue.json(unfilled)}
+                   if spec.incremental or spec.mode == "change_tracking" else {}),
                 **{k: v for k, v in meta.items() if k not in ("differing_columns", "example_keys")},
                 "differing_columns": MetadataValue.json(meta["differing_columns"]),
                 "example_keys": MetadataValue.json(meta["example_keys"]),
@@ -218,4 +220,5 @@ def build_schema_check(*, spec: TableSpec, source: SourceSpec) -> AssetChecksDef
 
 def build_replica_checks(config: ReplicaConfig) -> list[AssetChecksDefinition]:
     builders = (build_row_count_check, build_rows_match_check, build_schema_check)
-    return [build(spec=t, source=config.sources[t.source]) for t in config.tables for build in builders]
+    return [build(spec=t, source=config.sources[t.source]) for t in config.tables for build in builders] + [
+        build_retention_check(spec=t) for t in config.tables if t.mode == "change_tracking"]

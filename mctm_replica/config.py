@@ -33,7 +33,7 @@ from mctm_replica.parallel.settings import check_connection_caps, parse_max_conn
 TABLES_ENV = "MCTM_REPLICA_TABLES"
 PACKAGED_TABLES = Path(__file__).with_name("tables.yaml")
 
-Mode = Literal["full", "incremental"]
+Mode = Literal["full", "incremental", "change_tracking"]
 
 # Dagster asset key parts and group names must be plain names; target schema/table names
 # become the asset key, so they follow the same rule (and need no quoting by readers).
@@ -283,8 +283,11 @@ def _parse_table(entry: Any, index: int, sources: dict[str, SourceSpec], path: P
             )
         check_pg_identifier(part, what=f"{where}: `target_table`")
     mode = entry.get("mode", "full")
-    if mode not in ("full", "incremental"):
-        raise ConfigError(f"{where}: `mode` must be `full` or `incremental`, got `{mode}`")
+    if mode not in ("full", "incremental", "change_tracking"):
+        raise ConfigError(f"{where}: `mode` must be `full`, `incremental` or `change_tracking`, got `{mode}`")
+    if mode == "change_tracking" and entry.get("primary_key") is None:
+        raise ConfigError(f"{where}: `mode: change_tracking` needs `primary_key` (the tracked table's key: "
+                          f"changes are merged and deleted by it); list the key column(s)")
     incremental = _parse_incremental(entry, where) if mode == "incremental" else None
     if incremental is None:
         given = [k for k in _INCREMENTAL_ONLY if k in entry]
@@ -300,7 +303,7 @@ def _parse_table(entry: Any, index: int, sources: dict[str, SourceSpec], path: P
     # Incremental tables read committed data by default: a dirty read of a change that is
     # later rolled back would stay in the replica until the row changes again (a full copy
     # heals by itself on the next run).
-    nolock = entry.get("nolock", incremental is None)
+    nolock = entry.get("nolock", incremental is None and mode != "change_tracking")
     if not isinstance(nolock, bool):
         raise ConfigError(f"{where}: `nolock` must be true or false")
     rows_match_blocking = entry.get("rows_match_blocking", True)

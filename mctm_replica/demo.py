@@ -27,6 +27,7 @@ from mctm_replica.local.services import REPO_ROOT, local_services
 from mctm_replica.resources.postgres import pg_connect
 from mctm_replica.run_report import planned_tables, report_run_summary
 from mctm_replica.run_summary import format_summary, summarize_run
+from mctm_replica.standin.demo_data import change_sim_status_history
 
 
 def replica_job() -> JobDefinition:
@@ -58,9 +59,12 @@ def change_demo_source(env: dict[str, str]) -> str:
             deleted = cur.rowcount
             cur.executemany(DEMO_INSERT, [(900_000 + i, 10_000_000_007, dt.date.today(), Decimal("0.125") * i, i)
                                           for i in range(DEMO_NEW_ROWS)])
+        with conn.cursor() as cur:  # the Change Tracking table (mode: change_tracking)
+            tracked = change_sim_status_history(cur)
     finally:
         conn.close()
-    return f"{updated} rows updated, {DEMO_NEW_ROWS} inserted, {deleted} deleted in McTM dbo.mctm_module_usage"
+    return (f"{updated} rows updated, {DEMO_NEW_ROWS} inserted, {deleted} deleted in McTM dbo.mctm_module_usage; "
+            f"{tracked}")
 
 
 # Customer 13's name has 𠮷, which code page 932 lacks: its varchar copy holds '?'.

@@ -93,6 +93,9 @@ class ReplicaBatches:
     indexes: IndexPlan | None = None
     # The statements behind ``open``/``changes``/``keys``/``cap`` by those names.
     queries: dict[str, SourceQuery] = field(default_factory=dict)
+    # ``mode: change_tracking``: the checked Change Tracking reads of the table
+    # (mctm_replica.resources.change_tracking.ChangeTrackingSource).
+    ct: Any = None
 
 
 def build_plan(spec: TableSpec, source: SourceTable) -> TablePlan:

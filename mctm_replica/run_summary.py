@@ -17,7 +17,7 @@ class TableSummary:
     rows: int | None = None
     seconds: float | None = None
     rows_per_s: float | None = None
-    load: str = "-"  # "full", or "incremental +inserted ~updated -deleted"
+    load: str = "-"  # "full", or "incremental|change_tracking +inserted ~updated -deleted"
     checks: dict[str, bool] = field(default_factory=dict)
 
     @property
@@ -52,10 +52,10 @@ def summarize_run(instance: DagsterInstance, run_id: str) -> list[TableSummary]:
 def _load(meta) -> str:
     if "load" not in meta:
         return "-"
-    if meta["load"].value != "incremental":
+    if meta["load"].value not in ("incremental", "change_tracking"):
         return str(meta["load"].value)
     deleted = f" -{meta['rows_deleted'].value}" if "rows_deleted" in meta else ""
-    return f"incremental +{meta['rows_inserted'].value} ~{meta['rows_updated'].value}{deleted}"
+    return f"{meta['load'].value} +{meta['rows_inserted'].value} ~{meta['rows_updated'].value}{deleted}"
 
 
 def format_summary(rows: list[TableSummary]) -> str:

@@ -18,14 +18,20 @@ import pytest
 from dagster import DagsterEventType, DagsterInstance, DagsterRun
 
 from mctm_replica.run_report import SUMMARY_PREFIX
-from mctm_replica.standin.demo_data import CUSTOMERS, MODULE_USAGE, MODULES, USER_AGENTS, VOIP_CUSTOMERS
+from mctm_replica.standin.demo_data import (
+    CUSTOMERS, MODULE_USAGE, MODULES, SIM_STATUS_ROWS, USER_AGENTS, VOIP_CUSTOMERS,
+)
 
-# The demo registry: production's four tables and the demo's incremental one.
+# The demo registry: production's four tables, the demo's incremental one and its Change
+# Tracking one.
 DEMO_ROWS = {"public.customer": CUSTOMERS, "public.mctm_module": MODULES,
              "public.voipdb_customer": VOIP_CUSTOMERS, "public.voipdb_useragent": USER_AGENTS,
-             "public.mctm_module_usage": MODULE_USAGE}
+             "public.mctm_module_usage": MODULE_USAGE, "public.sim_status_history": SIM_STATUS_ROWS}
 # What replica_job checks per table (freshness belongs to its sensor).
 JOB_CHECKS = ("row_count_matches", "rows_match", "schema_matches")
+# Every check replica_job runs on the demo: JOB_CHECKS per table, plus the Change Tracking
+# table's change_tracking_retention.
+DEMO_JOB_CHECKS = len(DEMO_ROWS) * len(JOB_CHECKS) + 1
 # A run of every table with its checks takes about a minute on a quiet machine; make test
 # runs the rest of the suite on the other core meanwhile.
 RUN_TIMEOUT_S = 420

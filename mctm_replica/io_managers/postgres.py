@@ -25,6 +25,9 @@ Every refresh is one PostgreSQL transaction, driven by the type handler
    * incremental (:mod:`.modes.incremental`): the same update and insert for the changed
      rows, delete rows whose key is gone (when this run reconciles deletes), and store the
      new watermark (:mod:`.state`).
+   * change_tracking (:mod:`.modes.change_tracking`): the same update and insert for the
+     changed keys whose row exists, delete the changed keys whose row is gone, and store
+     the Change Tracking version the rows are consistent with (:mod:`.state`).
 
    The delete guard (:mod:`.modes.guard`) fails the run here, before COMMIT, if it would
    delete more than ``max_delete_fraction`` of the rows (run config
@@ -123,7 +126,8 @@ class ReplicaIOManager(IOManager):
             # and (for ReplicaBatches) the source stream opened again from the first row.
             with self.postgres.get_connection() as conn:
                 PostgresClient.ensure_schema(conn, table_slice.schema)
-                if isinstance(obj, ReplicaBatches) and obj.plan.watermark is not None:
+                if isinstance(obj, ReplicaBatches) and (obj.plan.watermark is not None
+                                                        or obj.plan.spec.mode == "change_tracking"):
                     ensure_state_table(conn)
                 return handler.handle_output(context, table_slice, obj, conn)
 

@@ -1,4 +1,5 @@
-"""Per-table replication state in PostgreSQL: the watermark of each incremental table.
+"""Per-table replication state in PostgreSQL: the watermark of each incremental table, the
+Change Tracking version of each change_tracking table (``watermark_kind`` ``change_tracking``).
 
 One row per replica table in ``mctm_replica.replica_state``. It is read ``FOR UPDATE``
 and written in the same transaction as the rows it describes, so the stored watermark
@@ -30,6 +31,7 @@ class ReplicaState:
     # Columns added to the source since the last full load: rows merged before they were
     # added have no value there, so the content check leaves them out until a full load.
     unfilled_columns: list[str]
+    ct_version: int | None = None  # change_tracking tables: the version the rows are consistent with
 
 
 def _table() -> sql.Composed:
@@ -38,7 +40,7 @@ def _table() -> sql.Composed:
 
 _COLUMNS = sql.SQL(
     "target_table, watermark_column, watermark_kind, watermark, runs_since_reconcile, "
-    "last_reconciled_at, updated_at, unfilled_columns"
+    "last_reconciled_at, updated_at, unfilled_columns, ct_version"
 )
 
 
@@ -56,9 +58,11 @@ def ensure_state_table(conn) -> None:
                 "last_reconciled_at timestamptz, updated_at timestamptz NOT NULL, run_id text, "
                 "unfilled_columns text[] NOT NULL DEFAULT '{{}}')"
             ).format(_table()))
+            # Added for change_tracking tables; state tables made before it get it here.
+            cur.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS ct_version bigint").format(_table()))
         conn.commit()
     except (psycopg2.errors.UniqueViolation, psycopg2.errors.DuplicateTable,
-            psycopg2.errors.DuplicateObject):
+            psycopg2.errors.DuplicateObject, psycopg2.errors.DuplicateColumn):
         conn.rollback()
 
 
@@ -87,16 +91,19 @@ def read_all_states(conn) -> dict[str, ReplicaState]:
 
 
 def write_state(cur, *, target_table: str, watermark_column: str, watermark_kind: str,
-                watermark: str | None, reconciled: bool, run_id: str, unfilled: list[str]) -> None:
+                watermark: str | None, reconciled: bool, run_id: str, unfilled: list[str],
+                ct_version: int | None = None) -> None:
     """Upsert the table's state inside the caller's transaction."""
     cur.execute(sql.SQL(
         "INSERT INTO {t} AS s (target_table, watermark_column, watermark_kind, watermark, "
-        "runs_since_reconcile, last_reconciled_at, updated_at, run_id, unfilled_columns) "
-        "VALUES (%(t)s, %(c)s, %(k)s, %(w)s, 0, CASE WHEN %(r)s THEN now() END, now(), %(run)s, %(u)s) "
+        "runs_since_reconcile, last_reconciled_at, updated_at, run_id, unfilled_columns, ct_version) "
+        "VALUES (%(t)s, %(c)s, %(k)s, %(w)s, 0, CASE WHEN %(r)s THEN now() END, now(), %(run)s, %(u)s, %(v)s) "
         "ON CONFLICT (target_table) DO UPDATE SET watermark_column = EXCLUDED.watermark_column, "
         "watermark_kind = EXCLUDED.watermark_kind, watermark = EXCLUDED.watermark, "
         "runs_since_reconcile = CASE WHEN %(r)s THEN 0 ELSE s.runs_since_reconcile + 1 END, "
         "last_reconciled_at = CASE WHEN %(r)s THEN now() ELSE s.last_reconciled_at END, "
-        "updated_at = now(), run_id = EXCLUDED.run_id, unfilled_columns = EXCLUDED.unfilled_columns"
+        "updated_at = now(), run_id = EXCLUDED.run_id, unfilled_columns = EXCLUDED.unfilled_columns, "
+        "ct_version = EXCLUDED.ct_version"
     ).format(t=_table()), {"t": target_table, "c": watermark_column, "k": watermark_kind,
-                            "w": watermark, "r": reconciled, "run": run_id, "u": unfilled})
+                            "w": watermark, "r": reconciled, "run": run_id, "u": unfilled,
+                            "v": ct_version})

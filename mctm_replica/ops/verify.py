@@ -21,6 +21,7 @@ import pymssql
 from mctm_replica.config import ConfigError, ReplicaConfig, SourceSpec, TableSpec
 from mctm_replica.plan import build_plan
 from mctm_replica.read_check import difference_message, run_read_check
+from mctm_replica.resources.change_tracking import ChangeTrackingSource, key_problem
 from mctm_replica.resources.mssql import MssqlResource, SourceError, qualified
 from mctm_replica.typemap import UnmappedTypeError
 
@@ -54,6 +55,7 @@ class TableReport:
     permissions: dict[str, bool | None] = field(default_factory=dict)
     columns: int | None = None
     estimated_rows: int | None = None
+    change_tracking: str | None = None  # mode change_tracking: what the pre-read checks found
     problems: list[str] = field(default_factory=list)
 
 
@@ -167,6 +169,21 @@ def _table(cur, mssql: MssqlResource, spec: TableSpec) -> TableReport:
         t.columns = len(plan.columns)
     except (ConfigError, UnmappedTypeError, SourceError) as e:
         t.problems.append(str(e))
+    else:
+        if spec.mode == "change_tracking":  # the checks a run makes first, with the same fixes
+            source_of = {c.target_name: c.source_name for c in plan.columns}
+            ct = ChangeTrackingSource(mssql, spec.source_schema, spec.source_table, plan.source_columns,
+                                      [source_of[k] for k in plan.primary_key])
+            key = key_problem(ct.key, mssql.describe_table(spec.source_schema, spec.source_table).primary_key)
+            if key is not None:
+                t.problems.append(key)
+            try:
+                status = ct.check()
+                t.change_tracking = (f"on (retention {status.retention}, {status.consistency}, "
+                                     f"version {status.current_version})")
+            except SourceError as e:
+                t.change_tracking = "NOT READY"
+                t.problems.append(str(e))
     t.estimated_rows = mssql.estimate_rows(spec.source_schema, spec.source_table)
     return t
 
@@ -195,7 +212,8 @@ def format_report(r: SourceReport) -> str:
         columns = "?" if t.columns is None else t.columns
         lines.append(f"  table {t.source_table:<28} -> {t.target_table:<24} "
                      f"{'readable' if t.readable else 'NOT READABLE'}; {perms}; "
-                     f"{columns} columns mapped; {rows}")
+                     f"{columns} columns mapped; {rows}"
+                     + (f"; change tracking {t.change_tracking}" if t.change_tracking else ""))
     lines += [f"  note        {n}" for n in r.notes]
     lines += [f"  problem     {p}" for p in r.problems]
     return "\n".join(lines)

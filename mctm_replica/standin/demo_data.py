@@ -313,8 +313,8 @@ def load_demo_data(engine) -> None:
 # ---------------------------------------------------------------- Change Tracking demo (issue 16)
 # McTM tracks changes the way a production database would: the database has
 # CHANGE_TRACKING on (and ALLOW_SNAPSHOT_ISOLATION, so readers can use a
-# snapshot) and dbo.sim_status_history is tracked. No product table list names
-# it yet; a Change Tracking load mode will.
+# snapshot) and dbo.sim_status_history is tracked. The demo registry
+# (mctm_replica/local/demo_tables.yaml) replicates it with `mode: change_tracking`.
 SIM_STATUS_ROWS = 1200  # a few statuses per demo module, small enough to load in milliseconds
 _SIM_STATUSES = ["ordered", "active", "suspended", "roaming", "deactivated"]
 _SIM_STATUS_DDL = """

@@ -33,7 +33,9 @@ def demo_workdir():
 
 TABLES = ("public.customer", "public.mctm_module", "public.voipdb_customer", "public.voipdb_useragent")
 INCREMENTAL = "public.mctm_module_usage"
-LINE = re.compile(r"(?P<table>\S+)\s+(?P<load>full|incremental \+\d+ ~\d+(?: -\d+)?)\s+(?P<rows>[\d,]+)\s")
+TRACKED = "public.sim_status_history"  # mode: change_tracking
+LINE = re.compile(r"(?P<table>\S+)\s+(?P<load>full|(?:incremental|change_tracking) \+\d+ ~\d+(?: -\d+)?)\s+"
+                  r"(?P<rows>[\d,]+)\s")
 
 
 @pytest.mark.slow
@@ -48,7 +50,7 @@ def test_demo_materializes_every_table_and_passes_its_checks(demo_workdir):
     first, second = out.split("Changing the source between runs:")
     reported, loads = {}, {}
     for text, where in ((first, "run 1"), (second, "run 2")):
-        for table in (*TABLES, INCREMENTAL):
+        for table in (*TABLES, INCREMENTAL, TRACKED):
             line = next(l for l in text.splitlines() if l.startswith(table + " "))
             m = LINE.match(line)
             assert m, f"{where}: {line}"
@@ -58,6 +60,9 @@ def test_demo_materializes_every_table_and_passes_its_checks(demo_workdir):
                 assert f"{check} passed" in line, line
     # Run 2 merged only the demo's changes: 10 deleted, 25 inserted, 50 updated.
     assert loads[INCREMENTAL] == "incremental +25 ~50 -10"
+    # ...and read only Change Tracking's changes: 20 inserted, 12 updated, 6 deleted.
+    assert loads[TRACKED] == "change_tracking +20 ~12 -6"
+    assert "change_tracking_retention passed" in next(l for l in second.splitlines() if l.startswith(TRACKED + " "))
     assert all(loads[t] == "full" for t in TABLES)
     # McTM is Japanese_CI_AS: its varchar columns arrive as code page 932 holds them, and
     # rows_match (passed above for public.customer) compared every one with the source.
@@ -77,6 +82,10 @@ def test_demo_materializes_every_table_and_passes_its_checks(demo_workdir):
             assert cur.fetchone() == (5000 - 10 + 25, True)
             cur.execute("SELECT watermark FROM mctm_replica.replica_state WHERE target_table = %s", (INCREMENTAL,))
             assert cur.fetchone()[0] > "2025"
+            cur.execute(f"SELECT count(*), count(*) FILTER (WHERE status IS NULL) FROM {TRACKED}")
+            assert cur.fetchone() == (1200 - 6 + 20, 0)
+            cur.execute("SELECT ct_version FROM mctm_replica.replica_state WHERE target_table = %s", (TRACKED,))
+            assert cur.fetchone()[0] > 0
         with psycopg2.connect(pg.dsn(DAGSTER_DB)) as conn, conn.cursor() as cur:
             cur.execute("SELECT status FROM runs WHERE run_id = %s", (run_id,))
             assert cur.fetchone() == ("SUCCESS",)
@@ -89,7 +98,7 @@ def test_demo_materializes_every_table_and_passes_its_checks(demo_workdir):
             # The run's log ends with the per-table summary the demo printed.
             cur.execute("SELECT event FROM event_logs WHERE run_id = %s ORDER BY id DESC LIMIT 1", (run_id,))
             last = json.loads(cur.fetchone()[0])["dagster_event"]["message"]
-    assert last.startswith("Replica run summary (SUCCESS): 5 of 5 table(s) copied"), last
+    assert last.startswith("Replica run summary (SUCCESS): 6 of 6 table(s) copied"), last
     for table, rows in reported.items():
         assert re.search(rf"^{re.escape(table)} +{re.escape(loads[table])} +{rows:,} ", last, re.M), (table, last)
 

@@ -20,7 +20,8 @@ from mctm_replica.ops.info import table_info
 from mctm_replica.standin import StandIn
 
 DEMO_ROWS = {"public.customer": 2000, "public.mctm_module": 3000,
-             "public.voipdb_customer": 800, "public.voipdb_useragent": 2500, "public.mctm_module_usage": 5000}
+             "public.voipdb_customer": 800, "public.voipdb_useragent": 2500, "public.mctm_module_usage": 5000,
+             "public.sim_status_history": 1200}
 
 
 @pytest.fixture(scope="module")
@@ -122,7 +123,8 @@ def test_info_shows_counts_last_materialization_and_checks(ops_env, tmp_path, mo
         r = rows[table]
         assert (r["source_rows"], r["target_rows"], r["last_rows"]) == (n, n, n)
         assert r["last_run_status"] == "SUCCESS"
-        assert r["mode"] == ("incremental" if table == "public.mctm_module_usage" else "full")
+        assert r["mode"] == {"public.mctm_module_usage": "incremental",
+                             "public.sim_status_history": "change_tracking"}.get(table, "full")
         assert (r["watermark"] is not None) == (r["mode"] == "incremental")
         assert r["checks"]["row_count_matches"] == "SUCCEEDED"
         assert r["last_materialization"].endswith("+00:00")

@@ -133,15 +133,26 @@ def test_missing_file_names_the_variable(tmp_path):
         load_config(tmp_path / "absent.yaml")
 
 
-def test_demo_registry_is_production_plus_one_incremental_table():
+def test_demo_registry_is_production_plus_one_incremental_and_one_change_tracking_table():
     from mctm_replica.local.services import DEMO_TABLES
 
     production, demo = load_config(PACKAGED_TABLES), load_config(DEMO_TABLES)
     assert demo.sources == production.sources
     assert demo.tables[:len(production.tables)] == production.tables
-    (extra,) = demo.tables[len(production.tables):]
+    extra, tracked = demo.tables[len(production.tables):]
     assert (extra.mode, extra.target_name, extra.incremental.watermark) == (
         "incremental", "public.mctm_module_usage", "UpdatedAt")
+    assert (tracked.mode, tracked.target_name, tracked.primary_key, tracked.nolock) == (
+        "change_tracking", "public.sim_status_history", ("HistoryID",), False)
+
+
+def test_mode_change_tracking_needs_a_primary_key_and_reads_committed_rows(tmp_path):
+    with pytest.raises(ConfigError, match="`mode: change_tracking` needs `primary_key`"):
+        load_config(write(tmp_path, with_table(mode="change_tracking")))
+    spec = load_config(write(tmp_path, with_table(mode="change_tracking", primary_key=["id"]))).tables[0]
+    assert (spec.mode, spec.primary_key, spec.nolock, spec.incremental) == ("change_tracking", ("id",), False, None)
+    with pytest.raises(ConfigError, match="only apply to `mode: incremental`"):
+        load_config(write(tmp_path, with_table(mode="change_tracking", primary_key=["id"], watermark="wm")))
 
 
 def test_max_delete_fraction_is_a_number_from_0_to_1(tmp_path):
