@@ -285,3 +285,38 @@ def test_a_table_that_cannot_be_planned_is_named_and_fails_the_command(
     monkeypatch.setenv("SRC_PASSWORD", "wrong-pw-31337")
     code, out = plan_cli(monkeypatch, capsys, tmp_path)
     assert code == 1 and "cannot plan:" in out and "wrong-pw-31337" not in out
+
+
+def test_change_tracking_plans_from_the_stored_version_and_its_sql_reads_those_changes(
+        tmp_path, monkeypatch, capsys, env, mssql_server, source_db, pg_conn, pg_schema):
+    tsql(mssql_server, source_db,
+         "ALTER DATABASE CURRENT SET CHANGE_TRACKING = ON (CHANGE_RETENTION = 2 DAYS, AUTO_CLEANUP = ON)",
+         "CREATE TABLE dbo.t (id int NOT NULL PRIMARY KEY, v nvarchar(20))",
+         "INSERT INTO dbo.t VALUES (1, N'a'), (2, N'b')", "ALTER TABLE dbo.t ENABLE CHANGE_TRACKING")
+    defs = replica_defs(tmp_path, [{"source_table": "dbo.t", "target_table": f"{pg_schema}.t",
+                                    "mode": "change_tracking", "primary_key": ["id"]}])
+    assert run_job(defs).success
+    stored = source_rows(mssql_server, source_db, "SELECT CHANGE_TRACKING_CURRENT_VERSION()")[0][0]
+    tsql(mssql_server, source_db, "INSERT INTO dbo.t VALUES (3, N'c')", "DELETE FROM dbo.t WHERE id = 1")
+    before = pg_snapshot(pg_conn)
+
+    code, [table] = plan_json(monkeypatch, capsys, tmp_path, "--table", f"{pg_schema}.t")
+
+    assert code == 0, table
+    assert (table["load"], table["reason"]) == ("change_tracking", "change_tracking")
+    assert table["details"]["change_tracking_version"] == stored
+    assert table["details"]["reads_changes_since"] == stored
+    changes = next(q for q in table["queries"] if q["purpose"] == "changes")
+    assert changes["params"] == [stored] and "CHANGETABLE(CHANGES" in changes["sql"]
+    # The printed statement is the one the run sends: it returns the two changed keys.
+    conn = mssql_server.connect_pymssql(database=source_db, autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(changes["sql"], tuple(changes["params"]))
+            assert len(cur.fetchall()) == 2
+    finally:
+        conn.close()
+    assert pg_snapshot(pg_conn) == before
+    code, out = plan_cli(monkeypatch, capsys, tmp_path)
+    assert f"change tracking version: {stored}" in out
+    assert pg_snapshot(pg_conn) == before

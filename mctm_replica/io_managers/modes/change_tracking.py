@@ -27,10 +27,17 @@ from psycopg2 import sql
 
 from mctm_replica.io_managers import difference
 from mctm_replica.io_managers.copy_format import CsvBatchEncoder
-from mctm_replica.io_managers.modes.base import Applied, Decision, LoadMode, Read, Refresh
+from mctm_replica.io_managers.modes.base import Applied, Decision, LoadMode, PlannedQuery, Read, Refresh
 from mctm_replica.io_managers.modes.full import apply_full
-from mctm_replica.io_managers.state import ReplicaState, read_state, write_state
-from mctm_replica.resources.change_tracking import ChangeTrackingSource, CtStatus
+from mctm_replica.io_managers.state import ReplicaState, read_state, state_table_exists, write_state
+from mctm_replica.resources.mssql import qualified
+from mctm_replica.resources.change_tracking import (
+    ChangeTrackingSource,
+    CtStatus,
+    all_rows_sql,
+    changes_sql,
+    versions_sql,
+)
 
 #: ``watermark_kind`` of a Change Tracking table's row in the state table.
 STATE_KIND = "change_tracking"
@@ -85,7 +92,10 @@ class ChangeTrackingMerge(LoadMode):
 
     def decide(self, cur, run: Refresh) -> Decision:
         ct = self._source(run)
-        self.state = read_state(cur, run.name, for_update=True)
+        if run.dry_run:  # READ ONLY: no row lock, and the state table may not exist yet
+            self.state = read_state(cur, run.name) if state_table_exists(cur) else None
+        else:
+            self.state = read_state(cur, run.name, for_update=True)
         decision = decide(self.state, ct.status, table_created=run.table_created,
                           full_refresh=run.batches.full_refresh, table=f"{ct.mssql.source}:{ct.name}")
         if decision.reason.startswith("retention passed"):
@@ -104,6 +114,21 @@ class ChangeTrackingMerge(LoadMode):
         return [Read("rows", lambda: ct.read_changes(decision.since), encoder=rows),
                 Read("keys", ct.read_deleted_keys,
                      encoder=CsvBatchEncoder(plan.primary_key, values, [False] * len(plan.primary_key)))]
+
+    def planned_queries(self, run: Refresh, decision: Decision, reads: list[Read]) -> list[PlannedQuery]:
+        ct = self._source(run)
+        versions = PlannedQuery("Change Tracking versions", versions_sql(), (qualified(ct.schema, ct.table),))
+        if decision.full:
+            return [versions, PlannedQuery("rows", all_rows_sql(ct.schema, ct.table, ct.columns))]
+        return [versions, PlannedQuery("changes", changes_sql(ct.schema, ct.table, ct.columns, ct.key),
+                                       (decision.since,))]
+
+    def preview_details(self, run: Refresh, decision: Decision) -> dict[str, Any]:
+        status = self._source(run).status
+        return {"change_tracking_version": decision.previous,
+                "reads_changes_since": None if decision.full else decision.since,
+                "current_version": status.current_version, "min_valid_version": status.min_valid_version,
+                "ct_consistency": status.consistency, "retention": status.retention}
 
     def apply(self, cur, run: Refresh, decision: Decision, stages: Mapping[str, sql.Composable]) -> Applied:
         if decision.full:
