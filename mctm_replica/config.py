@@ -27,6 +27,7 @@ from mctm_replica.connection_settings import (
     parse_connection,
 )
 from mctm_replica.naming import ColumnNaming, IdentifierError, check_pg_identifier, split_qualified
+from mctm_replica.partitions import PartitionConfigError, PartitionSpec, parse_partitions
 
 TABLES_ENV = "MCTM_REPLICA_TABLES"
 PACKAGED_TABLES = Path(__file__).with_name("tables.yaml")
@@ -43,7 +44,7 @@ _TABLE_KEYS = {
     "source", "source_table", "target_table", "mode", "primary_key", "columns", "nolock",
     "row_count_tolerance", "column_naming", "column_names", "description",
     "rows_match_blocking", "rows_match", "rows_match_segment_rows", "freshness", "watermark",
-    "watermark_lookback", "deletes", "max_delete_fraction",
+    "watermark_lookback", "deletes", "max_delete_fraction", "partitions",
 }
 _INCREMENTAL_ONLY = ("watermark", "watermark_lookback", "deletes")
 _FRESHNESS_KEYS = {"max_lag_hours", "deadline_cron", "timezone"}
@@ -158,6 +159,7 @@ class TableSpec:
     # Delete guard: a run may remove at most this share of the replica's rows. None: the
     # default (DEFAULT_MAX_DELETE_FRACTION, tables under SMALL_TABLE_ROWS exempt).
     max_delete_fraction: float | None = None
+    partitions: PartitionSpec | None = None  # time-partitioned asset (mctm_replica.partitions)
 
     @property
     def source_name(self) -> str:
@@ -338,7 +340,20 @@ def _parse_table(entry: Any, index: int, sources: dict[str, SourceSpec], path: P
         freshness=freshness,
         incremental=incremental,
         max_delete_fraction=None if fraction is None else float(fraction),
+        partitions=_parse_partitions(entry, mode, where),
     )
+
+
+def _parse_partitions(entry: dict, mode: str, where: str) -> PartitionSpec | None:
+    if "partitions" not in entry:
+        return None
+    if mode != "full":
+        raise ConfigError(f"{where}: `partitions` replaces `mode: incremental` (each partition is "
+                          f"copied whole); remove one of them")
+    try:
+        return parse_partitions(entry["partitions"], where)
+    except PartitionConfigError as e:
+        raise ConfigError(str(e)) from e
 
 
 def _parse_incremental(entry: dict, where: str) -> IncrementalSpec:
