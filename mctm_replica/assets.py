@@ -49,11 +49,14 @@ import os
 from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Config, asset
 from pydantic import Field
 
-from mctm_replica.config import ReplicaConfig, SourceSpec, TableSpec
+from mctm_replica.config import ConfigError, ReplicaConfig, SourceSpec, TableSpec
 from mctm_replica.pools import source_pool
 from mctm_replica.plan import ReplicaBatches, TablePlan, build_plan
 from mctm_replica.naming import TABLE_NAME_KEY, quote_tsql, replica_table_name
 from mctm_replica.resources.mssql import MssqlResource, qualified, select_sql
+from mctm_replica.partition_slices import outside_rows
+from mctm_replica.partition_slices import target_column as partition_target
+from mctm_replica.partitions import PARTITION_COLUMN_TYPES, PartitionRun, partition_column_error, slice_predicate_tsql
 from mctm_replica.read_check import require_same_reads
 from mctm_replica.source_csv import select_lines_sql
 
@@ -97,7 +100,10 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
         io_manager_key=IO_MANAGER_KEY,
         op_tags={SOURCE_TAG: spec.source},
         pool=source_pool(spec.source),  # one source read at a time, across runs (pools.py)
+        partitions_def=spec.partitions.definition() if spec.partitions else None,
         metadata={
+            # The IO manager's TableSlice names the partition column (Dagster requires it).
+            **({"partition_expr": partition_target(spec)} if spec.partitions else {}),
             "source_table": f"{spec.source}:{spec.source_name}",
             "target_table": spec.target_name,
             "mode": spec.mode,
@@ -117,9 +123,18 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
             f"copying {spec.source}:{spec.source_name} -> {spec.target_name} "
             f"({len(plan.columns)} columns, key {plan.primary_key or 'none'}, mode {spec.mode})"
         )
+        params: tuple = ()
+        partition = None
+        if spec.partitions is not None:
+            partition = _partition_run(context, mssql, spec, plan)
+            # pymssql substitutes parameters with %: a % in a quoted name must not be one.
+            query = f"{query.replace('%', '%%')} WHERE {slice_predicate_tsql(spec.partitions.column)}"
+            params = (partition.start, partition.end)
+            what = f"{what} partition {partition.key}"
         batches = ReplicaBatches(
             plan,
-            open=lambda: mssql.stream(query, what=what),
+            open=lambda: mssql.stream(query, params, what=what),
+            partition=partition,
             source_rows_hint=mssql.estimate_rows(spec.source_schema, spec.source_table),
             full_refresh=config.full_refresh,
             reconcile_deletes=config.reconcile_deletes,
@@ -131,6 +146,20 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
         return batches
 
     return _replica
+
+
+def _partition_run(context: AssetExecutionContext, mssql: MssqlResource, spec: TableSpec,
+                   plan: TablePlan) -> PartitionRun:
+    """This run's partition: its bounds, and how many source rows belong to no partition."""
+    pspec, where = spec.partitions, f"table `{spec.source}:{spec.source_name}`"
+    column = next((c for c in plan.columns if c.source_name.lower() == pspec.column.lower()), None)
+    if column is None or column.source_type.name not in PARTITION_COLUMN_TYPES:
+        raise ConfigError(partition_column_error(where, pspec.column,
+                                                 None if column is None else column.source_type.declared()))
+    start, end = pspec.bounds(context.partition_key)
+    outside, null = outside_rows(mssql, spec)
+    return PartitionRun(context.partition_key, column.target_name, start, end, pspec.describe(),
+                        int(outside), int(null))
 
 
 def read_sql(plan: TablePlan, *, lines: bool) -> str:

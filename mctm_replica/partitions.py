@@ -122,3 +122,31 @@ def parse_partitions(raw: Any, where: str) -> PartitionSpec:
         raise PartitionConfigError(f"{where}: `partitions.timezone` must be an IANA name like "
                                    f"`Asia/Tokyo`, got {tz!r}") from e
     return PartitionSpec(column=column, granularity=granularity, start=start, timezone=tz)
+
+
+#: Source types a partition column may have: local dates and times without an offset.
+PARTITION_COLUMN_TYPES = ("date", "datetime", "datetime2", "smalldatetime")
+
+
+@dataclass(frozen=True)
+class PartitionRun:
+    """One run's partition, as the asset hands it to the IO manager."""
+
+    key: str  # Dagster partition key, e.g. 2024-05-02
+    target_column: str  # the partition column in the replica
+    start: dt.datetime  # inclusive, naive local time
+    end: dt.datetime  # exclusive
+    definition: str  # PartitionSpec.describe(), stored with the replica
+    # Source rows in no partition (column NULL, before the first or after the current
+    # one): never copied, always reported. None: not counted.
+    outside_rows: int | None = None
+    outside_null: int | None = None
+
+
+def partition_column_error(spec_where: str, column: str, found: Any) -> str:
+    """The message for a partition column the source lacks or cannot partition by."""
+    if found is None:
+        return (f"{spec_where}: `partitions.column` `{column}` is not a copied column of the source "
+                f"table; name one of its date or datetime columns (and keep it in `columns`)")
+    return (f"{spec_where}: `partitions.column` `{column}` is {found}; a partition column must be "
+            f"one of {list(PARTITION_COLUMN_TYPES)} (local times without an offset)")

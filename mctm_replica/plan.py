@@ -16,6 +16,7 @@ from typing import Any
 
 from mctm_replica.config import ConfigError, TableSpec
 from mctm_replica.naming import target_column_names
+from mctm_replica.partitions import PartitionRun
 from mctm_replica.resources.mssql import SourceTable
 from mctm_replica.typemap import SourceType, lookup, pg_type
 from mctm_replica.watermark import Watermark, resolve_watermark
@@ -76,6 +77,8 @@ class ReplicaBatches:
     # ``open`` and ``changes`` yield (csv_line, watermark...) rows that SQL Server formatted
     # (mctm_replica.source_csv) instead of typed values in ``plan.columns`` order.
     lines: bool = False
+    # Time-partitioned tables: the one partition this run replaces (``open`` reads only it).
+    partition: PartitionRun | None = None
 
 
 def build_plan(spec: TableSpec, source: SourceTable) -> TablePlan:
