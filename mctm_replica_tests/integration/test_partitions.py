@@ -86,3 +86,51 @@ def test_backfill_copies_each_partition_and_a_failed_one_reruns_alone(
         # Dagster's own partition status is the record of what was copied.
         status = instance.get_materialized_partitions(AssetKey([pg_schema, "u"]))
         assert status == set(KEYS)
+
+
+def test_schedule_refreshes_the_current_and_previous_partition_in_its_own_job(
+        env, tmp_path, mssql_server, source, pg_schema, pg_conn):
+    from dagster import build_schedule_context
+    from zoneinfo import ZoneInfo
+
+    defs = replica_defs(tmp_path, [partitioned_table(pg_schema), {"source_table": "dbo.u", "target_table":
+                                                                  f"{pg_schema}.whole"}])
+    job_name = f"{pg_schema}__u_partitions_job"
+    schedule = defs.resolve_schedule_def(f"{pg_schema}__u_partitions_schedule")
+    assert schedule.job_name == job_name
+    tick = dt.datetime(2023, 1, 6, 8, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
+    requests = schedule.evaluate_tick(build_schedule_context(
+        scheduled_execution_time=tick, repository_def=defs.get_repository_def())).run_requests
+    assert [r.partition_key for r in requests] == [KEYS[4], KEYS[5]]
+    # The unpartitioned replica_job leaves the partitioned table to its own job.
+    replica_job = defs.resolve_job_def("replica_job")
+    assert AssetKey([pg_schema, "u"]) not in replica_job.asset_layer.executable_asset_keys
+    job = defs.resolve_job_def(job_name)
+    with DagsterInstance.ephemeral() as instance:
+        for r in requests:
+            result = job.execute_in_process(partition_key=r.partition_key, instance=instance, raise_on_error=False)
+            assert result.success, failure_text(result)
+            checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+            assert checks["row_count_matches"] and checks["rows_match"]
+            assert checks["schema_matches"] is False  # reports the three rows in no partition
+    assert sorted(r[0] for r in replica(pg_conn, pg_schema)) == list(range(12, 18))
+    # The step of a partition run claims the source's pool, as every copy does.
+    asset_def = next(a for a in defs.assets if AssetKey([pg_schema, "u"]) in a.keys)
+    assert asset_def.op.pool == "mctm_replica/src"
+
+
+def test_a_changed_partition_definition_fails_with_the_fix_and_changes_nothing(
+        env, tmp_path, mssql_server, source, pg_schema, pg_conn):
+    with DagsterInstance.ephemeral() as instance:
+        daily = replica_defs(tmp_path, [partitioned_table(pg_schema)])
+        assert run_partition(daily, pg_schema, KEYS[0], instance, checks=False).success
+        before = replica(pg_conn, pg_schema)
+        monthly = replica_defs(tmp_path, [partitioned_table(pg_schema, partitions={
+            "column": "UsageDate", "granularity": "monthly", "start": "2023-01-01"})])
+        result = run_partition(monthly, pg_schema, "2023-01-01", instance, checks=False)
+    assert not result.success
+    text = failure_text(result)
+    assert f"replica table `{pg_schema}.u` was built with partitions daily by UsageDate from 2023-01-01 " \
+           f"(Asia/Tokyo), but tables.yaml now says monthly by UsageDate" in text
+    assert f"DROP TABLE {pg_schema}.u, then backfill every partition" in text
+    assert replica(pg_conn, pg_schema) == before
