@@ -101,6 +101,7 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
         op_tags={SOURCE_TAG: spec.source},
         pool=source_pool(spec.source),  # one source read at a time, across runs (pools.py)
         partitions_def=spec.partitions.definition() if spec.partitions else None,
+        backfill_policy=spec.partitions.backfill_policy() if spec.partitions else None,
         metadata={
             # The IO manager's TableSlice names the partition column (Dagster requires it).
             **({"partition_expr": partition_target(spec)} if spec.partitions else {}),
@@ -156,10 +157,13 @@ def _partition_run(context: AssetExecutionContext, mssql: MssqlResource, spec: T
     if column is None or column.source_type.name not in PARTITION_COLUMN_TYPES:
         raise ConfigError(partition_column_error(where, pspec.column,
                                                  None if column is None else column.source_type.declared()))
-    start, end = pspec.bounds(context.partition_key)
+    # A backfill run may carry a range of partitions (backfill policy): one slice from the
+    # first one's start to the last one's end.
+    keys = context.partition_key_range
+    start, end = pspec.bounds(keys.start)[0], pspec.bounds(keys.end)[1]
+    label = keys.start if keys.start == keys.end else f"{keys.start}..{keys.end}"
     outside, null = outside_rows(mssql, spec)
-    return PartitionRun(context.partition_key, column.target_name, start, end, pspec.describe(),
-                        int(outside), int(null))
+    return PartitionRun(label, column.target_name, start, end, pspec.describe(), int(outside), int(null))
 
 
 def read_sql(plan: TablePlan, *, lines: bool) -> str:

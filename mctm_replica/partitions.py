@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from dagster import DailyPartitionsDefinition, MonthlyPartitionsDefinition, TimeWindowPartitionsDefinition
+from dagster import BackfillPolicy, DailyPartitionsDefinition, MonthlyPartitionsDefinition, TimeWindowPartitionsDefinition
 
 from mctm_replica.naming import quote_tsql
 
@@ -48,6 +48,12 @@ class PartitionSpec:
         if self.granularity == "daily":
             return DailyPartitionsDefinition(start_date=start, timezone=self.timezone, end_offset=1)
         return MonthlyPartitionsDefinition(start_date=start, timezone=self.timezone, end_offset=1)
+
+    def backfill_policy(self) -> BackfillPolicy:
+        """A backfill copies up to a month per run: a year of daily history is 12 runs, not
+        365 (each run costs seconds of start-up), and a failed run re-reads at most a month.
+        A monthly partition is large enough to be a run of its own."""
+        return BackfillPolicy.multi_run(max_partitions_per_run=31 if self.granularity == "daily" else 1)
 
     def describe(self) -> str:
         """The definition as stored with the replica and compared on every run."""
