@@ -133,15 +133,17 @@ def test_missing_file_names_the_variable(tmp_path):
         load_config(tmp_path / "absent.yaml")
 
 
-def test_demo_registry_is_production_plus_one_incremental_table():
+def test_demo_registry_is_production_plus_an_incremental_and_a_partitioned_table():
     from mctm_replica.local.services import DEMO_TABLES
 
     production, demo = load_config(PACKAGED_TABLES), load_config(DEMO_TABLES)
     assert demo.sources == production.sources
     assert demo.tables[:len(production.tables)] == production.tables
-    (extra,) = demo.tables[len(production.tables):]
+    extra, partitioned = demo.tables[len(production.tables):]
     assert (extra.mode, extra.target_name, extra.incremental.watermark) == (
         "incremental", "public.mctm_module_usage", "UpdatedAt")
+    assert (partitioned.target_name, partitioned.partitions.granularity, partitioned.partitions.column) == (
+        "public.sim_daily_usage", "daily", "UsageDate")
 
 
 def test_max_delete_fraction_is_a_number_from_0_to_1(tmp_path):
