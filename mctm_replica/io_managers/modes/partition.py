@@ -35,17 +35,22 @@ class PartitionDefinitionChanged(ConfigError):
     """tables.yaml's ``partitions`` differs from the one the replica was built with."""
 
 
-def stored_definition(cur, schema: str, table: str) -> str | None:
-    """The partition definition recorded on the replica table, or None."""
+def table_comment(cur, schema: str, table: str) -> str | None:
     cur.execute(
         "SELECT d.description FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
         "JOIN pg_description d ON d.objoid = c.oid AND d.objsubid = 0 "
         "AND d.classoid = 'pg_class'::regclass WHERE n.nspname = %s AND c.relname = %s",
         (schema, table))
     row = cur.fetchone()
-    if row is None or not row[0].startswith(COMMENT_PREFIX):
+    return None if row is None else row[0]
+
+
+def stored_definition(cur, schema: str, table: str) -> str | None:
+    """The partition definition recorded on the replica table, or None."""
+    comment = table_comment(cur, schema, table)
+    if comment is None or not comment.startswith(COMMENT_PREFIX):
         return None
-    return row[0][len(COMMENT_PREFIX):]
+    return comment[len(COMMENT_PREFIX):]
 
 
 class PartitionSlice(LoadMode):
@@ -97,8 +102,12 @@ class PartitionSlice(LoadMode):
 
     def save_state(self, cur, run: Refresh, decision: Decision, applied: Applied) -> None:
         part = self._partition(run)
-        if run.table_created or stored_definition(cur, run.table_slice.schema, run.table_slice.table) is None:
+        comment = None if run.table_created else table_comment(cur, run.table_slice.schema, run.table_slice.table)
+        if comment is None:
             cur.execute(sql.SQL("COMMENT ON TABLE {} IS %s").format(run.live), (COMMENT_PREFIX + part.definition,))
+        elif not comment.startswith(COMMENT_PREFIX):  # an operator's comment is never overwritten
+            run.log.warning(f"{run.name}: has a comment of its own, so its partition definition is not "
+                            f"recorded and a change of `partitions` cannot be detected")
 
     def metadata(self, run: Refresh, decision: Decision, applied: Applied) -> dict[str, Any]:
         part = self._partition(run)
