@@ -56,7 +56,7 @@ same plan is ``mctm-replica plan`` (:mod:`mctm_replica.ops.dry_run`).
 
 import os
 
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Config, Output, asset
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Config, Output, PartitionKeyRange, asset
 from pydantic import Field
 
 from mctm_replica.config import ConfigError, ReplicaConfig, SourceSpec, TableSpec
@@ -68,6 +68,9 @@ from mctm_replica.naming import TABLE_NAME_KEY, quote_tsql, replica_table_name
 from mctm_replica.resources.change_tracking import ChangeTrackingSource, key_problem
 from mctm_replica.resources.mssql import MssqlResource, qualified, select_sql
 from mctm_replica.indexes.desired import wanted_indexes
+from mctm_replica.partition_slices import outside_rows
+from mctm_replica.partition_slices import target_column as partition_target
+from mctm_replica.partitions import PARTITION_COLUMN_TYPES, PartitionRun, partition_column_error, slice_predicate_tsql
 from mctm_replica.read_check import require_same_reads
 from mctm_replica.source_csv import select_lines_sql
 
@@ -118,7 +121,11 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
         io_manager_key=IO_MANAGER_KEY,
         op_tags={SOURCE_TAG: spec.source},
         pool=source_pool(spec.source),  # one source read at a time, across runs (pools.py)
+        partitions_def=spec.partitions.definition() if spec.partitions else None,
+        backfill_policy=spec.partitions.backfill_policy() if spec.partitions else None,
         metadata={
+            # The IO manager's TableSlice names the partition column (Dagster requires it).
+            **({"partition_expr": partition_target(spec)} if spec.partitions else {}),
             "source_table": f"{spec.source}:{spec.source_name}",
             "target_table": spec.target_name,
             "mode": spec.mode,
@@ -135,7 +142,8 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
                                run_id=context.run_id)
         batches = replica_batches(mssql, spec, full_refresh=config.full_refresh,
                                   reconcile_deletes=config.reconcile_deletes,
-                                  allow_mass_delete=config.allow_mass_delete, log=context.log)
+                                  allow_mass_delete=config.allow_mass_delete, log=context.log,
+                                  partition_keys=context.partition_key_range if spec.partitions else None)
         if config.dry_run:
             dry_run_asset(context, getattr(context.resources, IO_MANAGER_KEY), batches)
             return  # no output: not a materialization (see dry_run_asset)
@@ -150,17 +158,25 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
 
 def replica_batches(mssql: MssqlResource, spec: TableSpec, *, full_refresh: bool = False,
                     reconcile_deletes: bool = False, allow_mass_delete: bool = False,
-                    log=None) -> ReplicaBatches:
+                    log=None, partition_keys: PartitionKeyRange | None = None) -> ReplicaBatches:
     """The plan of ``spec``'s table from the live source schema, and the source statements a
-    run reads it with (opened lazily). The asset and ``mctm-replica plan`` both build it here."""
+    run reads it with (opened lazily). The asset and ``mctm-replica plan`` both build it here.
+    A time-partitioned table reads the slice of ``partition_keys`` (default: the latest partition)."""
     table = mssql.describe_table(spec.source_schema, spec.source_table)
     plan = build_plan(spec, table)
     what = f"`{spec.source_name}`"
     rows = SourceQuery(read_sql(plan, lines=mssql.format_on_server), what)
+    partition = None
+    if spec.partitions is not None:
+        partition = _partition_run(partition_keys, mssql, spec, plan)
+        # pymssql substitutes parameters with %: a % in a quoted name must not be one.
+        rows = SourceQuery(f"{rows.sql.replace('%', '%%')} WHERE {slice_predicate_tsql(spec.partitions.column)}",
+                           f"{what} partition {partition.key}", (partition.start, partition.end))
     batches = ReplicaBatches(
         plan,
         open=(parallel_open(mssql, plan, rows.sql, log=log) if spec.parallel_readers > 1
-              else lambda: mssql.stream(rows.sql, what=rows.what)),
+              else lambda: mssql.stream(rows.sql, rows.params, what=rows.what)),
+        partition=partition,
         source_rows_hint=mssql.estimate_rows(spec.source_schema, spec.source_table),
         full_refresh=full_refresh,
         reconcile_deletes=reconcile_deletes,
@@ -180,6 +196,25 @@ def replica_batches(mssql: MssqlResource, spec: TableSpec, *, full_refresh: bool
         batches.ct.check()
     batches.indexes = wanted_indexes(mssql, spec, plan)
     return batches
+
+
+def _partition_run(keys: PartitionKeyRange | None, mssql: MssqlResource, spec: TableSpec,
+                   plan: TablePlan) -> PartitionRun:
+    """This run's partition: its bounds, and how many source rows belong to no partition."""
+    pspec, where = spec.partitions, f"table `{spec.source}:{spec.source_name}`"
+    column = next((c for c in plan.columns if c.source_name.lower() == pspec.column.lower()), None)
+    if column is None or column.source_type.name not in PARTITION_COLUMN_TYPES:
+        raise ConfigError(partition_column_error(where, pspec.column,
+                                                 None if column is None else column.source_type.declared()))
+    # A backfill run may carry a range of partitions (backfill policy): one slice from the
+    # first one's start to the last one's end.
+    if keys is None:  # the dry run outside a run: the latest partition
+        latest = pspec.latest_keys(count=1)[0]
+        keys = PartitionKeyRange(latest, latest)
+    start, end = pspec.bounds(keys.start)[0], pspec.bounds(keys.end)[1]
+    label = keys.start if keys.start == keys.end else f"{keys.start}..{keys.end}"
+    outside, null = outside_rows(mssql, spec)
+    return PartitionRun(label, column.target_name, start, end, pspec.describe(), int(outside), int(null))
 
 
 def read_sql(plan: TablePlan, *, lines: bool) -> str:

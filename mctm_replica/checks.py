@@ -51,6 +51,7 @@ from mctm_replica.io_managers.drift import diff_layout
 from mctm_replica.io_managers.state import read_state, state_table_exists
 from mctm_replica.io_managers.postgres import PostgresClient
 from mctm_replica.plan import build_plan
+from mctm_replica import partition_slices
 from mctm_replica.pools import source_pool
 from mctm_replica.resources.mssql import MssqlResource
 from mctm_replica.resources.postgres import PostgresResource
@@ -79,11 +80,17 @@ def build_row_count_check(*, spec: TableSpec, source: SourceSpec) -> AssetChecks
     def _row_count(context: AssetCheckExecutionContext) -> AssetCheckResult:
         mssql: MssqlResource = getattr(context.resources, source.resource_key)
         postgres: PostgresResource = getattr(context.resources, POSTGRES_KEY)
-        source_rows = mssql.count_rows(spec.source_schema, spec.source_table, nolock=spec.nolock)
+        window, covers = (partition_slices.check_window(context, spec) if spec.partitions
+                          else (None, None))
+        if window is None:
+            source_rows = mssql.count_rows(spec.source_schema, spec.source_table, nolock=spec.nolock)
+        else:  # a partitioned table: the run's partition(s), both sides cut alike
+            source_rows = partition_slices.source_count(mssql, spec, window)
         with postgres.get_connection() as conn:
             slice_ = TableSlice(table=spec.target_table, schema=spec.target_schema)
             try:
-                target_rows = PostgresClient.count(conn, slice_)
+                target_rows = (PostgresClient.count(conn, slice_) if window is None
+                               else partition_slices.target_count(conn, spec, window))
             except psycopg2.errors.UndefinedTable:  # the one expected case: no replica yet
                 return AssetCheckResult(
                     passed=False,
@@ -103,6 +110,7 @@ def build_row_count_check(*, spec: TableSpec, source: SourceSpec) -> AssetChecks
                 "target_rows": target_rows,
                 "difference": difference,
                 "tolerance": spec.row_count_tolerance,
+                **({"partitions_checked": covers} if covers else {}),
                 **({"awaiting_delete_reconciliation": max(0, difference)} if deferred else {}),
             },
         )
@@ -137,7 +145,12 @@ def build_rows_match_check(*, spec: TableSpec, source: SourceSpec) -> AssetCheck
                         state = read_state(cur, spec.target_name) if state_table_exists(cur) else None
                     unfilled = state.unfilled_columns if state else []
                 plan = replace(full_plan, columns=[c for c in full_plan.columns if c.target_name not in unfilled])
-                return compare_table(mssql, conn, plan, batch_size=mssql.batch_size)
+                return compare_table(mssql, conn, plan, batch_size=mssql.batch_size, where=where)
+
+        where, covers = None, None
+        if spec.partitions:  # a partitioned table: the run's partition(s) only
+            window, covers = partition_slices.check_window(context, spec)
+            where = (partition_slices.source_where(spec), partition_slices.target_where(spec), window)
 
         try:
             diff, attempts = call_with_retries(
@@ -168,6 +181,7 @@ def build_rows_match_check(*, spec: TableSpec, source: SourceSpec) -> AssetCheck
                 "differing_columns": MetadataValue.json(meta["differing_columns"]),
                 "example_keys": MetadataValue.json(meta["example_keys"]),
                 "attempts": attempts,
+                **({"partitions_checked": covers} if covers else {}),
             },
         )
 
@@ -202,13 +216,22 @@ def build_schema_check(*, spec: TableSpec, source: SourceSpec) -> AssetChecksDef
                 passed=False, severity=AssetCheckSeverity.WARN,
                 description=f"replica table `{spec.target_name}` does not exist yet; materialize the asset")
         changes = diff_layout(existing, plan, key)
-        differences = [c.describe() for c in changes] + indexes.differences()
+        problems = [c.describe() for c in changes] + indexes.differences()
+        outside: dict = {}
+        if spec.partitions:  # rows no partition copies are reported, never dropped silently
+            rows, null = partition_slices.outside_rows(mssql, spec)
+            outside = {"rows_outside_partitions": rows, "rows_outside_partitions_null": null}
+            if rows:
+                problems.append(f"{rows} source row(s) belong to no partition and are not copied ({null} with "
+                                f"NULL `{spec.partitions.column}`, the others before "
+                                f"{spec.partitions.start.isoformat()} or after the current partition)")
         return AssetCheckResult(
-            passed=not differences,
+            passed=not problems,
             severity=AssetCheckSeverity.WARN,
-            description="; ".join(differences) or "columns, types and indexes match",
+            description="; ".join(problems) or "columns, types and indexes match",
             metadata={
                 **drift_metadata(indexes, index_plan),
+                **outside,
                 "differences": MetadataValue.json([c.describe() for c in changes]),
                 "applied_by_next_run": MetadataValue.json([c.describe() for c in changes if c.compatible]),
                 "need_full_refresh": MetadataValue.json([c.describe() for c in changes if not c.compatible]),

@@ -29,6 +29,7 @@ from mctm_replica.connection_settings import (
 from mctm_replica.indexes.spec import IndexesSpec, IndexSpecError, parse_indexes
 from mctm_replica.naming import ColumnNaming, IdentifierError, check_pg_identifier, split_qualified
 from mctm_replica.parallel.settings import check_connection_caps, parse_max_connections, parse_parallel_readers
+from mctm_replica.partitions import PartitionConfigError, PartitionSpec, parse_partitions
 
 TABLES_ENV = "MCTM_REPLICA_TABLES"
 PACKAGED_TABLES = Path(__file__).with_name("tables.yaml")
@@ -45,7 +46,7 @@ _TABLE_KEYS = {
     "source", "source_table", "target_table", "mode", "primary_key", "columns", "nolock",
     "row_count_tolerance", "column_naming", "column_names", "description",
     "rows_match_blocking", "rows_match", "rows_match_segment_rows", "freshness", "watermark",
-    "watermark_lookback", "deletes", "max_delete_fraction",
+    "watermark_lookback", "deletes", "max_delete_fraction", "partitions",
     "indexes",
 }
 _SOURCE_KEYS |= {"max_connections"}  # mctm_replica.parallel.settings
@@ -166,6 +167,7 @@ class TableSpec:
     max_delete_fraction: float | None = None
     indexes: IndexesSpec = field(default_factory=IndexesSpec)  # the source's indexes on the replica
     parallel_readers: int = 1  # reader processes of a full load (mctm_replica.parallel)
+    partitions: PartitionSpec | None = None  # time-partitioned asset (mctm_replica.partitions)
 
     @property
     def source_name(self) -> str:
@@ -356,7 +358,20 @@ def _parse_table(entry: Any, index: int, sources: dict[str, SourceSpec], path: P
         max_delete_fraction=None if fraction is None else float(fraction),
         indexes=indexes,
         parallel_readers=parse_parallel_readers(entry, where),
+        partitions=_parse_partitions(entry, mode, where),
     )
+
+
+def _parse_partitions(entry: dict, mode: str, where: str) -> PartitionSpec | None:
+    if "partitions" not in entry:
+        return None
+    if mode != "full":
+        raise ConfigError(f"{where}: `partitions` replaces `mode: incremental` (each partition is "
+                          f"copied whole); remove one of them")
+    try:
+        return parse_partitions(entry["partitions"], where)
+    except PartitionConfigError as e:
+        raise ConfigError(str(e)) from e
 
 
 def _parse_incremental(entry: dict, where: str) -> IncrementalSpec:

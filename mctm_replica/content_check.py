@@ -321,10 +321,14 @@ def _prefetched(batches: Iterable[list[tuple]]) -> Iterator[Iterator[list[tuple]
         thread.join(timeout=60)
 
 
-def compare_table(mssql: Any, pg_conn: Any, plan: TablePlan, *, batch_size: int = 10_000) -> ContentDiff:
+def compare_table(mssql: Any, pg_conn: Any, plan: TablePlan, *, batch_size: int = 10_000,
+                  where: RowSlice | None = None) -> ContentDiff:
     """``rows_match`` as the table's ``rows_match`` setting says: segment checksums first
     (:mod:`mctm_replica.verify.checksum`), or every row (:func:`compare_rows`). A source
-    that cannot compute the checksums (before SQL Server 2019) is compared by rows."""
+    that cannot compute the checksums (before SQL Server 2019) is compared by rows. A
+    ``where`` slice (one time partition: a day's or a month's rows) is compared by rows."""
+    if where is not None:
+        return compare_rows(mssql, pg_conn, plan, batch_size=batch_size, where=where)
     if plan.spec.rows_match == "checksum":
         from mctm_replica.verify.checksum import compare_by_checksum, utf8_hashing
 
@@ -341,9 +345,15 @@ def compare_table(mssql: Any, pg_conn: Any, plan: TablePlan, *, batch_size: int 
     return compare_rows(mssql, pg_conn, plan, batch_size=batch_size)
 
 
-def compare_rows(mssql: Any, pg_conn: Any, plan: TablePlan, *, batch_size: int = 10_000) -> ContentDiff:
+#: A slice of both tables: (T-SQL condition, PostgreSQL condition, their shared parameters).
+RowSlice = tuple[str, pgsql.Composable, tuple]
+
+
+def compare_rows(mssql: Any, pg_conn: Any, plan: TablePlan, *, batch_size: int = 10_000,
+                 where: RowSlice | None = None) -> ContentDiff:
     """Read the source through ``mssql`` (a MssqlResource) and the replica through
-    ``pg_conn`` (psycopg2, not autocommit) and compare them with :func:`compare`."""
+    ``pg_conn`` (psycopg2, not autocommit) and compare them with :func:`compare`; only the
+    rows of the ``where`` slice, if given."""
     strategy = choose_strategy(plan)
     spec = plan.spec
     by_target = {c.target_name: c for c in plan.columns}
@@ -353,16 +363,21 @@ def compare_rows(mssql: Any, pg_conn: Any, plan: TablePlan, *, batch_size: int =
         pgsql.Identifier(spec.target_schema),
         pgsql.Identifier(spec.target_table),
     )
+    params: tuple = ()
+    if where is not None:
+        query = f"{query.replace('%', '%%')} WHERE {where[0]}"
+        target_query = pgsql.SQL("{} WHERE {}").format(target_query, where[1])
+        params = where[2]
     if strategy == "merge":
         query += " ORDER BY " + ", ".join(quote_tsql(by_target[k].source_name) for k in plan.primary_key)
         target_query = pgsql.SQL("{} ORDER BY {}").format(
             target_query, pgsql.SQL(", ").join(map(pgsql.Identifier, plan.primary_key))
         )
     started = time.monotonic()
-    with mssql.stream(query, what=f"`{spec.source_name}`") as source_batches, \
+    with mssql.stream(query, params, what=f"`{spec.source_name}`") as source_batches, \
             pg_conn.cursor(name=f"rows_match_{uuid.uuid4().hex[:8]}") as cur:
         cur.itersize = batch_size
-        cur.execute(target_query)
+        cur.execute(target_query, params or None)
 
         def target_batches() -> Iterator[list[tuple]]:
             while rows := cur.fetchmany(batch_size):

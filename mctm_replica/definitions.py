@@ -32,6 +32,8 @@ from mctm_replica.run_report import build_run_summary_sensor
 from mctm_replica.schedules import (
     build_deletes_job,
     build_deletes_schedule,
+    build_partition_jobs,
+    build_partition_schedule,
     build_replica_job,
     build_replica_schedule,
     replica_executor,
@@ -79,6 +81,9 @@ def build_definitions(config: ReplicaConfig | None = None) -> Definitions:
     deletes_job = build_deletes_job(config, without_checks=freshness_checks)
     jobs = [job] if deletes_job is None else [job, deletes_job]
     schedules = [build_replica_schedule(job)]
+    partition_jobs = build_partition_jobs(config, without_checks=freshness_checks)
+    jobs += partition_jobs.values()
+    schedules += [build_partition_schedule(t, partition_jobs[t.target_name]) for t in config.tables if t.partitions]
     if deletes_job is not None:
         schedules.append(build_deletes_schedule(deletes_job))
     return Definitions(

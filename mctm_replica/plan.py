@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from mctm_replica.config import ConfigError, TableSpec
 from mctm_replica.naming import target_column_names
+from mctm_replica.partitions import PartitionRun
 from mctm_replica.resources.mssql import SourceTable
 from mctm_replica.typemap import SourceType, lookup, pg_type
 from mctm_replica.watermark import Watermark, resolve_watermark
@@ -60,6 +61,7 @@ class SourceQuery:
 
     sql: str
     what: str  # for error messages: "`dbo.t`", "the keys of `dbo.t`"
+    params: tuple = ()  # values for its ``%s`` placeholders (a partition's bounds)
 
 
 @dataclass
@@ -96,6 +98,8 @@ class ReplicaBatches:
     # ``mode: change_tracking``: the checked Change Tracking reads of the table
     # (mctm_replica.resources.change_tracking.ChangeTrackingSource).
     ct: Any = None
+    # Time-partitioned tables: the one partition this run replaces (``open`` reads only it).
+    partition: PartitionRun | None = None
 
 
 def build_plan(spec: TableSpec, source: SourceTable) -> TablePlan:

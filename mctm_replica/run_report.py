@@ -59,8 +59,8 @@ def planned_tables(run: DagsterRun, config: ReplicaConfig, job_name: str) -> set
     """The replica tables a run was meant to copy or check: every table for the replica
     job, else the run's asset and check selection (UI materializations, "Execute checks")."""
     tables = {".".join(t.asset_key_path) for t in config.tables}
-    if run.job_name == job_name:
-        return tables
+    if run.job_name == job_name:  # time-partitioned tables have jobs of their own
+        return {".".join(t.asset_key_path) for t in config.tables if not t.partitions}
     keys: set[AssetKey] = set(run.asset_selection or ())
     keys |= {ck.asset_key for ck in run.asset_check_selection or ()}
     return tables & {".".join(k.path) for k in keys}

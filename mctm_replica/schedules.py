@@ -15,14 +15,17 @@ from dagster import (
     AssetSelection,
     DefaultScheduleStatus,
     ExecutorDefinition,
+    RunRequest,
     ScheduleDefinition,
+    ScheduleEvaluationContext,
     define_asset_job,
     multiprocess_executor,
+    schedule,
 )
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 from mctm_replica.assets import SOURCE_TAG
-from mctm_replica.config import ReplicaConfig
+from mctm_replica.config import ReplicaConfig, TableSpec
 
 REPLICA_CRON = ["0 8 * * *", "30 12 * * *", "0 16 * * *"]
 REPLICA_TIMEZONE = "Asia/Tokyo"
@@ -70,7 +73,8 @@ def build_replica_job(
     ``without_checks`` leaves checks out of the job: the freshness checks belong to their
     sensor (right after a copy they can only pass, and each check is one more process).
     """
-    selection = AssetSelection.assets(*(AssetKey(t.asset_key_path) for t in config.tables))
+    # A job's assets share one partitioning: time-partitioned tables have their own jobs.
+    selection = AssetSelection.assets(*(AssetKey(t.asset_key_path) for t in config.tables if not t.partitions))
     if without_checks:
         selection = selection - AssetSelection.checks(*without_checks)
     return define_asset_job(
@@ -122,3 +126,47 @@ def build_deletes_schedule(job: UnresolvedAssetJobDefinition) -> ScheduleDefinit
 def build_replica_schedule(job: UnresolvedAssetJobDefinition) -> ScheduleDefinition:
     return _japan_schedule("replica_schedule", job, REPLICA_CRON,
                            "Replica refresh at 08:00, 12:30 and 16:00 Japan time (the Lambda's times).")
+
+
+def partition_job_name(spec: TableSpec) -> str:
+    return f"{spec.target_schema}__{spec.target_table}_partitions_job"
+
+
+def build_partition_jobs(
+    config: ReplicaConfig, *, without_checks: Sequence[AssetChecksDefinition] = ()
+) -> dict[str, UnresolvedAssetJobDefinition]:
+    """One job per time-partitioned table (its asset and checks), by target name. A run
+    of it materializes one partition; its step claims the source's pool like every copy."""
+    return {
+        t.target_name: define_asset_job(
+            partition_job_name(t),
+            selection=AssetSelection.assets(AssetKey(t.asset_key_path)) - AssetSelection.checks(*without_checks),
+            executor_def=replica_executor(config),
+            partitions_def=t.partitions.definition(),
+            description=f"Refresh one partition of `{t.target_name}` ({t.partitions.describe()}) and check it.",
+        )
+        for t in config.tables if t.partitions
+    }
+
+
+def build_partition_schedule(spec: TableSpec, job: UnresolvedAssetJobDefinition) -> ScheduleDefinition:
+    """At the replica's times, the current partition and the one before: rows that arrive
+    late (a day's usage booked after midnight) land in yesterday's partition. Older
+    partitions are backfills (the UI or ``dagster asset backfill``)."""
+    pspec = spec.partitions
+
+    @schedule(
+        name=f"{spec.target_schema}__{spec.target_table}_partitions_schedule",
+        job=job,
+        cron_schedule=REPLICA_CRON,
+        execution_timezone=REPLICA_TIMEZONE,
+        default_status=DefaultScheduleStatus.RUNNING,
+        description=f"The current and previous partition of `{spec.target_name}` at 08:00, 12:30 and "
+        f"16:00 Japan time.",
+    )
+    def _latest(context: ScheduleEvaluationContext) -> list[RunRequest]:
+        tick = context.scheduled_execution_time
+        return [RunRequest(run_key=f"{key}@{tick.isoformat()}", partition_key=key)
+                for key in pspec.latest_keys(tick)]
+
+    return _latest

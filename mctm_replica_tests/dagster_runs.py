@@ -27,6 +27,22 @@ from mctm_replica.standin.demo_data import (
 DEMO_ROWS = {"public.customer": CUSTOMERS, "public.mctm_module": MODULES,
              "public.voipdb_customer": VOIP_CUSTOMERS, "public.voipdb_useragent": USER_AGENTS,
              "public.mctm_module_usage": MODULE_USAGE, "public.sim_status_history": SIM_STATUS_ROWS}
+# Not in DEMO_ROWS: the time-partitioned demo table (public.sim_daily_usage) has a job of its
+# own, not replica_job; the browser and topology code locations leave it out (see
+# unpartitioned_definitions) and mctm_replica_tests/integration/test_partitioned_demo.py covers it.
+
+
+def unpartitioned_definitions():
+    """The project's definitions without its time-partitioned tables: the UI's "Materialize
+    all" would open Dagster's partition dialog for them, and the tiers' every-minute copies of
+    each schedule request runs without a partition key."""
+    from dataclasses import replace
+
+    from mctm_replica.config import load_config
+    from mctm_replica.definitions import build_definitions
+
+    config = load_config()
+    return build_definitions(replace(config, tables=[t for t in config.tables if t.partitions is None]))
 # What replica_job checks per table (freshness belongs to its sensor).
 JOB_CHECKS = ("row_count_matches", "rows_match", "schema_matches")
 # Every check replica_job runs on the demo: JOB_CHECKS per table, plus the Change Tracking

@@ -31,6 +31,21 @@ class Counts:
     before: int = 0  # live rows when the step began (the delete guard's base)
 
 
+@dataclass(frozen=True)
+class SlicePredicate:
+    """A ``WHERE`` condition on the live table (alias ``t``) limiting a step to one slice,
+    e.g. a time partition; its values are parameters, never formatted into the SQL."""
+
+    condition: sql.Composable
+    params: tuple = ()
+
+
+def _where(where: SlicePredicate | None) -> tuple[sql.Composable, tuple]:
+    if where is None:
+        return sql.SQL("TRUE"), ()
+    return sql.SQL("({})").format(where.condition), where.params
+
+
 def _idents(names: Sequence[str]) -> sql.Composable:
     return sql.SQL(", ").join(map(sql.Identifier, names))
 
@@ -51,22 +66,27 @@ def unique_key(cur, stage: sql.Composable, key: Sequence[str], name: str) -> Non
         sql.Identifier(f"{name}_key"[:63]), stage, _idents(key)))
 
 
-def delete_gone(cur, live: sql.Composable, stage: sql.Composable, key: Sequence[str]) -> tuple[int, int]:
-    """Delete live rows whose key is not in ``stage``; returns (deleted, live rows before).
-    The count runs in the same statement, so it sees the table as it was before the delete
-    (every part of a statement shares one snapshot)."""
+def delete_gone(cur, live: sql.Composable, stage: sql.Composable, key: Sequence[str],
+                where: SlicePredicate | None = None) -> tuple[int, int]:
+    """Delete live rows (of the ``where`` slice only, if given) whose key is not in
+    ``stage``; returns (deleted, live rows of the slice before). The count runs in the same
+    statement, so it sees the table as it was before the delete (every part of a statement
+    shares one snapshot)."""
+    condition, params = _where(where)
     cur.execute(sql.SQL(
-        "WITH gone AS (DELETE FROM {live} AS t WHERE NOT EXISTS "
+        "WITH gone AS (DELETE FROM {live} AS t WHERE {cond} AND NOT EXISTS "
         "(SELECT 1 FROM {stage} AS s WHERE {match}) RETURNING 1) "
-        "SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM {live})"
-    ).format(live=live, stage=stage, match=_key_match(key)))
+        "SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM {live} AS t WHERE {cond})"
+    ).format(live=live, stage=stage, match=_key_match(key), cond=condition), params * 2 or None)
     deleted, before = cur.fetchone()
     return int(deleted), int(before)
 
 
-def delete_all(cur, live: sql.Composable) -> int:
-    """``DELETE`` every row (MVCC-safe, unlike ``TRUNCATE``); returns how many."""
-    cur.execute(sql.SQL("DELETE FROM {}").format(live))
+def delete_all(cur, live: sql.Composable, where: SlicePredicate | None = None) -> int:
+    """``DELETE`` every row (of the ``where`` slice, if given; MVCC-safe, unlike
+    ``TRUNCATE``); returns how many."""
+    condition, params = _where(where)
+    cur.execute(sql.SQL("DELETE FROM {} AS t WHERE {}").format(live, condition), params or None)
     return int(cur.rowcount)
 
 

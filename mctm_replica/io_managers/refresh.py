@@ -134,7 +134,7 @@ class ReplicaBatchesTypeHandler(DbTypeHandler[ReplicaBatches]):
         counts.update(applied.extra)
         rate = copied / seconds if seconds else 0.0
         log.info(f"{run.name}: {copied} rows in {seconds:.2f}s ({rate:,.0f} rows/s); "
-                 f"{'full load' if decision.full else 'incremental'} ({decision.reason}); server-side step "
+                 f"{'full load' if decision.full else mode.name} ({decision.reason}); server-side step "
                  f"{apply_s:.3f}s, " + ("readers held by the schema change" if exclusive else "readers not blocked")
                  + "".join(f"; {k.replace('_', ' ')} {v}" for k, v in counts.items()))
         metadata: dict[str, Any] = {

@@ -16,6 +16,7 @@ import uuid
 from decimal import Decimal
 
 from mctm_replica.standin.contract import TICKS_PER_SECOND
+from mctm_replica.standin.demo_sim_usage import load_sim_daily_usage
 from mctm_replica.standin.engine.values import datetime_to_ticks
 
 SEED = 20240601  # fixed: the demo data must be identical on every run
@@ -294,6 +295,7 @@ def load_demo_data(engine) -> None:
                                 _module_usage(random.Random(SEED + 2)))
             load_sim_status_history(session)  # the Change Tracking demo table (below)
             list(session.execute(_MCTM_INDEXES))
+            load_sim_daily_usage(session, SEED + 4)  # the time-partitioned demo table
         if not engine.has_database("VoipDB"):
             list(session.execute("CREATE DATABASE VoipDB"))
             list(session.execute("USE VoipDB"))

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dagster import DefaultScheduleStatus, ScheduleDefinition
 from dagster._record import copy  # Definitions is a Dagster record, not a dataclass
 
-from mctm_replica.definitions import build_definitions
+from mctm_replica_tests.dagster_runs import unpartitioned_definitions
 
 EVERY_MINUTE = "* * * * *"
 
@@ -31,7 +31,7 @@ def _every_minute(schedule: ScheduleDefinition) -> ScheduleDefinition:
 
 
 def _definitions():
-    project = build_definitions()  # not at module scope: Dagster wants one Definitions there
+    project = unpartitioned_definitions()  # not at module scope: Dagster wants one Definitions there
     return copy(project, schedules=[_every_minute(s) for s in project.schedules or ()])
 
 

@@ -22,7 +22,7 @@ from dagster import (
 )
 from dagster._record import copy  # Definitions is a Dagster record, not a dataclass
 
-from mctm_replica.definitions import build_definitions
+from mctm_replica_tests.dagster_runs import unpartitioned_definitions
 
 EVERY_MINUTE = "* * * * *"
 SCHEDULE_TAG = "dagster/schedule_name"
@@ -46,7 +46,7 @@ def _once_a_stack(project: ScheduleDefinition) -> ScheduleDefinition:
 
 
 def _definitions():
-    project = build_definitions()  # not at module scope: Dagster wants one Definitions there
+    project = unpartitioned_definitions()  # not at module scope: Dagster wants one Definitions there
     schedules = [_once_a_stack(s) if s.name == "replica_schedule" else s for s in project.schedules or ()]
     return copy(project, schedules=schedules)
 

@@ -133,17 +133,19 @@ def test_missing_file_names_the_variable(tmp_path):
         load_config(tmp_path / "absent.yaml")
 
 
-def test_demo_registry_is_production_plus_one_incremental_and_one_change_tracking_table():
+def test_demo_registry_is_production_plus_an_incremental_a_change_tracking_and_a_partitioned_table():
     from mctm_replica.local.services import DEMO_TABLES
 
     production, demo = load_config(PACKAGED_TABLES), load_config(DEMO_TABLES)
     assert demo.sources == production.sources
     assert demo.tables[:len(production.tables)] == production.tables
-    extra, tracked = demo.tables[len(production.tables):]
+    extra, tracked, partitioned = demo.tables[len(production.tables):]
     assert (extra.mode, extra.target_name, extra.incremental.watermark) == (
         "incremental", "public.mctm_module_usage", "UpdatedAt")
     assert (tracked.mode, tracked.target_name, tracked.primary_key, tracked.nolock) == (
         "change_tracking", "public.sim_status_history", ("HistoryID",), False)
+    assert (partitioned.target_name, partitioned.partitions.granularity, partitioned.partitions.column) == (
+        "public.sim_daily_usage", "daily", "UsageDate")
 
 
 def test_mode_change_tracking_needs_a_primary_key_and_reads_committed_rows(tmp_path):

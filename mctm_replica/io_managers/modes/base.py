@@ -157,7 +157,7 @@ class LoadMode(ABC):
 
     def planned_queries(self, run: Refresh, decision: Decision, reads: list[Read]) -> list[PlannedQuery]:
         """The source statements, in the order the run sends them: by default its reads'."""
-        return [PlannedQuery(r.stage, r.query.sql, r.params) for r in reads if r.query is not None]
+        return [PlannedQuery(r.stage, r.query.sql, r.params or r.query.params) for r in reads if r.query is not None]
 
     def preview_details(self, run: Refresh, decision: Decision) -> dict[str, Any]:
         """The mode's own facts for the dry run (a watermark, a change-tracking version)."""
