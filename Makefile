@@ -32,14 +32,10 @@ dev: install
 test: install
 	$(PY) -m pytest -n $(TEST_WORKERS) -q $(PYTEST_ARGS)
 
-# dlt moves ~2,000 rows/s through the stand-in: past 100,000 rows it is left out of the
-# peers run (ten minutes at 1,000,000); `python benchmarks/peers_bench.py --rows N` runs it.
-PEERS_SKIP := $(shell [ $(ROWS) -gt 100000 ] && echo --skip dlt)
-
 bench: install
 	$(PY) benchmarks/replication_bench.py --rows $(ROWS)
 	$(PY) benchmarks/refresh_bench.py --rows $(ROWS)
-	$(PY) benchmarks/peers_bench.py --rows $(ROWS) $(PEERS_SKIP)
+	$(PY) benchmarks/peers_bench.py --rows $(ROWS)
 	$(PY) benchmarks/ct_bench.py --rows $(ROWS)
 	$(PY) benchmarks/readers_bench.py --rows $(ROWS)
 
