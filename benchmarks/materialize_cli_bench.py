@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from replication_bench import DDL, FILL, TABLE  # noqa: E402  (the same table as make bench)
+from replication_bench import TABLE, prepare_table  # noqa: E402  (the same table as make bench)
 
 REPO = Path(__file__).resolve().parents[1]
 TABLES_YAML = f"""sources:
@@ -61,19 +61,6 @@ def _step_figures(run_id: str) -> tuple[float, float, int]:
             elif ev.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE):
                 own += entry.timestamp - starts.get(ev.step_key, entry.timestamp)
         return own, startup, len(starts)
-
-
-def prepare_table(server, database: str, rows: int) -> None:
-    """The benchmark's table (replication_bench's DDL and FILL) in a new stand-in database."""
-    conn = server.connect_pymssql(autocommit=True)
-    with conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE [{database}]")
-        cur.execute(f"USE [{database}]")
-        cur.execute("CREATE TABLE dbo.n (n int PRIMARY KEY)")
-        cur.execute("INSERT INTO dbo.n VALUES " + ", ".join(f"({i})" for i in range(1000)))
-        cur.execute(DDL)
-        cur.execute(FILL.format(rows=rows))
-    conn.close()
 
 
 def _asset_figures(instance, run_id: str) -> dict[str, float]:

@@ -35,7 +35,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from materialize_cli_bench import materialize_once, prepare_table  # noqa: E402
+from materialize_cli_bench import materialize_once  # noqa: E402
+from replication_bench import prepare_table  # noqa: E402
 
 from mctm_replica_tests.peers.endpoints import postgres_endpoint, standin_endpoint  # noqa: E402
 from mctm_replica_tests.peers.pgloader_load import pgloader_path  # noqa: E402

@@ -150,15 +150,7 @@ def measure(method: str, cfg: dict) -> dict:
 
 
 def prepare(cfg: dict, server, rows: int) -> None:
-    conn = server.connect_pymssql(autocommit=True)
-    with conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE [{cfg['mssql_db']}]")
-        cur.execute(f"USE [{cfg['mssql_db']}]")
-        cur.execute("CREATE TABLE dbo.n (n int PRIMARY KEY)")
-        cur.execute("INSERT INTO dbo.n VALUES " + ", ".join(f"({i})" for i in range(1000)))
-        cur.execute(rb.DDL)
-        cur.execute(rb.FILL.format(rows=int(rows)))
-    conn.close()
+    rb.prepare_table(server, cfg['mssql_db'], rows)
     cfg["select"] = rb._select(rb._plan(cfg, "unused"))
 
 

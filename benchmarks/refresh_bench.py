@@ -32,7 +32,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from replication_bench import DDL, FILL, TABLE, machine_facts  # noqa: E402  (same table as make bench)
+from replication_bench import TABLE, machine_facts, prepare_table  # noqa: E402  (same table as make bench)
 
 # Share of source rows changed between the two loads: the figure.
 CHANGED_EVERY = 100  # every 100th row = 1%
@@ -158,14 +158,8 @@ def bench(rows: int) -> dict:
             cfg = {"mssql_host": server.host, "mssql_port": server.port, "mssql_db": "refreshdb",
                    "mssql_user": server.user, "mssql_password": server.password, "dsn": pg.dsn("bench")}
             t = time.perf_counter()
-            src = server.connect_pymssql(autocommit=True)
-            with src.cursor() as cur:
-                cur.execute(f"CREATE DATABASE [{cfg['mssql_db']}]")
-                cur.execute(f"USE [{cfg['mssql_db']}]")
-                cur.execute("CREATE TABLE dbo.n (n int PRIMARY KEY)")
-                cur.execute("INSERT INTO dbo.n VALUES " + ", ".join(f"({i})" for i in range(1000)))
-                cur.execute(DDL)
-                cur.execute(FILL.format(rows=int(rows)))
+            prepare_table(server, cfg["mssql_db"], rows)
+            src = server.connect_pymssql(autocommit=True, database=cfg["mssql_db"])
             for method in METHODS:
                 refresh(cfg, method)  # first load creates the replica
             conn = psycopg2.connect(cfg["dsn"])

@@ -296,6 +296,20 @@ def run_worker(method: str, cfg: dict) -> None:
 # --------------------------------------------------------------------------- orchestration
 
 
+def prepare_table(server, database: str, rows: int) -> None:
+    """The benchmark's table (DDL, FILL: ``rows`` rows) in a new stand-in database; every
+    benchmark measures this same table."""
+    conn = server.connect_pymssql(autocommit=True)
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE DATABASE [{database}]")
+        cur.execute(f"USE [{database}]")
+        cur.execute("CREATE TABLE dbo.n (n int PRIMARY KEY)")  # FILL's cross join of 1,000 x 1,000
+        cur.execute("INSERT INTO dbo.n VALUES " + ", ".join(f"({i})" for i in range(1000)))
+        cur.execute(DDL)
+        cur.execute(FILL.format(rows=int(rows)))
+    conn.close()
+
+
 def _prepare(cfg: dict, server, rows: int, workdir: Path) -> None:
     """Create the source table, the target tables and the prepared COPY file."""
     import psycopg2
@@ -304,15 +318,7 @@ def _prepare(cfg: dict, server, rows: int, workdir: Path) -> None:
     from mctm_replica.io_managers.copy_format import CsvBatchEncoder
     from mctm_replica.io_managers.postgres import PostgresClient
 
-    conn = server.connect_pymssql(autocommit=True)
-    with conn.cursor() as cur:
-        cur.execute(f"CREATE DATABASE [{cfg['mssql_db']}]")
-        cur.execute(f"USE [{cfg['mssql_db']}]")
-        cur.execute("CREATE TABLE dbo.n (n int PRIMARY KEY)")
-        cur.execute("INSERT INTO dbo.n VALUES " + ", ".join(f"({i})" for i in range(1000)))
-        cur.execute(DDL)
-        cur.execute(FILL.format(rows=int(rows)))
-    conn.close()
+    prepare_table(server, cfg['mssql_db'], rows)
 
     plan = _plan(cfg, "copy_limit")
     cfg["select"] = _select(plan)
