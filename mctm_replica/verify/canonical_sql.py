@@ -83,10 +83,11 @@ def tsql_field(column: ColumnPlan) -> str:
     elif kind == "date":
         f = f"CONVERT(nvarchar(10), {c}, 23)"
     elif kind in _TIMESTAMPS:
-        # style 121 of datetime2(7): 'yyyy-mm-dd hh:mi:ss.fffffff'; character 27 is the 7th digit
-        f = f"STUFF(CONVERT(nvarchar(27), CAST({_TIMESTAMPS[kind].format(c=c)} AS datetime2(7)), 121), 27, 1, N'')"
+        # style 121 of datetime2(7) is always 27 characters, 'yyyy-mm-dd hh:mi:ss.fffffff';
+        # LEFT(.., 26) cuts the 7th digit (STUFF would print the value twice in the stand-in)
+        f = f"LEFT(CONVERT(nvarchar(27), CAST({_TIMESTAMPS[kind].format(c=c)} AS datetime2(7)), 121), 26)"
     elif kind == "time":
-        f = f"STUFF(CAST(CAST({c} AS time(7)) AS nvarchar(16)), 16, 1, N'')"
+        f = f"LEFT(CAST(CAST({c} AS time(7)) AS nvarchar(16)), 15)"  # 'hh:mi:ss.fffffff', 16 characters
     elif kind == "uniqueidentifier":
         f = f"CAST({c} AS nvarchar(36))"
     else:
@@ -153,6 +154,13 @@ def tsql_parts(h: str) -> tuple[str, str]:
     return hi, f"CAST(CAST({h} AS binary(8)) AS bigint) - {hi} * CAST(4294967296 AS bigint)"
 
 
-def pg_parts(m: pgsql.Composable) -> tuple[pgsql.Composable, pgsql.Composable]:
-    return (pgsql.SQL("('x' || substr({}, 1, 8))::bit(32)::int::bigint").format(m),
-            pgsql.SQL("('x' || substr({}, 9, 8))::bit(32)::bigint").format(m))
+def pg_bits(m: pgsql.Composable) -> pgsql.Composable:
+    """The first 8 bytes of an MD5 in hex as one signed bigint: :func:`pg_parts` splits it,
+    so the digest is read once per row."""
+    return pgsql.SQL("('x' || substr({}, 1, 16))::bit(64)::bigint").format(m)
+
+
+def pg_parts(v: pgsql.Composable) -> tuple[pgsql.Composable, pgsql.Composable]:
+    """:func:`tsql_parts` of :func:`pg_bits`' ``v``: the arithmetic shift keeps bytes 1-4
+    signed, the mask leaves bytes 5-8 unsigned."""
+    return pgsql.SQL("({} >> 32)").format(v), pgsql.SQL("({} & 4294967295)").format(v)

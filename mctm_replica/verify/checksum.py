@@ -29,6 +29,7 @@ import hashlib
 import math
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -114,17 +115,28 @@ class _Sides:
     def src_sums_sql(self, where: str) -> str:
         p1, p2 = cs.tsql_parts("h")
         span = ", MIN(k), MAX(k)" if self.layout == "range" else ", 0, 0"
+        if self.key_cols:
+            rows = f"SELECT {self.src_k} AS k, {self.src_hash} AS h FROM {self.src_from}{where}"
+        else:  # a keyless table buckets by the row's own hash: compute it once
+            rows = f"SELECT h AS k, h FROM (SELECT {self.src_hash} AS h FROM {self.src_from}{where}) AS z"
         return (f"SELECT seg, COUNT_BIG(*), SUM({p1}), SUM({p2}){span} FROM (SELECT {self.src_segment('k')} AS seg, k, h "
-                f"FROM (SELECT {self.src_k} AS k, {self.src_hash} AS h FROM {self.src_from}{where}) AS y) AS x "
-                f"GROUP BY seg")
+                f"FROM ({rows}) AS y) AS x GROUP BY seg")
 
     def tgt_sums_sql(self, where: pgsql.Composable) -> pgsql.Composable:
-        p1, p2 = cs.pg_parts(pgsql.Identifier("h"))
+        p1, p2 = cs.pg_parts(pgsql.Identifier("v"))
         span = ", min(k), max(k)" if self.layout == "range" else ", 0, 0"
-        return pgsql.SQL("SELECT {seg} AS seg, count(*), sum({p1}), sum({p2})" + span + " FROM "
-                         "(SELECT {k} AS k, {h} AS h FROM {t}{w}) AS x GROUP BY 1").format(
-            seg=self.tgt_segment(pgsql.Identifier("k")), p1=p1, p2=p2, k=self.tgt_k, h=self.tgt_hash,
-            t=self.tgt_from, w=where)
+        # OFFSET 0 keeps PostgreSQL from pulling the subquery up, which would copy the MD5
+        # expression into every use of ``h`` and compute it two or three times a row.
+        if self.key_cols:
+            rows = pgsql.SQL("SELECT {k} AS k, {h} AS h FROM {t}{w} OFFSET 0").format(
+                k=self.tgt_k, h=self.tgt_hash, t=self.tgt_from, w=where)
+        else:
+            rows = pgsql.SQL("SELECT h AS k, h FROM (SELECT {h} AS h FROM {t}{w} OFFSET 0) AS z").format(
+                h=self.tgt_hash, t=self.tgt_from, w=where)
+        return pgsql.SQL("SELECT seg, count(*), sum({p1}), sum({p2})" + span + " FROM "
+                         "(SELECT {seg} AS seg, k, {v} AS v FROM ({rows}) AS y) AS x GROUP BY seg").format(
+            seg=self.tgt_segment(pgsql.Identifier("k")), p1=p1, p2=p2, v=cs.pg_bits(pgsql.Identifier("h")),
+            rows=rows)
 
 
 def _seg_params(layout: str, base: int, width: int) -> tuple:
@@ -141,8 +153,9 @@ def _segment_range(s: int, base: int, width: int) -> tuple[int, int]:
 
 
 class _Run:
-    def __init__(self, cur: Any, pg_conn: Any, plan: TablePlan, segment_rows: int, batch_size: int):
-        self.cur, self.pg, self.plan = cur, pg_conn, plan
+    def __init__(self, cur: Any, pg_conn: Any, plan: TablePlan, segment_rows: int, batch_size: int,
+                 pool: ThreadPoolExecutor):
+        self.cur, self.pg, self.plan, self.pool = cur, pg_conn, plan, pool
         self.sides = _Sides(plan)
         self.segment_rows, self.batch_size = segment_rows, batch_size
         self.stats = ChecksumStats(self.sides.layout)
@@ -173,8 +186,15 @@ class _Run:
         else:
             src_sql = s.src_sums_sql(f" WHERE {s.src_k} BETWEEN %s AND %s")
             tgt_where, extra = pgsql.SQL(" WHERE {} BETWEEN %s AND %s").format(s.tgt_k), (lo, hi)
-        src_rows = [r for b in self._src(src_sql, params + extra) for r in b]
-        tgt_rows = self._tgt(s.tgt_sums_sql(tgt_where), params + extra)
+        # both servers work at once: the replica's sums in a thread (psycopg2 releases the
+        # GIL while it waits), the source's here; the round takes the slower of the two
+        target = self.pool.submit(self._tgt, s.tgt_sums_sql(tgt_where), params + extra)
+        try:
+            src_rows = [r for b in self._src(src_sql, params + extra) for r in b]
+        except BaseException:
+            wait([target])  # the connection is free again before the source's error goes up
+            raise
+        tgt_rows = target.result()
         src = {int(r[0]): (int(r[1]), int(r[2]), int(r[3])) for r in src_rows}
         tgt = {int(r[0]): (int(r[1]), int(r[2]), int(r[3])) for r in tgt_rows}
         # the keys each segment really holds, so a split covers them and not the empty rest
@@ -270,9 +290,9 @@ def compare_by_checksum(mssql: Any, pg_conn: Any, plan: TablePlan, *, segment_ro
                         batch_size: int = 10_000) -> tuple[ContentDiff, ChecksumStats]:
     """Checksums per segment on both servers, rows only where they differ."""
     started = time.monotonic()
-    with _connection(mssql) as conn:
+    with _connection(mssql) as conn, ThreadPoolExecutor(1, thread_name_prefix="rows_match_pg") as pool:
         cur = conn.cursor()
-        run = _Run(cur, pg_conn, plan, segment_rows, batch_size)
+        run = _Run(cur, pg_conn, plan, segment_rows, batch_size, pool)
         if run.sides.layout == "range":
             run.by_range()
         else:
