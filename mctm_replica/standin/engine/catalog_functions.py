@@ -120,3 +120,21 @@ def schema_name_of(tr, sid: Typed) -> Typed:
     rows = [(1, "dbo")] + [(5 + i, s) for i, s in enumerate(x for x in schemas if x.lower() != "dbo")]
     rows += [(3, "INFORMATION_SCHEMA"), (4, "sys")]
     return _lookup(f"__lk.k0 = CAST({sid.sql} AS INTEGER)", rows, [INT], SYSNAME)
+
+
+def parsename(tr, node, scope) -> Typed:
+    """PARSENAME(name, part): part 1 (object) to 4 (server) of a dotted name, NULL beyond its parts or
+    for more than four. Sling asks it of sys.synonyms.base_object_name. Names quoted with [ ] or " are
+    refused with an error rather than split wrong."""
+    from mctm_replica.standin.contract import SqlError
+
+    args = [tr.expr(a, scope) for a in node.expressions]
+    if len(args) != 2:
+        raise SqlError(174, "The parsename function requires 2 argument(s).")
+    name, part = f"CAST(({args[0].sql}) AS VARCHAR)", args[1].sql
+    parts = f"string_split({name}, '.')"
+    quoted = f"(contains({name}, '[') OR contains({name}, '\"'))"
+    return Typed(f"CASE WHEN {quoted} THEN error('The SQL Server stand-in supports PARSENAME only of names "
+                 f"without [ ] or \" quoting.') WHEN len({parts}) > 4 OR ({part}) NOT BETWEEN 1 AND 4 "
+                 f"OR ({part}) > len({parts}) THEN NULL "
+                 f"ELSE nullif({parts}[len({parts}) + 1 - ({part})], '') END", SYSNAME)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from sqlglot import exp
 
 from mctm_replica.standin.contract import SqlError
-from mctm_replica.standin.engine.catalog_functions import columnproperty, schema_name_of
+from mctm_replica.standin.engine.catalog_functions import columnproperty, parsename, schema_name_of
 from mctm_replica.standin.engine.decl import UNICODE_TYPES, Decl
 from mctm_replica.standin.engine.typed import Typed
 
@@ -381,7 +381,7 @@ FUNCTIONS: dict[str, Callable] = {
     "CURRENT_USER": _user_name, "HOST_NAME": _host_name, "APP_NAME": _app_name, "OBJECT_ID": _object_id,
     "SERVERPROPERTY": _serverproperty, "DATABASEPROPERTYEX": _databasepropertyex,
     "COLLATIONPROPERTY": _collationproperty, "SCOPE_IDENTITY": _scope_identity, "NCHAR": _nchar,
-    "COLUMNPROPERTY": columnproperty,
+    "COLUMNPROPERTY": columnproperty, "PARSENAME": parsename,
     "HASHBYTES": _hashbytes, "SWITCHOFFSET": _switchoffset,
 }
 

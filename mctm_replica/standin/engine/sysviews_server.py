@@ -3,7 +3,7 @@
 ``sys.system_views`` (SQLAlchemy looks up ``dm_exec_sessions`` there before
 asking for the isolation level), ``sys.dm_exec_sessions``,
 ``sys.sql_modules``, ``sys.extended_properties``,
-``sys.sequences`` and ``INFORMATION_SCHEMA.VIEWS``.
+``sys.sequences``, ``sys.synonyms`` and ``INFORMATION_SCHEMA.VIEWS``.
 
 What the front end knows about a connection (client host, program, TDS
 version, encryption) reaches the engine session as ``connection_info`` (a
@@ -124,6 +124,12 @@ def sys_sequences(ctx):
     return cols, []
 
 
+def sys_synonyms(ctx):
+    # CREATE SYNONYM is not supported, so there are never rows (Sling's SQL Server connector
+    # looks a table's name up here before it reads the table)
+    return _object_columns() + [("base_object_name", Decl("nvarchar", length=1035))], []
+
+
 def is_views(ctx):
     cols = [("TABLE_CATALOG", SN), ("TABLE_SCHEMA", SN), ("TABLE_NAME", SN),
             ("VIEW_DEFINITION", Decl("nvarchar", length=4000)), ("CHECK_OPTION", Decl("varchar", length=7)),
@@ -164,5 +170,6 @@ VIEWS = {
     "sys.system_views": sys_system_views, "sys.dm_exec_sessions": sys_dm_exec_sessions,
     "sys.sql_modules": sys_sql_modules,
     "sys.extended_properties": sys_extended_properties, "sys.sequences": sys_sequences,
+    "sys.synonyms": sys_synonyms,
     "information_schema.views": is_views, "information_schema.sequences": is_sequences,
 }
