@@ -89,6 +89,17 @@ def _truncation(value: object, dst: Decl, assign: dict | None) -> object:
     return value
 
 
+def _number_text(text: str, src_type: str, dst: Decl, assign: dict | None) -> object:
+    """A number's text in a string type too short for it, as SQL Server documents it: ``*``
+    for tinyint, smallint and int into char/varchar; error 8115 otherwise (never cut)."""
+    n = dst.length
+    if assign is None and n is not None and n > 0 and len(text) > n:
+        if src_type in ("tinyint", "smallint", "int") and dst.type in ("char", "varchar"):
+            return "*".ljust(n) if dst.type == "char" else "*"
+        raise SqlError(8115, f"Arithmetic overflow error converting expression to data type {dst.type}.")
+    return _truncation(text, dst, assign)
+
+
 def convert_const(value: object, src: Decl, dst: Decl, *, assign: dict | None = None,
                   from_param: bool = False) -> object:
     """``value`` (stored form of ``src``) in the stored form of ``dst``."""
@@ -111,7 +122,7 @@ def convert_const(value: object, src: Decl, dst: Decl, *, assign: dict | None = 
         if t in ("float", "real"):
             return float(v)
         if t in STRING_TYPES:
-            return _truncation(str(v), dst, assign)
+            return _number_text(str(v), s, dst, assign)
         if t == "datetime":
             return dt.datetime(1900, 1, 1) + dt.timedelta(days=v)
         return NotImplemented
@@ -124,7 +135,7 @@ def convert_const(value: object, src: Decl, dst: Decl, *, assign: dict | None = 
         if t in ("float", "real"):
             return float(d)
         if t in STRING_TYPES:
-            return _truncation(str(d), dst, assign)
+            return _number_text(str(d), s, dst, assign)
         return NotImplemented
     if s in ("float", "real"):
         f = float(value)  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ from mctm_replica.standin.contract import SqlError
 from mctm_replica.standin.engine import collations
 from mctm_replica.standin.engine.decl import (
     BINARY_TYPES, CODE_PAGE_TYPES, UNICODE_TYPES, EXACT_TYPES, INT_RANGES, INT_TYPES, NUMERIC_TYPES, STRING_TYPES, TICK_TYPES,
-    TIMESTAMP_TYPES, Decl, storage_type,
+    TIMESTAMP_TYPES, DATE_TYPES, Decl, storage_type,
 )
 
 TPD = 864_000_000_000  # ticks per day
@@ -212,8 +212,13 @@ def convert_sql(x: str, src: Decl | None, dst: Decl, *, assign: dict | None = No
                 v = f"(CASE WHEN {size(v)} > {n} THEN {trunc} ELSE {v} END)"
             elif s in STRING_TYPES or s in BINARY_TYPES:
                 v = left(v, n)
+            elif s in ("tinyint", "smallint", "int") and t in ("char", "varchar"):
+                # SQL Server's documented result for an int too long for char/varchar: '*'
+                v = f"(CASE WHEN {size(v)} > {n} THEN '*' ELSE {v} END)"
             elif s in NUMERIC_TYPES:
                 v = f"(CASE WHEN {size(v)} > {n} THEN {_err(8115, _q('Arithmetic overflow error converting expression to data type ' + t + '.'))} ELSE {v} END)"
+            elif s in DATE_TYPES:  # date and time text is cut to the length (CONVERT(varchar(10), d, 120))
+                v = left(v, n)
             if t == "nchar":
                 v = f"rpad({v}, {n}, ' ')"
             elif t == "char":  # padded to n bytes
