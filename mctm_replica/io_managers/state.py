@@ -56,10 +56,15 @@ def ensure_state_table(conn) -> None:
                 "watermark_kind text NOT NULL, watermark text, "
                 "runs_since_reconcile integer NOT NULL DEFAULT 0, "
                 "last_reconciled_at timestamptz, updated_at timestamptz NOT NULL, run_id text, "
-                "unfilled_columns text[] NOT NULL DEFAULT '{{}}')"
+                "unfilled_columns text[] NOT NULL DEFAULT '{{}}', ct_version bigint)"
             ).format(_table()))
-            # Added for change_tracking tables; state tables made before it get it here.
-            cur.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS ct_version bigint").format(_table()))
+            # State tables made before change_tracking existed gain its column. Only when it is
+            # missing: ALTER TABLE takes an ACCESS EXCLUSIVE lock even with IF NOT EXISTS, and
+            # would queue behind every running refresh that holds its state row FOR UPDATE.
+            cur.execute("SELECT 1 FROM information_schema.columns WHERE table_schema = %s AND table_name = %s "
+                        "AND column_name = 'ct_version'", (STATE_SCHEMA, STATE_TABLE))
+            if cur.fetchone() is None:
+                cur.execute(sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS ct_version bigint").format(_table()))
         conn.commit()
     except (psycopg2.errors.UniqueViolation, psycopg2.errors.DuplicateTable,
             psycopg2.errors.DuplicateObject, psycopg2.errors.DuplicateColumn):
