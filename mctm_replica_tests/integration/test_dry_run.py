@@ -16,7 +16,7 @@ from mctm_replica.config import TABLES_ENV, load_config
 from mctm_replica.local.services import DEMO_TABLES, demo_source_env
 from mctm_replica.standin import StandIn
 from mctm_replica_tests.integration.replica_helpers import materialization_metadata
-from mctm_replica_tests.integration.test_ops_commands import DEMO_ROWS, cli
+from mctm_replica_tests.integration.test_ops_commands import ALL_DEMO_ROWS, cli
 from mctm_replica_tests.integration.source_helpers import replica_defs, run_job, source_rows, tsql
 
 
@@ -241,7 +241,7 @@ def test_plan_on_the_demo_as_a_command(demo_standin, pg_server):
     proc = cli("plan", "--json", env=env)
     assert proc.returncode == 0, proc.stderr
     tables = {t["target_table"]: t for t in json.loads(proc.stdout)}
-    assert {name: t["estimated_rows"] for name, t in tables.items()} == DEMO_ROWS
+    assert {name: t["estimated_rows"] for name, t in tables.items()} == ALL_DEMO_ROWS
     assert {t["load"] for t in tables.values()} == {"first load"}
     assert all(t["queries"] and t["error"] is None for t in tables.values())
 

@@ -18,10 +18,13 @@ from mctm_replica.config import TABLES_ENV
 from mctm_replica.local.services import DEMO_TABLES, demo_source_env
 from mctm_replica.ops.info import table_info
 from mctm_replica.standin import StandIn
+from mctm_replica.standin.demo_sim_usage import SIM_USAGE_ROWS
 
 DEMO_ROWS = {"public.customer": 2000, "public.mctm_module": 3000,
              "public.voipdb_customer": 800, "public.voipdb_useragent": 2500, "public.mctm_module_usage": 5000,
              "public.sim_status_history": 1200}
+# Every demo table, with the time-partitioned one replica_job leaves to its own job.
+ALL_DEMO_ROWS = DEMO_ROWS | {"public.sim_daily_usage": SIM_USAGE_ROWS}
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +122,7 @@ def test_info_shows_counts_last_materialization_and_checks(ops_env, tmp_path, mo
     assert proc.returncode == 0, proc.stderr
     rows = {r["target_table"]: r for r in json.loads(proc.stdout)}
     # replica_job leaves the time-partitioned demo table to its own job: not created here.
-    assert set(rows) == set(DEMO_ROWS) | {"public.sim_daily_usage"}
+    assert set(rows) == set(ALL_DEMO_ROWS)
     assert rows["public.sim_daily_usage"]["target_rows"] == "not created yet"
     for table, n in DEMO_ROWS.items():
         r = rows[table]
@@ -146,7 +149,7 @@ def test_verify_source_reports_a_ready_source_in_text_and_json(ops_env):
     assert "collation Japanese_CI_AS (code page 932)" in out
     assert "collation SQL_Latin1_General_CP1_CI_AS (code page 1252)" in out
     assert "read check  passed" in out
-    assert out.count("SELECT yes, VIEW DEFINITION yes") == len(DEMO_ROWS)
+    assert out.count("SELECT yes, VIEW DEFINITION yes") == len(ALL_DEMO_ROWS)
     assert ops_env["SQL_SERVER_MCTM_PASSWORD"] not in out + proc.stderr
     proc = cli("verify-source", "--json", "--source", "voipdb", env=ops_env)
     [report] = json.loads(proc.stdout)
