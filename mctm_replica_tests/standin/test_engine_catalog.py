@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from mctm_replica.standin.contract import ResultSet
-from mctm_replica.standin.engine import DuckEngine
+from mctm_replica_tests.standin.engine_helpers import engine_session
+from mctm_replica_tests.standin.engine_helpers import result as rows  # (result set, rows)
 
 
 @pytest.fixture(scope="module")
 def sess():
-    engine = DuckEngine()
-    s = engine.connect("master", spid=53, login="sa")
-    for stmt in [
+    with engine_session([
         "CREATE DATABASE cat", "USE cat", "CREATE SCHEMA sales",
         "CREATE TABLE dbo.orders (OrderID int IDENTITY(1,1) NOT NULL, Region char(2) NOT NULL, Note nvarchar(50) NULL,"
         " Body nvarchar(max), Amount decimal(12,2) DEFAULT 0, Stamp datetime2(3), Created datetime DEFAULT GETDATE(),"
@@ -21,17 +19,9 @@ def sess():
         "CREATE TABLE heap (x float, y real, z money)",
         "INSERT INTO dbo.orders (Region, Note) VALUES ('JP', N'a'), ('US', N'b'), ('JP', NULL)",
         "CREATE VIEW dbo.jp_orders AS SELECT OrderID, Note FROM dbo.orders WHERE Region = 'JP'",
-    ]:
-        list(s.execute(stmt))
-    yield s
-    s.close()
-    engine.close()
+    ], spid=53) as s:
+        yield s
 
-
-def rows(s, sql):
-    rs = list(s.execute(sql))[-1]
-    assert isinstance(rs, ResultSet)
-    return rs, [r for b in rs.value_batches() for r in b]
 
 
 def test_information_schema_tables(sess):

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from mctm_replica.standin.contract import ResultSet, SqlError
-from mctm_replica.standin.engine import DuckEngine
+from mctm_replica.standin.contract import SqlError
+from mctm_replica_tests.standin.engine_helpers import engine_session, rows
 
 
 @pytest.fixture(scope="module")
 def sess():
-    engine = DuckEngine()
-    s = engine.connect("master", spid=54, login="sa")
-    for stmt in [
+    with engine_session([
         "CREATE DATABASE keys", "USE keys", "CREATE SCHEMA inv",
         "CREATE TABLE dbo.region (code char(2) NOT NULL PRIMARY KEY, name nvarchar(30) NOT NULL)",
         "CREATE TABLE inv.item (sku varchar(10) NOT NULL, rev int NOT NULL, CONSTRAINT PK_item PRIMARY KEY (sku, rev))",
@@ -25,17 +23,9 @@ def sess():
         "CREATE UNIQUE INDEX ux_orders_note ON orders (note)",
         "INSERT INTO dbo.region VALUES ('JP', N'Japan')",
         "INSERT INTO dbo.orders (region, qty) VALUES ('JP', 2), ('JP', 3)",
-    ]:
-        list(s.execute(stmt))
-    yield s
-    s.close()
-    engine.close()
+    ], spid=54) as s:
+        yield s
 
-
-def rows(s, sql):
-    rs = list(s.execute(sql))[-1]
-    assert isinstance(rs, ResultSet)
-    return [r for b in rs.value_batches() for r in b]
 
 
 def test_foreign_keys_in_sys_views(sess):

@@ -8,8 +8,8 @@ import struct
 
 import pytest
 
-from mctm_replica.standin.contract import ResultSet, SqlError
-from mctm_replica.standin.engine import DuckEngine
+from mctm_replica.standin.contract import SqlError
+from mctm_replica_tests.standin.engine_helpers import engine_session, rows
 
 FLOATS = [0.1, -0.0, 1.7976931348623157e308, 5e-324, 2.2250738585072009e-308, 1.0, -123456.789]
 REALS = [0.1, -0.0, 3.4028235e38, 1.4e-45, 1.1754942e-38, 3.0, -2.0]
@@ -17,23 +17,12 @@ REALS = [0.1, -0.0, 3.4028235e38, 1.4e-45, 1.1754942e-38, 3.0, -2.0]
 
 @pytest.fixture(scope="module")
 def sess():
-    engine = DuckEngine()
-    s = engine.connect("master", spid=52, login="sa")
-    list(s.execute("CREATE TABLE dbo.v (id int, f float, r real, b varbinary(20), n nvarchar(20), "
-                   "d datetimeoffset(7))"))
-    for i, (f, r) in enumerate(zip(FLOATS, REALS)):
-        list(s.execute(f"INSERT INTO dbo.v (id, f, r) VALUES ({i}, {f!r}, {r!r})"))
-    list(s.execute("INSERT INTO dbo.v (id, b, n, d) VALUES (100, 0x0102030405, N'日本|x', "
-                   "'2024-06-01 12:00:00.1234567 +09:00')"))
-    yield s
-    s.close()
-    engine.close()
-
-
-def rows(s, sql):
-    rs = list(s.execute(sql))[-1]
-    assert isinstance(rs, ResultSet)
-    return [r for b in rs.value_batches() for r in b]
+    with engine_session([
+        "CREATE TABLE dbo.v (id int, f float, r real, b varbinary(20), n nvarchar(20), d datetimeoffset(7))",
+        *(f"INSERT INTO dbo.v (id, f, r) VALUES ({i}, {f!r}, {r!r})" for i, (f, r) in enumerate(zip(FLOATS, REALS))),
+        "INSERT INTO dbo.v (id, b, n, d) VALUES (100, 0x0102030405, N'日本|x', '2024-06-01 12:00:00.1234567 +09:00')",
+    ], spid=52) as s:
+        yield s
 
 
 def test_float_and_real_cast_to_binary_give_their_ieee_bytes(sess):

@@ -6,32 +6,23 @@ from decimal import Decimal
 
 import pytest
 
-from mctm_replica.standin.contract import ResultSet, SqlError
-from mctm_replica.standin.engine import DuckEngine
+from mctm_replica.standin.contract import SqlError
+from mctm_replica_tests.standin.engine_helpers import engine_session
+from mctm_replica_tests.standin.engine_helpers import result as rows  # (result set, rows)
 
 
 @pytest.fixture(scope="module")
 def sess():
-    engine = DuckEngine()
-    s = engine.connect("master", spid=55, login="sa")
-    for stmt in [
+    with engine_session([
         "CREATE DATABASE comp", "USE comp",
         "CREATE TABLE dbo.line (id int NOT NULL PRIMARY KEY, qty int, double_qty AS qty * 2 PERSISTED,"
         " price decimal(10,2), total AS (price * qty), first nvarchar(20), last nvarchar(20),"
         " full_name AS first + N' ' + last, shout AS UPPER(first))",
         "INSERT INTO line (id, qty, price, first, last) VALUES (1, 3, 1.50, N'Taro', N'山田')",
         "INSERT INTO line VALUES (2, NULL, 2.00, N'a', NULL)",  # no column list: the computed columns are skipped
-    ]:
-        list(s.execute(stmt))
-    yield s
-    s.close()
-    engine.close()
+    ], spid=55) as s:
+        yield s
 
-
-def rows(s, sql):
-    rs = list(s.execute(sql))[-1]
-    assert isinstance(rs, ResultSet)
-    return rs, [r for b in rs.value_batches() for r in b]
 
 
 def test_values_are_computed_on_read(sess):

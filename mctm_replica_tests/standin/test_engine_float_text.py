@@ -10,26 +10,15 @@ import struct
 
 import pytest
 
-from mctm_replica.standin.contract import ResultSet
-from mctm_replica.standin.engine import DuckEngine
+from mctm_replica_tests.standin.engine_helpers import engine_session, rows
 
 
 @pytest.fixture(scope="module")
 def sess():
-    engine = DuckEngine()
-    s = engine.connect("master", spid=56, login="sa")
-    for stmt in ["CREATE DATABASE ft", "USE ft", "CREATE TABLE f (id int, x float, r real)",
-                 "INSERT INTO f VALUES (1, 1495591, 0.1), (2, 0.00001, 100000), (3, -1e300, 1e6), (4, NULL, NULL)"]:
-        list(s.execute(stmt))
-    yield s
-    s.close()
-    engine.close()
+    with engine_session(["CREATE DATABASE ft", "USE ft", "CREATE TABLE f (id int, x float, r real)",
+                 "INSERT INTO f VALUES (1, 1495591, 0.1), (2, 0.00001, 100000), (3, -1e300, 1e6), (4, NULL, NULL)"], spid=56) as s:
+        yield s
 
-
-def rows(s, sql):
-    rs = list(s.execute(sql))[-1]
-    assert isinstance(rs, ResultSet)
-    return [r for b in rs.value_batches() for r in b]
 
 
 def test_style_0_and_cast_print_six_significant_digits(sess):

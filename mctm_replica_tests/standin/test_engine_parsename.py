@@ -5,27 +5,17 @@ from __future__ import annotations
 
 import pytest
 
-from mctm_replica.standin.contract import ResultSet, SqlError
-from mctm_replica.standin.engine import DuckEngine
+from mctm_replica.standin.contract import SqlError
+from mctm_replica_tests.standin.engine_helpers import engine_session, rows
 
 
 @pytest.fixture(scope="module")
 def sess():
-    engine = DuckEngine()
-    s = engine.connect("master", spid=54, login="sa")
-    for stmt in ["CREATE DATABASE syn", "USE syn", "CREATE TABLE dbo.t (name nvarchar(200))",
+    with engine_session(["CREATE DATABASE syn", "USE syn", "CREATE TABLE dbo.t (name nvarchar(200))",
                  "INSERT INTO dbo.t VALUES (N'srv.db.dbo.tbl'), (N'dbo.tbl'), (N'tbl'), (N'a.b.c.d.e'), (N'db..tbl'),"
-                 " (NULL)"]:
-        list(s.execute(stmt))
-    yield s
-    s.close()
-    engine.close()
+                 " (NULL)"], spid=54) as s:
+        yield s
 
-
-def rows(s, sql):
-    rs = list(s.execute(sql))[-1]
-    assert isinstance(rs, ResultSet)
-    return [r for b in rs.value_batches() for r in b]
 
 
 def test_sys_synonyms_answers_sling_query_with_no_rows(sess):
