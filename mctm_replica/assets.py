@@ -74,9 +74,17 @@ from mctm_replica.partitions import PARTITION_COLUMN_TYPES, PartitionRun, partit
 from mctm_replica.read_check import require_same_reads
 from mctm_replica.source_csv import select_lines_sql
 
-#: Op tag naming the source a step reads: the executor's in-run limit (schedules.py).
+#: Op tag naming the source a step reads: the executor's in-run limit (executor.py).
 SOURCE_TAG = "mctm_replica/source"
+#: Op tag naming the replica table a step copies or checks: a run of one table runs in
+#: process (executor.py).
+TABLE_TAG = "mctm_replica/table"
 IO_MANAGER_KEY = "replica_io_manager"
+
+
+def step_tags(spec: TableSpec) -> dict[str, str]:
+    """The op tags of every step that reads ``spec``'s source: its copy and its checks."""
+    return {SOURCE_TAG: spec.source, TABLE_TAG: spec.target_name}
 
 
 class ReplicaRunConfig(Config):
@@ -119,7 +127,7 @@ def build_replica_asset(*, spec: TableSpec, source: SourceSpec) -> AssetsDefinit
         required_resource_keys={source.resource_key, IO_MANAGER_KEY},
         output_required=False,  # a dry run yields no output, so no materialization
         io_manager_key=IO_MANAGER_KEY,
-        op_tags={SOURCE_TAG: spec.source},
+        op_tags=step_tags(spec),
         pool=source_pool(spec.source),  # one source read at a time, across runs (pools.py)
         partitions_def=spec.partitions.definition() if spec.partitions else None,
         backfill_policy=spec.partitions.backfill_policy() if spec.partitions else None,

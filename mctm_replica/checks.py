@@ -41,7 +41,7 @@ from dagster import (
 )
 from dagster._core.storage.db_io_manager import TableSlice
 
-from mctm_replica.assets import SOURCE_TAG
+from mctm_replica.assets import step_tags
 from mctm_replica.config import ReplicaConfig, SourceSpec, TableSpec
 from mctm_replica.content_check import compare_table
 from mctm_replica.ct_checks import build_retention_check
@@ -71,7 +71,7 @@ def build_row_count_check(*, spec: TableSpec, source: SourceSpec) -> AssetChecks
         blocking=True,
         required_resource_keys={source.resource_key, POSTGRES_KEY},
         pool=source_pool(spec.source),  # it reads the source: the copy's pool
-        op_tags={SOURCE_TAG: spec.source},
+        op_tags=step_tags(spec),
         description=(
             f"Source `{spec.source_name}` COUNT_BIG(*) equals the replica's count(*) "
             f"within {spec.row_count_tolerance} row(s)."
@@ -125,7 +125,7 @@ def build_rows_match_check(*, spec: TableSpec, source: SourceSpec) -> AssetCheck
         blocking=spec.rows_match_blocking,
         required_resource_keys={source.resource_key, POSTGRES_KEY},
         pool=source_pool(spec.source),  # it reads the source: the copy's pool
-        op_tags={SOURCE_TAG: spec.source},
+        op_tags=step_tags(spec),
         description=(
             f"Every row of source `{spec.source_name}` is in the replica with equal values "
             f"(compared as the type map copies them), and no other row is."
@@ -195,7 +195,7 @@ def build_schema_check(*, spec: TableSpec, source: SourceSpec) -> AssetChecksDef
         blocking=False,
         required_resource_keys={source.resource_key, POSTGRES_KEY},
         pool=source_pool(spec.source),  # it reads the source: the copy's pool
-        op_tags={SOURCE_TAG: spec.source},
+        op_tags=step_tags(spec),
         description=(
             f"The replica's columns and types are what the type map gives for the current "
             f"schema of source `{spec.source_name}`."

@@ -22,6 +22,7 @@ from dagster._core.definitions.assets.job.asset_job import IMPLICIT_ASSET_JOB_NA
 from mctm_replica.assets import IO_MANAGER_KEY, build_replica_assets
 from mctm_replica.checks import POSTGRES_KEY, build_replica_checks
 from mctm_replica.config import ReplicaConfig, SourceSpec, load_config
+from mctm_replica.executor import replica_executor
 from mctm_replica.freshness import build_freshness_checks, build_freshness_sensor
 from mctm_replica.io_managers.postgres import PostgresReplicaIOManager
 from mctm_replica.pools import build_pool_limits_sensor
@@ -36,7 +37,6 @@ from mctm_replica.schedules import (
     build_partition_schedule,
     build_replica_job,
     build_replica_schedule,
-    replica_executor,
 )
 from mctm_replica.sensors import build_check_alert_sensor, build_run_failure_sensor
 

@@ -32,7 +32,7 @@ from mctm_replica.standin.demo_data import change_sim_status_history
 
 def replica_job() -> JobDefinition:
     """The job as a module-level function, so step processes can rebuild it: from the
-    definitions module the executor's forkserver has already imported (schedules.py)."""
+    definitions module the executor's forkserver has already imported (executor.py)."""
     from mctm_replica.definitions import defs
 
     return defs.resolve_job_def("replica_job")

@@ -14,55 +14,22 @@ from dagster import (
     AssetKey,
     AssetSelection,
     DefaultScheduleStatus,
-    ExecutorDefinition,
     RunRequest,
     ScheduleDefinition,
     ScheduleEvaluationContext,
     define_asset_job,
-    multiprocess_executor,
     schedule,
 )
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
-from mctm_replica.assets import SOURCE_TAG
 from mctm_replica.config import ReplicaConfig, TableSpec
+from mctm_replica.executor import replica_executor
 
 REPLICA_CRON = ["0 8 * * *", "30 12 * * *", "0 16 * * *"]
 REPLICA_TIMEZONE = "Asia/Tokyo"
 # Tables with `deletes: scheduled` reconcile at night: the key scan is the one read of
 # the whole table an incremental table still needs, and nobody works at 03:00.
 DELETES_CRON = "0 3 * * *"
-
-
-# Steps start from a forkserver that has already imported Dagster, the drivers and the
-# project and built the definitions: each step forks from it instead of spawning a fresh
-# interpreter that imports everything again (3-4 s a step on a two-core machine). Only
-# modules whose import has no side effect beyond reading the environment belong here.
-PRELOAD_MODULES = ["mctm_replica.definitions"]
-
-
-def source_concurrency_limits(config: ReplicaConfig) -> list[dict]:
-    """The executor's tag limits: inside one run, at most ``max_concurrent_tables`` steps
-    reading one source (copies and checks, tagged with :data:`SOURCE_TAG`) are started."""
-    return [
-        {"key": SOURCE_TAG, "value": s.name, "limit": s.max_concurrent_tables}
-        for s in config.sources.values()
-    ]
-
-
-def replica_executor(config: ReplicaConfig) -> ExecutorDefinition:
-    """The multiprocess executor every job of the definitions uses (the implicit asset job
-    too, through ``Definitions(executor=...)``).
-
-    The source pools (:mod:`mctm_replica.pools`) are the limit, across runs. Inside a run
-    the executor also holds back a source's steps while ``max_concurrent_tables`` of them
-    run: Dagster re-checks a step blocked by a pool only after 1 s, growing by 10% per
-    attempt (up to 15 s), so without the tag limit every hand-over between two steps of
-    one source would wait that long; with it, the next step claims the slot just freed."""
-    return multiprocess_executor.configured({
-        "start_method": {"forkserver": {"preload_modules": PRELOAD_MODULES}},
-        "tag_concurrency_limits": source_concurrency_limits(config),
-    })
 
 
 def build_replica_job(

@@ -237,7 +237,8 @@ def all_reader_pids() -> list[int]:
 def test_readers_start_inside_the_multiprocess_forkserver_executor(tmp_path, env, mssql_server, source_db,
                                                                     pg_conn, pg_schema):
     """`dagster asset materialize` with the project's definitions: each step in a process the
-    executor's forkserver made, readers started from there."""
+    executor's forkserver made, readers started from there. (Two tables: a run of one table
+    runs its steps in process, executor.py.)"""
     import subprocess
     import sys
     from pathlib import Path
@@ -248,7 +249,8 @@ def test_readers_start_inside_the_multiprocess_forkserver_executor(tmp_path, env
     tables = tmp_path / "tables.yaml"
     tables.write_text(yaml.safe_dump({
         "sources": {"src": {"env_prefix": "SRC", "max_connections": 2, "encryption": "request"}},
-        "tables": [{"source": "src", **entry(pg_schema, "forked", 2)}]}))
+        "tables": [{"source": "src", **entry(pg_schema, "forked", 2)},
+                   {"source": "src", **entry(pg_schema, "single", 1)}]}))
     home = tmp_path / "home"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
@@ -259,7 +261,7 @@ def test_readers_start_inside_the_multiprocess_forkserver_executor(tmp_path, env
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-4000:]
     assert "2 readers over keys 1..3000" in output and "RUN_SUCCESS" in output
-    assert "multiprocess" in output  # the steps ran under the multiprocess executor
+    assert "Executing steps using multiprocess executor" in output
     assert pg_rows(pg_conn, pg_schema, "forked") == sorted(
         source_rows(mssql_server, source_db, "SELECT id, v, n FROM dbo.wide"))
     assert all_reader_pids() == []

@@ -9,7 +9,8 @@ from mctm_replica.config import load_config
 from mctm_replica.definitions import build_definitions
 from mctm_replica.assets import SOURCE_TAG
 from mctm_replica.pools import configured_limits, source_pool
-from mctm_replica.schedules import PRELOAD_MODULES, REPLICA_CRON, source_concurrency_limits
+from mctm_replica.executor import PRELOAD_MODULES, source_concurrency_limits
+from mctm_replica.schedules import REPLICA_CRON
 
 
 def test_definitions_load_without_any_environment(monkeypatch):
@@ -83,7 +84,7 @@ def test_every_job_starts_steps_from_a_preloaded_forkserver_and_limits_sources_i
     defs = build_definitions()
     jobs = [defs.resolve_job_def("replica_job"), defs.resolve_implicit_global_asset_job_def()]
     for job in jobs:
-        assert job.executor_def.name == "multiprocess"
+        assert job.executor_def.name == "replica"
         config = job.executor_def.config_schema.resolve_config({}).value["config"]
         assert config["start_method"] == {"forkserver": {"preload_modules": PRELOAD_MODULES}}, job.name
         assert config["tag_concurrency_limits"] == [
@@ -93,7 +94,7 @@ def test_every_job_starts_steps_from_a_preloaded_forkserver_and_limits_sources_i
         for name, node in job.graph.node_dict.items():
             if node.definition.pool:  # every step in a pool carries the tag the executor limits
                 assert node.definition.tags[SOURCE_TAG] == node.definition.pool.split("/")[1], name
-    assert PRELOAD_MODULES == ["mctm_replica.definitions"]
+    assert PRELOAD_MODULES[0] == "mctm_replica.definitions"
 
 
 def test_pool_limits_come_from_tables_yaml(tmp_path):
