@@ -5,7 +5,7 @@ replica old but "green": no run failed, no check failed. A freshness check catch
 at every tick of the table's ``deadline_cron`` (default hourly 09:00-20:00 Japan time)
 the asset's last materialization must be at most ``max_lag_hours`` (default 5) old --
 "updated within 5 hours between 08:00 and 20:00 Japan time" (see
-:class:`~mctm_replica.config.FreshnessSpec`).
+:class:`~mctm_replica.table_options.FreshnessSpec`).
 
 Dagster's last-update freshness checks do the evaluation; the sensor from
 ``build_sensor_for_freshness_checks`` re-runs them whenever a passing check could have
@@ -35,7 +35,8 @@ from dagster import (
     build_sensor_for_freshness_checks,
 )
 
-from mctm_replica.config import FreshnessSpec, ReplicaConfig
+from mctm_replica.config import ReplicaConfig
+from mctm_replica.table_options import FreshnessSpec
 
 FRESHNESS_SENSOR_NAME = "replica_freshness_sensor"
 # The sensor only decides whether a check may have become overdue (cheap); 5 minutes

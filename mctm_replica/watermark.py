@@ -19,7 +19,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mctm_replica.config import DEFAULT_TIME_LOOKBACK, ConfigError
+from mctm_replica.config import ConfigError
+from mctm_replica.table_options import DEFAULT_TIME_LOOKBACK
 from mctm_replica.typemap import SourceType
 
 WatermarkKind = Literal["time", "time_tz", "integer", "rowversion"]

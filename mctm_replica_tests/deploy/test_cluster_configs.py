@@ -18,7 +18,6 @@ import importlib
 import os
 import re
 import shutil
-from pathlib import Path
 
 import pytest
 import yaml

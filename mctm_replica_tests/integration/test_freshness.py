@@ -21,7 +21,8 @@ from dagster import (
 )
 from dagster._core.test_utils import freeze_time
 
-from mctm_replica.config import ConfigError, FreshnessSpec, load_config
+from mctm_replica.config import ConfigError, load_config
+from mctm_replica.table_options import FreshnessSpec
 from mctm_replica.definitions import build_definitions
 from mctm_replica.freshness import FRESHNESS_SENSOR_NAME
 from mctm_replica.sensors import CHECK_ALERT_SENSOR

@@ -2,7 +2,8 @@
 
 import pytest
 
-from mctm_replica.config import DeletesSpec, IncrementalSpec, TableSpec
+from mctm_replica.config import TableSpec
+from mctm_replica.table_options import DeletesSpec, IncrementalSpec
 from mctm_replica.io_managers.modes import (
     DeleteGuard,
     FullByDifference,

@@ -1,10 +1,6 @@
 """Pure logic of the read-path self-check: PostgreSQL's reading of each path's text, and
 the comparison that finds a type whose server-made text would load differently."""
 
-import datetime as dt
-import uuid
-from decimal import Decimal
-
 import pytest
 
 from mctm_replica.read_check import PROBES, compare, csv_fields, probe_select, stored_value

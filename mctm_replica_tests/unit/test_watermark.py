@@ -4,7 +4,8 @@ import datetime as dt
 
 import pytest
 
-from mctm_replica.config import ConfigError, DeletesSpec, IncrementalSpec, TableSpec
+from mctm_replica.config import ConfigError, TableSpec
+from mctm_replica.table_options import DeletesSpec, IncrementalSpec
 from mctm_replica.io_managers.modes.incremental import decide
 from mctm_replica.io_managers.state import ReplicaState
 from mctm_replica.plan import ColumnPlan, ReplicaBatches, TablePlan
