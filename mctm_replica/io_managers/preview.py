@@ -82,6 +82,7 @@ class TablePreview:
             if self.partitions["status"] == "known":
                 meta["missing_partitions"] = self.partitions["missing"]
                 meta["missing_partition_ranges"] = MetadataValue.json(self.partitions["missing_ranges"])
+                meta["failed_partitions"] = self.partitions["failed"]
         return meta
 
 

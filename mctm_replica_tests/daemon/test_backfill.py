@@ -18,6 +18,7 @@ seven runs (each a process tree on a 2-core machine);
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -25,9 +26,10 @@ from collections.abc import Iterator
 
 import psycopg2
 import pytest
-from dagster import AssetKey, DagsterEventType, DagsterRunStatus, RunsFilter
+from dagster import AssetKey, AssetPartitionStatus, DagsterEventType, DagsterRunStatus, RunsFilter
 
-from mctm_replica.local.services import REPO_ROOT
+from mctm_replica.config import load_config
+from mctm_replica.local.services import DEMO_TABLES, REPO_ROOT
 from mctm_replica.standin import StandIn
 from mctm_replica.standin.demo_sim_usage import HISTORY_START, SIM_USAGE_PER_DAY
 from mctm_replica_tests.browser.stack import Stack, dagster_dev_stack
@@ -47,6 +49,8 @@ FAILING = WEEK[3]
 FAULT = "disk read error (injected)"
 BACKFILL_TAG = "dagster/backfill"
 PARTITION_TAG = "dagster/partition"
+# `mctm-replica plan` after the failed backfill, for the README (not committed).
+ARTIFACTS = REPO_ROOT / "test-artifacts" / "daemon"
 # The CLI loads the code location itself (a code server of its own) before submitting.
 CLI_TIMEOUT_S = 300
 # Seven runs of one source queue on its pool (one step at a time) on two busy cores.
@@ -95,6 +99,15 @@ def backfill_runs(stack: Stack, backfill_id: str, count: int) -> dict[str, objec
         return None
 
     return wait_for(f"the {count} run(s) of backfill {backfill_id}", done, stack, timeout=BACKFILL_TIMEOUT_S)
+
+
+def plan(stack: Stack, *args: str) -> str:
+    """``mctm-replica plan --table public.sim_daily_usage`` with the stack's DAGSTER_HOME."""
+    cli = os.path.join(os.path.dirname(sys.executable), "mctm-replica")
+    out = subprocess.run([cli, "plan", "--table", "public.sim_daily_usage", *args], env={**os.environ, **stack.env},
+                         cwd=REPO_ROOT, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, stdin=subprocess.DEVNULL)
+    assert out.returncode == 0, f"mctm-replica plan failed:\n{out.stdout}\n{out.stderr}"
+    return out.stdout
 
 
 def check_evaluations(stack: Stack, run_id: str) -> dict:
@@ -156,6 +169,17 @@ def test_cli_backfill_through_the_daemon_then_the_failed_partition_alone(stack: 
         assert "2 source row(s) belong to no partition" in checks["schema_matches"].description
     # Dagster's partition status is the record: the failed day is not materialized.
     assert stack.instance.get_materialized_partitions(KEY) == set(WEEK) - {FAILING}
+    (spec,) = [t for t in load_config(DEMO_TABLES).tables if t.partitions]
+    status = stack.instance.get_status_by_partition(KEY, WEEK, spec.partitions.definition())
+    assert {k for k, st in status.items() if st == AssetPartitionStatus.FAILED} == {FAILING}
+    # ... and the plan reads it: every partition before the week and after it is missing, the
+    # failed day between them is missing and listed as failed.
+    [planned] = json.loads(plan(stack, "--json"))
+    assert planned["partitions"]["failed_ranges"] == [{"from": FAILING, "to": FAILING, "count": 1}]
+    assert {"from": FAILING, "to": FAILING, "count": 1} in planned["partitions"]["missing_ranges"]
+    assert planned["partitions"]["materialized"] == len(WEEK) - 1
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "plan-after-failed-backfill.txt").write_text(plan(stack))
 
     source = source_rows(server)
     backfilled = replica_rows(stack)
@@ -170,6 +194,8 @@ def test_cli_backfill_through_the_daemon_then_the_failed_partition_alone(stack: 
     checks = check_evaluations(stack, rerun.run_id)
     assert checks["row_count_matches"].passed and checks["rows_match"].passed, checks
     assert stack.instance.get_materialized_partitions(KEY) == set(WEEK)
+    [planned] = json.loads(plan(stack, "--json"))
+    assert (planned["partitions"]["materialized"], planned["partitions"]["failed"]) == (len(WEEK), 0)
 
     after = replica_rows(stack)
     assert {k: v[:-1] for k, v in after.items()} == source  # the week equals the source

@@ -351,6 +351,12 @@ def test_plan_lists_the_missing_partitions_from_the_dagster_instance(
     with DagsterInstance.get() as instance:
         for k in (keys[2], keys[3], keys[6]):
             assert job.execute_in_process(partition_key=k, instance=instance, raise_on_error=False).success
+        # One more partition's run fails on the source: still missing, and listed as failed.
+        mssql_server.inject_fault("error", match=f">= '{keys[8]}", times=0, message="disk read error (injected)")
+        try:
+            assert not job.execute_in_process(partition_key=keys[8], instance=instance, raise_on_error=False).success
+        finally:
+            mssql_server.clear_faults()
         assert instance.get_materialized_partitions(key) == {keys[2], keys[3], keys[6]}
 
         missing = [{"from": keys[0], "to": keys[1], "count": 2}, {"from": keys[4], "to": keys[5], "count": 2},
@@ -358,10 +364,11 @@ def test_plan_lists_the_missing_partitions_from_the_dagster_instance(
         code, [table] = plan_json(monkeypatch, capsys, tmp_path)
         assert code == 0
         assert table["partitions"] == {"status": "known", "total": 10, "materialized": 3, "missing": 7,
-                                       "missing_ranges": missing}
+                                       "missing_ranges": missing, "failed": 1,
+                                       "failed_ranges": [{"from": keys[8], "to": keys[8], "count": 1}]}
         code, out = plan_cli(monkeypatch, capsys, tmp_path)
         assert (f"  partitions: 3 of 10 copied; 7 missing: {keys[0]}..{keys[1]} (2), {keys[4]}..{keys[5]} (2), "
-                f"{keys[7]}..{keys[9]} (3)\n") in out
+                f"{keys[7]}..{keys[9]} (3); 1 of them failed: {keys[8]} (1)\n") in out
 
         # Run config dry_run: true reports the same from the run's own instance.
         op = job.asset_layer.get_op_output_handle(key).node_handle.name
@@ -371,5 +378,6 @@ def test_plan_lists_the_missing_partitions_from_the_dagster_instance(
         [meta] = [e.event_specific_data.asset_observation.metadata for e in result.all_events
                   if e.event_type_value == "ASSET_OBSERVATION"]
         assert meta["missing_partitions"].value == 7 and meta["missing_partition_ranges"].value == missing
+        assert meta["failed_partitions"].value == 1
         assert meta["partition_status"].value.startswith("3 of 10 copied; 7 missing: ")
         assert instance.get_materialized_partitions(key) == {keys[2], keys[3], keys[6]}  # a dry run copies none

@@ -43,3 +43,14 @@ def test_the_line_stays_short_and_an_unknown_status_says_what_it_needs():
                                           now=NOW)) == "all 90 copied"
     assert partition_status(DAILY, None) == {"status": "unknown", "reason": NEEDS_INSTANCE}
     assert format_status(partition_status(DAILY, None)) == f"unknown: {NEEDS_INSTANCE}"
+
+
+def test_failed_partitions_among_the_missing_are_listed_in_their_own_ranges():
+    keys = DAILY.definition().get_partition_keys(current_time=NOW)
+    failed = {"2025-01-03", "2025-01-04", "2025-01-07", "2025-01-10"}  # 01-10 was copied before it failed
+    status = partition_status(DAILY, set(keys[9:]), now=NOW, failed=failed)
+    assert status["failed"] == 3
+    assert status["failed_ranges"] == [{"from": "2025-01-03", "to": "2025-01-04", "count": 2},
+                                       {"from": "2025-01-07", "to": "2025-01-07", "count": 1}]
+    assert format_status(status) == ("81 of 90 copied; 9 missing: 2025-01-01..2025-01-09 (9); "
+                                     "3 of them failed: 2025-01-03..2025-01-04 (2), 2025-01-07 (1)")
