@@ -29,8 +29,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from mctm_replica.assets import replica_batches
 from mctm_replica.config import ConfigError, ReplicaConfig, TableSpec
 from mctm_replica.io_managers.preview import TablePreview, format_preview, preview_refresh
-from mctm_replica.partition_status import NEEDS_INSTANCE, instance_status
 from mctm_replica.ops.verify import resource_from_env
+from mctm_replica.partition_status import NEEDS_INSTANCE, instance_status
 from mctm_replica.resources.mssql import MssqlResource, SourceError
 from mctm_replica.resources.postgres import TargetError, pg_connect
 from mctm_replica.typemap import UnmappedTypeError
