@@ -346,6 +346,11 @@ def test_plan_lists_the_missing_partitions_from_the_dagster_instance(
     assert "partitions: unknown: partition status needs DAGSTER_HOME" in plan_cli(monkeypatch, capsys, tmp_path)[1]
 
     home = tmp_path / "dagster_home"  # a persistent instance (SQLite storage), as DAGSTER_HOME
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # not there yet: named, not created
+    code, [table] = plan_json(monkeypatch, capsys, tmp_path)
+    assert code == 0 and table["partitions"]["status"] == "unknown"
+    assert table["partitions"]["reason"].startswith(f"DAGSTER_HOME={home} is not an existing absolute directory")
+    assert not home.exists()
     home.mkdir()
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     with DagsterInstance.get() as instance:
