@@ -119,7 +119,7 @@ def build_partition_jobs(
 def build_partition_schedule(spec: TableSpec, job: UnresolvedAssetJobDefinition) -> ScheduleDefinition:
     """At the replica's times, the current partition and the one before: rows that arrive
     late (a day's usage booked after midnight) land in yesterday's partition. Older
-    partitions are backfills (the UI or ``dagster asset backfill``)."""
+    partitions are backfills (the UI's partition dialog or ``dagster job backfill``)."""
     pspec = spec.partitions
 
     @schedule(

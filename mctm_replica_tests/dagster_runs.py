@@ -29,7 +29,8 @@ DEMO_ROWS = {"public.customer": CUSTOMERS, "public.mctm_module": MODULES,
              "public.mctm_module_usage": MODULE_USAGE, "public.sim_status_history": SIM_STATUS_ROWS}
 # Not in DEMO_ROWS: the time-partitioned demo table (public.sim_daily_usage) has a job of its
 # own, not replica_job; the browser and topology code locations leave it out (see
-# unpartitioned_definitions) and mctm_replica_tests/integration/test_partitioned_demo.py covers it.
+# unpartitioned_definitions); mctm_replica_tests/integration/test_partitioned_demo.py (in process)
+# and mctm_replica_tests/daemon/test_backfill.py (its own dagster dev) cover it.
 
 
 def unpartitioned_definitions():

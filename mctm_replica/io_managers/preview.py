@@ -29,6 +29,7 @@ from mctm_replica.indexes.replica import index_drift
 from mctm_replica.io_managers.client import PostgresClient, ReplicaLayoutError
 from mctm_replica.io_managers.drift import ColumnChange, diff_layout
 from mctm_replica.io_managers.modes import DeleteGuard, Refresh, mode_for
+from mctm_replica.partition_status import format_status, instance_status
 from mctm_replica.plan import ReplicaBatches
 
 _log = logging.getLogger(__name__)
@@ -52,6 +53,9 @@ class TablePreview:
     queries: list[dict[str, Any]] = field(default_factory=list)  # purpose, sql, params
     details: dict[str, Any] = field(default_factory=dict)  # the mode's own facts
     error: str | None = None
+    # A time-partitioned table's partitions by the Dagster instance's record
+    # (mctm_replica.partition_status): missing count and ranges, or why unknown.
+    partitions: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -73,6 +77,12 @@ class TablePreview:
             meta["estimated_rows"] = self.estimated_rows
         if self.refused:
             meta["refused"] = self.refused
+        if self.partitions is not None:
+            meta["partition_status"] = format_status(self.partitions)
+            if self.partitions["status"] == "known":
+                meta["missing_partitions"] = self.partitions["missing"]
+                meta["missing_partition_ranges"] = MetadataValue.json(self.partitions["missing_ranges"])
+                meta["failed_partitions"] = self.partitions["failed"]
         return meta
 
 
@@ -148,9 +158,10 @@ _SHOWN = frozenset({"watermark_column", "stored_watermark", "read_from", "lookba
 def format_preview(p: TablePreview) -> str:
     """The human text of one table's dry run."""
     head = f"{p.source_table} -> {p.target_table} (mode {p.mode})"
+    partitions = [] if p.partitions is None else [f"  partitions: {format_status(p.partitions)}"]
     if p.error is not None:
-        return f"{head}\n  cannot plan: {p.error}"
-    lines = [head]
+        return "\n".join([head, f"  cannot plan: {p.error}", *partitions])
+    lines = [head, *partitions]
     if p.load is not None:
         what = {"full": "full load by difference (every source row; only differing rows written)",
                 "first load": "first load (creates the replica table, inserts every source row)"}.get(
@@ -193,6 +204,8 @@ def dry_run_asset(context, io_manager: Any, batches: ReplicaBatches) -> TablePre
     path = context.asset_key.path
     result = preview(TableSlice(table=path[-1], schema=path[-2], database=None, columns=None), batches,
                      run_id=context.run_id, log=context.log)
+    if batches.plan.spec.partitions is not None:  # the run's own instance has the record
+        result.partitions = instance_status(context.instance, batches.plan.spec.partitions, context.asset_key)
     # A refused change is what the real run would fail on: a warning, not a failed dry run.
     (context.log.warning if result.refused else context.log.info)("dry run, nothing changed:\n"
                                                                   + format_preview(result))

@@ -6,7 +6,9 @@ builds the statements the run would send), the source catalog's row estimate is 
 (``sys.partitions``, no scan), and the replica side is previewed on a READ ONLY
 PostgreSQL transaction (:func:`mctm_replica.io_managers.preview.preview_refresh`). No row
 is read from the source, nothing is created or locked on either server; the replica's
-tables, its stored watermarks and its statistics stay as they were.
+tables, its stored watermarks and its statistics stay as they were. For a time-partitioned
+table the Dagster instance of ``DAGSTER_HOME`` says which partitions are missing
+(:mod:`mctm_replica.partition_status`); without it the plan says so.
 
 Exit status: 0 when every table would load; 1 when a table's next run would fail (a
 schema change it refuses) or the table cannot be planned (source unreachable, unmapped
@@ -20,15 +22,22 @@ from collections.abc import Sequence
 
 import psycopg2
 import pymssql
+from dagster import AssetKey, DagsterError, DagsterInstance
 from dagster._core.storage.db_io_manager import TableSlice
+from sqlalchemy.exc import SQLAlchemyError
 
 from mctm_replica.assets import replica_batches
 from mctm_replica.config import ConfigError, ReplicaConfig, TableSpec
 from mctm_replica.io_managers.preview import TablePreview, format_preview, preview_refresh
 from mctm_replica.ops.verify import resource_from_env
+from mctm_replica.partition_status import NEEDS_INSTANCE, instance_status
 from mctm_replica.resources.mssql import MssqlResource, SourceError
 from mctm_replica.resources.postgres import TargetError, pg_connect
 from mctm_replica.typemap import UnmappedTypeError
+
+#: What opening or reading the Dagster instance raises when its storage is missing,
+#: unreachable or misconfigured (dagster.yaml, SQLite or PostgreSQL storage).
+_INSTANCE_ERRORS = (DagsterError, OSError, SQLAlchemyError, psycopg2.Error)
 
 #: Seconds to wait for the target's connection before reporting it unreachable.
 CONNECT_TIMEOUT_S = 10
@@ -71,6 +80,7 @@ def plan_tables(config: ReplicaConfig, specs: Sequence[TableSpec],
     env = dict(os.environ if env is None else env)
     conn = _target(env)
     sources: dict[str, MssqlResource | Exception] = {}
+    instance = None
     try:
         out = []
         for spec in specs:
@@ -79,10 +89,44 @@ def plan_tables(config: ReplicaConfig, specs: Sequence[TableSpec],
                     sources[spec.source] = resource_from_env(config.sources[spec.source], env)
                 except SourceError as e:
                     sources[spec.source] = e
-            out.append(_plan_one(conn, sources[spec.source], spec))
+            preview = _plan_one(conn, sources[spec.source], spec)
+            if spec.partitions is not None:
+                if instance is None:
+                    instance = _instance(env)
+                preview.partitions = _partition_status(instance, spec)
+            out.append(preview)
         return out
     finally:
         conn.close()
+        if isinstance(instance, DagsterInstance):
+            instance.dispose()
+
+
+def _instance(env: dict[str, str]) -> DagsterInstance | str:
+    """The Dagster instance of ``DAGSTER_HOME``, or why there is none to ask."""
+    home = env.get("DAGSTER_HOME")
+    if not home:
+        return NEEDS_INSTANCE
+    if not os.path.isabs(home) or not os.path.isdir(home):
+        return f"DAGSTER_HOME={home} is not an existing absolute directory; {NEEDS_INSTANCE}"
+    try:
+        return DagsterInstance.from_config(home)
+    except _INSTANCE_ERRORS as e:  # reported per table, never fatal to the rest of the plan
+        return f"cannot open the Dagster instance at DAGSTER_HOME={home}: {_first_line(e)}"
+
+
+def _partition_status(instance: DagsterInstance | str, spec: TableSpec) -> dict:
+    if isinstance(instance, str):
+        return {"status": "unknown", "reason": instance}
+    try:
+        return instance_status(instance, spec.partitions, AssetKey(spec.asset_key_path))
+    except _INSTANCE_ERRORS as e:  # its storage is unreachable or not migrated
+        return {"status": "unknown",
+                "reason": f"cannot read partition status from the Dagster instance: {_first_line(e)}"}
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
 def _plan_one(conn, mssql: MssqlResource | Exception, spec: TableSpec) -> TablePreview:

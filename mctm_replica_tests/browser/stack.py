@@ -33,10 +33,12 @@ from mctm_replica_tests.dagster_runs import environ
 # daemon and the webserver): on two busy cores that can take a minute.
 START_TIMEOUT_S = 240
 STOP_TIMEOUT_S = 60
+#: The browser tier's code location; the daemon tier serves its own (``module=``).
+BROWSER_MODULE = "mctm_replica_tests.browser.workspace_defs"
 WORKSPACE = """\
 load_from:
   - python_module:
-      module_name: mctm_replica_tests.browser.workspace_defs
+      module_name: {module}
       working_directory: {root}
       location_name: mctm_replica
 """
@@ -48,6 +50,7 @@ class Stack:
     env: dict[str, str]  # what dagster dev was given (connections, DAGSTER_HOME, alerts)
     workdir: Path
     log: Path  # dagster dev's own output (webserver, daemon, code server)
+    workspace: Path  # the workspace.yaml dagster dev serves (the CLI's `-w` for the same code location)
     instance: DagsterInstance  # the same instance, for reading runs and events
 
     def log_tail(self, chars: int = 6000) -> str:
@@ -89,7 +92,8 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @contextmanager
-def dagster_dev_stack(alert_url: str) -> Iterator[Stack]:
+def dagster_dev_stack(alert_url: str, module: str = BROWSER_MODULE) -> Iterator[Stack]:
+    """The stack serving code location ``mctm_replica`` from ``module``'s ``defs``."""
     # Not pytest's tmp_path: its base directory is mode 0700, which PostgreSQL's
     # unprivileged service user cannot enter (see test_demo).
     base = Path(tempfile.mkdtemp(prefix="mctm-browser-"))
@@ -98,7 +102,7 @@ def dagster_dev_stack(alert_url: str) -> Iterator[Stack]:
             port = free_port()
             url = f"http://127.0.0.1:{port}"
             workspace = base / "workspace.yaml"
-            workspace.write_text(WORKSPACE.format(root=REPO_ROOT))
+            workspace.write_text(WORKSPACE.format(module=module, root=REPO_ROOT))
             env = {**services, "REPLICA_ALERT_URLS": alert_url, "DAGSTER_WEBSERVER_URL": url}
             log = base / "dagster-dev.log"
             # The UI's first-visit "Join the Dagster community" dialog covers the page at a
@@ -118,7 +122,7 @@ def dagster_dev_stack(alert_url: str) -> Iterator[Stack]:
                 # The test process reads the same instance (dagster.yaml reads its
                 # connection from the environment).
                 with environ(env), DagsterInstance.get() as instance:
-                    yield Stack(url=url, env=env, workdir=base, log=log, instance=instance)
+                    yield Stack(url=url, env=env, workdir=base, log=log, workspace=workspace, instance=instance)
             finally:
                 _stop(proc)
     finally:

@@ -4,8 +4,10 @@ relations, rows, stored watermarks and write statistics, and the source's rows."
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
+from zoneinfo import ZoneInfo
 
 import pytest
 from dagster import AssetKey, DagsterInstance
@@ -14,6 +16,7 @@ from psycopg2 import sql
 from mctm_replica.cli import main
 from mctm_replica.config import TABLES_ENV, load_config
 from mctm_replica.local.services import DEMO_TABLES, demo_source_env
+from mctm_replica.partition_status import NEEDS_INSTANCE
 from mctm_replica.standin import StandIn
 from mctm_replica_tests.integration.replica_helpers import materialization_metadata
 from mctm_replica_tests.integration.test_ops_commands import ALL_DEMO_ROWS, cli
@@ -320,3 +323,66 @@ def test_change_tracking_plans_from_the_stored_version_and_its_sql_reads_those_c
     code, out = plan_cli(monkeypatch, capsys, tmp_path)
     assert f"change tracking version: {stored}" in out
     assert pg_snapshot(pg_conn) == before
+
+
+def test_plan_lists_the_missing_partitions_from_the_dagster_instance(
+        tmp_path, monkeypatch, capsys, env, mssql_server, source_db, pg_schema):
+    today = dt.datetime.now(ZoneInfo("Asia/Tokyo")).date()
+    days = [today - dt.timedelta(days=9 - i) for i in range(10)]  # the first partition ... today's
+    keys = [d.isoformat() for d in days]
+    tsql(mssql_server, source_db,
+         "CREATE TABLE dbo.u (UsageID int NOT NULL PRIMARY KEY, UsageDate date NULL, DataMB decimal(10,3) NOT NULL)",
+         "INSERT INTO dbo.u VALUES " + ", ".join(f"({i * 2 + j}, '{d}', {i}.5)" for i, d in enumerate(keys)
+                                                  for j in range(2)))
+    defs = replica_defs(tmp_path, [{"source_table": "dbo.u", "target_table": f"{pg_schema}.u", "partitions": {
+        "column": "UsageDate", "granularity": "daily", "start": keys[0], "timezone": "Asia/Tokyo"}}])
+    key = AssetKey([pg_schema, "u"])
+    job = defs.resolve_job_def(f"{pg_schema}__u_partitions_job")
+
+    # Without an instance the plan says what it needs instead of guessing.
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    code, [table] = plan_json(monkeypatch, capsys, tmp_path)
+    assert code == 0 and table["partitions"] == {"status": "unknown", "reason": NEEDS_INSTANCE}
+    assert "partitions: unknown: partition status needs DAGSTER_HOME" in plan_cli(monkeypatch, capsys, tmp_path)[1]
+
+    home = tmp_path / "dagster_home"  # a persistent instance (SQLite storage), as DAGSTER_HOME
+    monkeypatch.setenv("DAGSTER_HOME", str(home))  # not there yet: named, not created
+    code, [table] = plan_json(monkeypatch, capsys, tmp_path)
+    assert code == 0 and table["partitions"]["status"] == "unknown"
+    assert table["partitions"]["reason"].startswith(f"DAGSTER_HOME={home} is not an existing absolute directory")
+    assert not home.exists()
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with DagsterInstance.get() as instance:
+        for k in (keys[2], keys[3], keys[6]):
+            assert job.execute_in_process(partition_key=k, instance=instance, raise_on_error=False).success
+        # One more partition's run fails on the source: still missing, and listed as failed.
+        mssql_server.inject_fault("error", match=f">= '{keys[8]}", times=0, message="disk read error (injected)")
+        try:
+            assert not job.execute_in_process(partition_key=keys[8], instance=instance, raise_on_error=False).success
+        finally:
+            mssql_server.clear_faults()
+        assert instance.get_materialized_partitions(key) == {keys[2], keys[3], keys[6]}
+
+        missing = [{"from": keys[0], "to": keys[1], "count": 2}, {"from": keys[4], "to": keys[5], "count": 2},
+                   {"from": keys[7], "to": keys[9], "count": 3}]
+        code, [table] = plan_json(monkeypatch, capsys, tmp_path)
+        assert code == 0
+        assert table["partitions"] == {"status": "known", "total": 10, "materialized": 3, "missing": 7,
+                                       "missing_ranges": missing, "failed": 1,
+                                       "failed_ranges": [{"from": keys[8], "to": keys[8], "count": 1}]}
+        code, out = plan_cli(monkeypatch, capsys, tmp_path)
+        assert (f"  partitions: 3 of 10 copied; 7 missing: {keys[0]}..{keys[1]} (2), {keys[4]}..{keys[5]} (2), "
+                f"{keys[7]}..{keys[9]} (3); 1 of them failed: {keys[8]} (1)\n") in out
+
+        # Run config dry_run: true reports the same from the run's own instance.
+        op = job.asset_layer.get_op_output_handle(key).node_handle.name
+        result = job.execute_in_process(run_config={"ops": {op: {"config": {"dry_run": True}}}},
+                                        partition_key=keys[9], instance=instance, raise_on_error=False)
+        assert result.success
+        [meta] = [e.event_specific_data.asset_observation.metadata for e in result.all_events
+                  if e.event_type_value == "ASSET_OBSERVATION"]
+        assert meta["missing_partitions"].value == 7 and meta["missing_partition_ranges"].value == missing
+        assert meta["failed_partitions"].value == 1
+        assert meta["partition_status"].value.startswith("3 of 10 copied; 7 missing: ")
+        assert instance.get_materialized_partitions(key) == {keys[2], keys[3], keys[6]}  # a dry run copies none

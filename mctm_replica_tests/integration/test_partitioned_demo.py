@@ -1,10 +1,12 @@
 """The demo's daily-partitioned table (McTM dbo.sim_daily_usage, a year of history) end to
 end: the stand-in with its demo data -> the table's partition job -> real PostgreSQL.
 
-The backfill runs as Dagster's backfill daemon launches it -- the asset's backfill policy
-cuts the year into runs of up to 31 partitions, each run tagged with its partition range --
-in process (no daemon here). Then one partition is made to fail by a stand-in fault and
-re-run alone: every other row keeps its tuple.
+The backfill runs as Dagster's backfill daemon launches the UI's asset backfill -- the
+asset's backfill policy cuts the year into runs of up to 31 partitions, each run tagged with
+its partition range -- in process (no daemon here: the whole year's ranges in seconds). Then
+one partition is made to fail by a stand-in fault and re-run alone: every other row keeps
+its tuple. ``mctm_replica_tests/daemon/test_backfill.py`` launches a week through the real
+daemon with ``dagster job backfill``.
 """
 
 from __future__ import annotations

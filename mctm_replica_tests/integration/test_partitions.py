@@ -133,4 +133,5 @@ def test_a_changed_partition_definition_fails_with_the_fix_and_changes_nothing(
     assert f"replica table `{pg_schema}.u` was built with partitions daily by UsageDate from 2023-01-01 " \
            f"(Asia/Tokyo), but tables.yaml now says monthly by UsageDate" in text
     assert f"DROP TABLE {pg_schema}.u, then backfill every partition" in text
+    assert f"`dagster job backfill -j {pg_schema}__u_partitions_job --all`" in text
     assert replica(pg_conn, pg_schema) == before

@@ -66,11 +66,14 @@ class PartitionSlice(LoadMode):
         if not run.table_created:
             stored = stored_definition(cur, run.table_slice.schema, run.table_slice.table)
             if stored is not None and stored != part.definition:
+                from mctm_replica.schedules import partition_job_name  # schedules imports the assets
+
                 raise PartitionDefinitionChanged(
                     f"replica table `{run.name}` was built with partitions {stored}, but tables.yaml "
                     f"now says {part.definition}; nothing was changed. Restore the old `partitions` "
                     f"setting, or rebuild the replica: DROP TABLE {run.name}, then backfill every "
-                    f"partition (`dagster asset backfill` or the UI)")
+                    f"partition (the UI's partition dialog, or `dagster job backfill -j "
+                    f"{partition_job_name(run.plan.spec)} --all`)")
         if any(not c.compatible for c in run.changes):
             raise ConfigError(
                 f"replica table `{run.name}`: {[c.describe() for c in run.changes if not c.compatible]} "
