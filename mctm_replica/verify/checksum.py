@@ -1,7 +1,7 @@
 """``rows_match: checksum``: compare segment checksums, then only the differing rows.
 
 Each server turns every row into its canonical text (:mod:`mctm_replica.verify.canonical_sql`),
-hashes it (MD5 of the UTF-8 bytes) and sums two 32-bit parts of the hashes per segment,
+hashes it (MD5 of the UTF-8 bytes) and sums the first 8 bytes of the hashes per segment,
 with the row count. Only those sums cross the network. Equal segments are done; a
 differing one is split again (key ranges) or read whole (hash buckets), and its rows are
 compared value by value by :func:`mctm_replica.content_check.compare`, so the metadata
@@ -51,7 +51,7 @@ SPLIT = 16
 LEAF_ROWS = 1_000
 _INTEGER_KEYS = {"tinyint", "smallint", "int", "bigint"}
 
-Sums = tuple[int, int, int]  # rows, sum of hash part 1, sum of hash part 2
+Sums = tuple[int, int]  # rows, sum of the rows' hash values
 Span = tuple[int, int]  # lowest and highest key in the segment (range layout)
 
 
@@ -113,30 +113,30 @@ class _Sides:
         return pgsql.SQL("({u} - ({u} / %s) * %s)").format(u=u)
 
     def src_sums_sql(self, where: str) -> str:
-        p1, p2 = cs.tsql_parts("h")
         span = ", MIN(k), MAX(k)" if self.layout == "range" else ", 0, 0"
         if self.key_cols:
             rows = f"SELECT {self.src_k} AS k, {self.src_hash} AS h FROM {self.src_from}{where}"
         else:  # a keyless table buckets by the row's own hash: compute it once
             rows = f"SELECT h AS k, h FROM (SELECT {self.src_hash} AS h FROM {self.src_from}{where}) AS z"
-        return (f"SELECT seg, COUNT_BIG(*), SUM({p1}), SUM({p2}){span} FROM (SELECT {self.src_segment('k')} AS seg, k, h "
-                f"FROM ({rows}) AS y) AS x GROUP BY seg")
+        return (f"SELECT seg, COUNT_BIG(*), SUM(v){span} FROM (SELECT {self.src_segment('k')} AS seg, k, "
+                f"{cs.tsql_part('h')} AS v FROM ({rows}) AS y) AS x GROUP BY seg")
 
     def tgt_sums_sql(self, where: pgsql.Composable) -> pgsql.Composable:
-        p1, p2 = cs.pg_parts(pgsql.Identifier("v"))
         span = ", min(k), max(k)" if self.layout == "range" else ", 0, 0"
-        # OFFSET 0 keeps PostgreSQL from pulling the subquery up, which would copy the MD5
-        # expression into every use of ``h`` and compute it two or three times a row.
+        # The row's hash is read once (the sum), so PostgreSQL may pull the subquery up; a
+        # hashed key (buckets) is read twice by the bucket expression, and a keyless table's
+        # row hash is also its bucket: there OFFSET 0 keeps PostgreSQL from pulling the
+        # subquery up, which would copy the MD5 into every use and compute it again.
+        fence = pgsql.SQL("" if self.layout == "range" else " OFFSET 0")
         if self.key_cols:
-            rows = pgsql.SQL("SELECT {k} AS k, {h} AS h FROM {t}{w} OFFSET 0").format(
-                k=self.tgt_k, h=self.tgt_hash, t=self.tgt_from, w=where)
+            rows = pgsql.SQL("SELECT {k} AS k, {h} AS h FROM {t}{w}{fence}").format(
+                k=self.tgt_k, h=self.tgt_hash, t=self.tgt_from, w=where, fence=fence)
         else:
-            rows = pgsql.SQL("SELECT h AS k, h FROM (SELECT {h} AS h FROM {t}{w} OFFSET 0) AS z").format(
-                h=self.tgt_hash, t=self.tgt_from, w=where)
-        return pgsql.SQL("SELECT seg, count(*), sum({p1}), sum({p2})" + span + " FROM "
+            rows = pgsql.SQL("SELECT h AS k, h FROM (SELECT {h} AS h FROM {t}{w}{fence}) AS z").format(
+                h=self.tgt_hash, t=self.tgt_from, w=where, fence=fence)
+        return pgsql.SQL("SELECT seg, count(*), sum(v)" + span + " FROM "
                          "(SELECT {seg} AS seg, k, {v} AS v FROM ({rows}) AS y) AS x GROUP BY seg").format(
-            seg=self.tgt_segment(pgsql.Identifier("k")), p1=p1, p2=p2, v=cs.pg_bits(pgsql.Identifier("h")),
-            rows=rows)
+            seg=self.tgt_segment(pgsql.Identifier("k")), v=cs.pg_part(pgsql.Identifier("h")), rows=rows)
 
 
 def _seg_params(layout: str, base: int, width: int) -> tuple:
@@ -195,13 +195,13 @@ class _Run:
             wait([target])  # the connection is free again before the source's error goes up
             raise
         tgt_rows = target.result()
-        src = {int(r[0]): (int(r[1]), int(r[2]), int(r[3])) for r in src_rows}
-        tgt = {int(r[0]): (int(r[1]), int(r[2]), int(r[3])) for r in tgt_rows}
+        src = {int(r[0]): (int(r[1]), int(r[2])) for r in src_rows}
+        tgt = {int(r[0]): (int(r[1]), int(r[2])) for r in tgt_rows}
         # the keys each segment really holds, so a split covers them and not the empty rest
         self.spans: dict[int, Span] = {}
         for r in [*src_rows, *tgt_rows]:
-            lo_k, hi_k = self.spans.get(int(r[0]), (int(r[4]), int(r[5])))
-            self.spans[int(r[0])] = (min(lo_k, int(r[4])), max(hi_k, int(r[5])))
+            lo_k, hi_k = self.spans.get(int(r[0]), (int(r[3]), int(r[4])))
+            self.spans[int(r[0])] = (min(lo_k, int(r[3])), max(hi_k, int(r[4])))
         self.stats.source_rows_scanned += sum(v[0] for v in src.values())
         return src, tgt
 

@@ -159,7 +159,7 @@ def _to_string(x: str, src: Decl, style: int | None) -> str:
     if t in BINARY_TYPES:
         if style in (1, 2):
             prefix = "'0x' || " if style == 1 else ""
-            return f"({prefix}upper(hex({x})))"
+            return f"({prefix}upper({hex_digits(x)}))"
         return f"decode({x})" if t != "rowversion" else f"decode(from_hex(lpad(to_hex({x}), 16, '0')))"
     raise SqlError(529, f"Explicit conversion from data type {t} to varchar is not allowed.")
 
@@ -349,12 +349,41 @@ def money_check(v: str, dst: Decl) -> str:
 _INT_BYTES = {"tinyint": 1, "smallint": 2, "int": 4, "bigint": 8}
 
 
+def hex_digits(x: str) -> str:
+    """DuckDB SQL: the hex digits of BLOB ``x`` (either case). ``x`` built as ``from_hex(S)``
+    or ``unhex(S)`` (binary casts, HASHBYTES) gives ``S`` itself, not a BLOB printed back."""
+    for fn in ("from_hex(", "unhex("):
+        if x.startswith(fn) and x.endswith(")") and _closes_at_end(x, len(fn) - 1):
+            return x[len(fn):-1]
+    return f"hex({x})"
+
+
+def _closes_at_end(sql: str, open_at: int) -> bool:
+    """Whether the parenthesis at ``open_at`` closes at the end of ``sql`` (quotes skipped)."""
+    depth, quoted = 0, False
+    for i in range(open_at, len(sql)):
+        ch = sql[i]
+        if ch == "'":
+            quoted = not quoted
+        elif not quoted and ch == "(":
+            depth += 1
+        elif not quoted and ch == ")":
+            depth -= 1
+            if depth == 0:
+                return i == len(sql) - 1
+    return False
+
+
 def _binary_to_int(x: str, t: str) -> str:
     n = _INT_BYTES[t]
-    u = f"CAST(('0x' || lpad(right(hex({x}), {2 * n}), {2 * n}, '0')) AS UHUGEINT)"
+    # at most 16 hex digits: UBIGINT holds them (UHUGEINT arithmetic costs more per row)
+    u = f"CAST(('0x' || lpad(right({hex_digits(x)}, {2 * n}), {2 * n}, '0')) AS UBIGINT)"
     if t == "tinyint":  # unsigned
         return f"CAST({u} AS UTINYINT)"
-    signed = f"(CAST({u} AS HUGEINT) - CASE WHEN {u} >= {2 ** (8 * n - 1)} THEN {2 ** (8 * n)} ELSE 0 END)"
+    if t == "bigint":  # the low 63 bits, then the sign bit's -2^63
+        return (f"(CAST({u} & 9223372036854775807 AS BIGINT) + CASE WHEN {u} >= 9223372036854775808 "
+                f"THEN -9223372036854775808 ELSE 0 END)")
+    signed = f"(CAST({u} AS BIGINT) - CASE WHEN {u} >= {2 ** (8 * n - 1)} THEN {2 ** (8 * n)} ELSE 0 END)"
     return f"CAST({signed} AS {storage_type(Decl(t))})"
 
 
@@ -363,7 +392,7 @@ def _binary_fit(x: str, dst: Decl) -> str:
     n = dst.length
     cut = f"from_hex(left(hex({x}), {2 * n}))"
     if dst.type == "binary":
-        return f"from_hex(rpad(hex({x}), {2 * n}, '0')[1:{2 * n}])"
+        return f"from_hex(rpad({hex_digits(x)}, {2 * n}, '0')[1:{2 * n}])"
     return f"(CASE WHEN octet_length({x}) > {n} THEN {cut} ELSE {x} END)"
 
 

@@ -155,7 +155,8 @@ class Translator(OperatorsMixin):
         if decl is None and isinstance(node, _STRING_FUNCS) and first is not None and family(first.decl) == "str":
             decl = first.decl
         if decl is None and isinstance(node, _INT_RESULT):
-            decl = Decl("int")
+            # DATEDIFF_BIG is DATEDIFF typed bigint (microseconds since 1970 overflow an int)
+            decl = Decl("bigint") if isinstance(node, exp.DateDiff) and node.args.get("big_int") else Decl("int")
         sql = node.sql(dialect="duckdb")
         if isinstance(node, exp.Extract):
             # DuckDB's millisecond/microsecond/nanosecond count the seconds too (7.123 s is
@@ -164,7 +165,7 @@ class Translator(OperatorsMixin):
             if per_second:
                 sql = f"(({sql}) % {per_second})"
         if decl is not None and isinstance(node, _INT_RESULT):
-            sql = f"CAST({sql} AS INTEGER)"
+            sql = f"CAST({sql} AS {storage_type(decl)})"
         return Typed(sql, decl)
 
     def x_Paren(self, node, scope):
