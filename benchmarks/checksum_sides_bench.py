@@ -7,7 +7,7 @@ DuckDB is reachable for plans), copies it once into an embedded PostgreSQL (COPY
 rows the copy path formats), then times, on the clean copy:
 
 - ``source``: the T-SQL sums query through pymssql (translation, DuckDB, TDS);
-- ``target``: the PostgreSQL sums query through psycopg2;
+- ``target``: the PostgreSQL sums query through psycopg2 (``target_sums``' planner settings);
 - ``both``: :func:`mctm_replica.verify.checksum.compare_by_checksum`, as the asset check runs it.
 
 ``--explain`` prints PostgreSQL's EXPLAIN (ANALYZE, VERBOSE) and DuckDB's EXPLAIN ANALYZE of
@@ -88,7 +88,7 @@ def main() -> int:
 
     from mctm_replica.local.postgres import LocalPostgres
     from mctm_replica.standin import StandIn
-    from mctm_replica.verify.checksum import _Sides, compare_by_checksum
+    from mctm_replica.verify.checksum import _Sides, compare_by_checksum, target_sums
 
     workdir = Path(tempfile.mkdtemp(prefix="mctm-cksum-"))
     with LocalPostgres(data_dir=workdir / "pgdata") as pg, StandIn(mode="thread") as server:
@@ -101,7 +101,10 @@ def main() -> int:
         pg_conn = _copy(cfg, server, args.rows, workdir)
         print(f"{args.rows:,} rows prepared and copied in {time.perf_counter() - t:.1f} s", flush=True)
         plan = rb._plan(cfg, "copy_limit")
-        sides = _Sides(plan)
+        with pg_conn.cursor() as cur:
+            cur.execute("SHOW server_encoding")
+            sides = _Sides(plan, pg_utf8=cur.fetchone()[0] == "UTF8")
+        pg_conn.rollback()
         segments = max(1, math.ceil(args.rows / SEGMENT_ROWS))
         width = max(1, math.ceil(args.rows / segments))
         params = (0, width)
@@ -115,10 +118,8 @@ def main() -> int:
             cur.execute(src_sql, params)
             assert len(cur.fetchall()) >= segments
 
-        def target() -> None:
-            with pg_conn.cursor() as cur:
-                cur.execute(tgt_sql, params)
-                assert len(cur.fetchall()) >= segments
+        def target() -> None:  # with the planner settings the check uses
+            assert len(target_sums(pg_conn, tgt_sql, params)) >= segments
             pg_conn.rollback()
 
         def both() -> None:
@@ -130,6 +131,7 @@ def main() -> int:
         _timed("both", both, args.repeat)
         if args.explain:
             with pg_conn.cursor() as cur:
+                cur.execute("SET LOCAL enable_sort = off; SET LOCAL work_mem = '64MB'")  # as target_sums
                 cur.execute(pgsql.SQL("EXPLAIN (ANALYZE, VERBOSE) ") + tgt_sql, params)
                 print("\n".join(r[0] for r in cur.fetchall()))
             pg_conn.rollback()

@@ -155,9 +155,11 @@ def tsql_md5(row_text: str) -> str:
     return f"HASHBYTES('MD5', CAST(({row_text}) COLLATE {UTF8_COLLATION} AS varchar(max)))"
 
 
-def pg_md5(row_text: pgsql.Composable) -> pgsql.Composable:
-    """MD5 of the text's UTF-8 bytes as 32 hex digits (whatever the database encoding)."""
-    return pgsql.SQL("md5(convert_to({}, 'UTF8'))").format(row_text)
+def pg_md5(row_text: pgsql.Composable, utf8: bool = False) -> pgsql.Composable:
+    """MD5 of the text's UTF-8 bytes as 32 hex digits. ``md5(text)`` hashes the bytes in the
+    database's encoding: those are UTF-8 when ``utf8`` (server_encoding UTF8), else the
+    text is converted first (a copy per row)."""
+    return pgsql.SQL("md5({})" if utf8 else "md5(convert_to({}, 'UTF8'))").format(row_text)
 
 
 # Each row's MD5 counts by its first 8 bytes as a signed bigint, summed per segment as an
