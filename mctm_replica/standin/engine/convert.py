@@ -9,6 +9,8 @@ SQL Server's error number (``__MSSQL__<n>__``), which ``errors.py`` decodes.
 
 from __future__ import annotations
 
+import re
+
 from mctm_replica.standin.contract import SqlError
 from mctm_replica.standin.engine import collations
 from mctm_replica.standin.engine.decl import (
@@ -38,12 +40,6 @@ MACROS = [
     "CREATE OR REPLACE TEMP MACRO __rnd(x, u) AS ((x) + (u) // 2) // (u) * (u)",
     # nvarchar -> char/varchar/text: '?' for each character outside code page 1252
     "CREATE OR REPLACE TEMP MACRO __cp1252(x) AS regexp_replace(x, '" + _NOT_CP1252 + "', '?', 'g')",
-    # IEEE-754 bits of a DOUBLE/FLOAT as an unsigned integer, what CAST(float AS binary(8))
-    # and CAST(real AS binary(4)) show on SQL Server (SQL Server has no NaN or infinity).
-    # The exponent from log2 may be off by one next to a power of two; __fexp corrects it.
-    # Subnormals are scaled in two exact steps (2^1074 itself overflows a double).
-    "CREATE OR REPLACE TEMP MACRO __fexp(a) AS CAST(floor(log2(a)) AS INTEGER)"
-    " - CASE WHEN a < 2.0 ** floor(log2(a)) THEN 1 WHEN a >= 2.0 ** (floor(log2(a)) + 1) THEN -1 ELSE 0 END",
 ]
 _INT_RE = r"^\s*[+-]?\d+\s*$"
 _DEC_RE = r"^\s*[+-]?(\d+\.?\d*|\.\d+)\s*$"
@@ -90,8 +86,26 @@ def to_timestamp(x: str, src: Decl) -> str:
     if t in TICK_TYPES:
         return f"__t2ts({x})"
     if t == "datetimeoffset":
-        return f"__t2ts(__dto_local({x}))"
+        return f"__t2ts({dto_local(x)})"
     return x
+
+
+_SWITCHED = re.compile(r"\(CAST\(__dto_utc\((?P<v>.*)\) AS HUGEINT\) \* 2048 \+ (?P<k>\d+)\)", re.S)
+
+
+def dto_switched(x: str, minutes: int) -> str:
+    """The datetimeoffset ``x`` at another offset (SWITCHOFFSET): the same UTC ticks."""
+    return f"(CAST(__dto_utc({x}) AS HUGEINT) * 2048 + {minutes + 1024})"
+
+
+def dto_local(x: str) -> str:
+    """Local ticks of datetimeoffset ``x``. Of a :func:`dto_switched` value they are its UTC
+    ticks plus the constant offset, without packing the offset in and out again."""
+    m = _SWITCHED.fullmatch(x)
+    opened = len("(CAST(__dto_utc")
+    if m is not None and _close_of(x, opened) == m.end("v"):
+        return f"(__dto_utc({m.group('v')}) + {(int(m.group('k')) - 1024) * 600000000})"
+    return f"__dto_local({x})"
 
 
 def _temporal_ticks(x: str, src: Decl) -> str:
@@ -109,7 +123,7 @@ def _temporal_ticks(x: str, src: Decl) -> str:
     if t in TIMESTAMP_TYPES:
         return f"__ts2t({x})"
     if t == "datetimeoffset":
-        return f"__dto_local({x})"
+        return dto_local(x)
     raise AssertionError(t)
 
 
@@ -118,7 +132,7 @@ def _date_to_string(x: str, src: Decl, style: int | None) -> str:
     ts = to_timestamp(x, src)
     if t in ("datetime2", "datetimeoffset", "time"):
         s = _scale(src)
-        ticks = f"({x})" if t != "datetimeoffset" else f"__dto_local({x})"
+        ticks = f"({x})" if t != "datetimeoffset" else dto_local(x)
         frac = f"'.' || substr(lpad(CAST({ticks} % 10000000 AS VARCHAR), 7, '0'), 1, {s})" if s else "''"
         if t == "time":
             return f"(strftime({ts}, '%H:%M:%S') || {frac})"
@@ -215,6 +229,8 @@ def convert_sql(x: str, src: Decl | None, dst: Decl, *, assign: dict | None = No
             elif s in ("tinyint", "smallint", "int") and t in ("char", "varchar"):
                 # SQL Server's documented result for an int too long for char/varchar: '*'
                 v = f"(CASE WHEN {size(v)} > {n} THEN '*' ELSE {v} END)"
+            elif s in INT_RANGES and n >= len(str(INT_RANGES[s][0])):
+                pass  # the integer's longest text fits: no overflow to check for
             elif s in NUMERIC_TYPES:
                 v = f"(CASE WHEN {size(v)} > {n} THEN {_err(8115, _q('Arithmetic overflow error converting expression to data type ' + t + '.'))} ELSE {v} END)"
             elif s in DATE_TYPES:  # date and time text is cut to the length (CONVERT(varchar(10), d, 120))
@@ -359,7 +375,12 @@ def hex_digits(x: str) -> str:
 
 
 def _closes_at_end(sql: str, open_at: int) -> bool:
-    """Whether the parenthesis at ``open_at`` closes at the end of ``sql`` (quotes skipped)."""
+    """Whether the parenthesis at ``open_at`` closes at the end of ``sql``."""
+    return _close_of(sql, open_at) == len(sql) - 1
+
+
+def _close_of(sql: str, open_at: int) -> int:
+    """The index of the parenthesis closing the one at ``open_at`` (quotes skipped), or -1."""
     depth, quoted = 0, False
     for i in range(open_at, len(sql)):
         ch = sql[i]
@@ -370,8 +391,8 @@ def _closes_at_end(sql: str, open_at: int) -> bool:
         elif not quoted and ch == ")":
             depth -= 1
             if depth == 0:
-                return i == len(sql) - 1
-    return False
+                return i
+    return -1
 
 
 def _binary_to_int(x: str, t: str) -> str:
@@ -402,13 +423,6 @@ def _float_bytes(x: str, src: Decl, dst: Decl) -> str:
     if dst.length is not None and 0 < dst.length < width or (dst.type == "binary" and dst.length != width):
         raise SqlError(50000, f"The SQL Server stand-in converts {src.type} only to binary({width}) or a "
                               f"varbinary of at least {width} bytes.")
-    mb, bias = (52, 1023) if width == 8 else (23, 127)
-    v = f"CAST({x} AS DOUBLE)"
-    a, e = f"abs({v})", f"__fexp(abs({v}))"
-    # Integer arithmetic on UBIGINT: a DOUBLE anywhere in the sum would round the mantissa.
-    bits = (f"(CASE WHEN signbit({v}) THEN CAST({2 ** (8 * width - 1)} AS UBIGINT) ELSE CAST(0 AS UBIGINT) END"
-            f" + CASE WHEN {v} = 0 THEN CAST(0 AS UBIGINT)"
-            f" WHEN {e} < {1 - bias} THEN CAST({a} * 2.0 ** {bias - 1} * 2.0 ** {mb} AS UBIGINT)"
-            f" ELSE CAST({e} + {bias} AS UBIGINT) * CAST({2 ** mb} AS UBIGINT)"
-            f" + CAST(({a} / 2.0 ** {e} - 1) * 2.0 ** {mb} AS UBIGINT) END)")
-    return f"from_hex(lpad(to_hex({bits}), {2 * width}, '0'))"
+    # DuckDB casts a DOUBLE or FLOAT to BIT as its IEEE-754 bits, and BIT to BLOB as their
+    # bytes, most significant first (SQL Server has no NaN or infinity to differ on)
+    return f"CAST(CAST(CAST({x} AS {'DOUBLE' if width == 8 else 'FLOAT'}) AS BIT) AS BLOB)"
