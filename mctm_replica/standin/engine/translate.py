@@ -274,6 +274,15 @@ class Translator(OperatorsMixin):
         decls = [self.expr(node.args[k].copy(), scope).decl for k in string_args]
         return Typed(*_grown_string(self.generic(node, scope).sql, decls))
 
+    def x_Left(self, node, scope):
+        """LEFT/RIGHT keep a varchar or nvarchar argument's type; another type is converted to
+        varchar(max) first, as SQL Server converts it implicitly."""
+        if family(self.expr(node.this.copy(), scope).decl) != "str":
+            node.set("this", exp.cast(node.this, exp.DataType.build("TEXT")))
+        return self.generic(node, scope)
+
+    x_Right = x_Left
+
     def x_Replace(self, node, scope):
         return self._grown(node, scope, ("this", "expression", "replacement"))
 
