@@ -1,7 +1,7 @@
 """One canonical text per copied value, written once in T-SQL and once in PostgreSQL SQL.
 
 Both servers turn every row into the same string, hash its UTF-8 bytes with MD5 and sum
-parts of the hashes per segment (:mod:`mctm_replica.verify.checksum`). The string must be
+the hashes' first 8 bytes per segment (:mod:`mctm_replica.verify.checksum`). The string must be
 equal on both sides for every value the type map copies (:mod:`mctm_replica.typemap`) and
 differ for any change the type map would not make, so each type gets the form both
 servers can print exactly:
@@ -10,11 +10,14 @@ servers can print exactly:
   sides); money/smallmoney via decimal(19,4)/decimal(10,4) like the copy; bit ``0``/``1``.
 * float and real: their IEEE-754 bytes in hex (``CAST(x AS binary(8))`` / ``float8send``;
   ``binary(4)`` / ``float4send``): one flipped bit changes the text, -0 differs from 0.
-* date ``yyyy-mm-dd``; datetime2, datetime, smalldatetime and time as
-  ``... hh:mi:ss.ffffff``: the value at 100 ns (datetime first rounded to the milliseconds
-  it is copied with) with the 7th digit cut, as the copy cuts it; datetimeoffset as its
-  UTC instant (``SWITCHOFFSET(x, '+00:00')`` / ``AT TIME ZONE 'UTC'``), the offset is not
-  copied.
+* date: days since 1970-01-01 (``DATEDIFF(day, ..)`` / ``d - DATE '1970-01-01'``);
+  datetime2, datetime and smalldatetime: microseconds since 1970-01-01
+  (``DATEDIFF_BIG(microsecond, ..)`` / ``extract(epoch ..) * 1000000``), the value at
+  100 ns (datetime first rounded to the milliseconds it is copied with) with the 7th digit
+  cut, as the copy cuts it: a count of microsecond boundaries floors, before 1970 too;
+  datetimeoffset the same of its UTC instant (``SWITCHOFFSET(x, '+00:00')``; a timestamptz
+  counts from 1970 in UTC), the offset is not copied. Integers are cheaper to print than
+  formatted timestamps on both servers. time: ``hh:mi:ss.ffffff``, the 7th digit cut.
 * uniqueidentifier: upper-case text (PostgreSQL prints lower case; both store 16 bytes).
 * text types and xml: ``T`` + the text with NUL removed (the loader strips it) and ``|``
   doubled; binary types: upper-case hex.
