@@ -9,10 +9,9 @@ SQL Server's error number (``__MSSQL__<n>__``), which ``errors.py`` decodes.
 
 from __future__ import annotations
 
-import re
-
 from mctm_replica.standin.contract import SqlError
 from mctm_replica.standin.engine import collations
+from mctm_replica.standin.engine.sqlshapes import dto_local, hex_digits
 from mctm_replica.standin.engine.decl import (
     BINARY_TYPES, CODE_PAGE_TYPES, UNICODE_TYPES, EXACT_TYPES, INT_RANGES, INT_TYPES, NUMERIC_TYPES, STRING_TYPES, TICK_TYPES,
     TIMESTAMP_TYPES, DATE_TYPES, Decl, storage_type,
@@ -88,24 +87,6 @@ def to_timestamp(x: str, src: Decl) -> str:
     if t == "datetimeoffset":
         return f"__t2ts({dto_local(x)})"
     return x
-
-
-_SWITCHED = re.compile(r"\(CAST\(__dto_utc\((?P<v>.*)\) AS HUGEINT\) \* 2048 \+ (?P<k>\d+)\)", re.S)
-
-
-def dto_switched(x: str, minutes: int) -> str:
-    """The datetimeoffset ``x`` at another offset (SWITCHOFFSET): the same UTC ticks."""
-    return f"(CAST(__dto_utc({x}) AS HUGEINT) * 2048 + {minutes + 1024})"
-
-
-def dto_local(x: str) -> str:
-    """Local ticks of datetimeoffset ``x``. Of a :func:`dto_switched` value they are its UTC
-    ticks plus the constant offset, without packing the offset in and out again."""
-    m = _SWITCHED.fullmatch(x)
-    opened = len("(CAST(__dto_utc")
-    if m is not None and _close_of(x, opened) == m.end("v"):
-        return f"(__dto_utc({m.group('v')}) + {(int(m.group('k')) - 1024) * 600000000})"
-    return f"__dto_local({x})"
 
 
 def _temporal_ticks(x: str, src: Decl) -> str:
@@ -363,36 +344,6 @@ def money_check(v: str, dst: Decl) -> str:
 
 # Bytes of each integer type: a longer binary keeps its rightmost bytes, as SQL Server does.
 _INT_BYTES = {"tinyint": 1, "smallint": 2, "int": 4, "bigint": 8}
-
-
-def hex_digits(x: str) -> str:
-    """DuckDB SQL: the hex digits of BLOB ``x`` (either case). ``x`` built as ``from_hex(S)``
-    or ``unhex(S)`` (binary casts, HASHBYTES) gives ``S`` itself, not a BLOB printed back."""
-    for fn in ("from_hex(", "unhex("):
-        if x.startswith(fn) and x.endswith(")") and _closes_at_end(x, len(fn) - 1):
-            return x[len(fn):-1]
-    return f"hex({x})"
-
-
-def _closes_at_end(sql: str, open_at: int) -> bool:
-    """Whether the parenthesis at ``open_at`` closes at the end of ``sql``."""
-    return _close_of(sql, open_at) == len(sql) - 1
-
-
-def _close_of(sql: str, open_at: int) -> int:
-    """The index of the parenthesis closing the one at ``open_at`` (quotes skipped), or -1."""
-    depth, quoted = 0, False
-    for i in range(open_at, len(sql)):
-        ch = sql[i]
-        if ch == "'":
-            quoted = not quoted
-        elif not quoted and ch == "(":
-            depth += 1
-        elif not quoted and ch == ")":
-            depth -= 1
-            if depth == 0:
-                return i
-    return -1
 
 
 def _binary_to_int(x: str, t: str) -> str:

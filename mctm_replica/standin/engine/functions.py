@@ -13,7 +13,7 @@ from sqlglot import exp
 from mctm_replica.standin.contract import SqlError
 from mctm_replica.standin.engine.catalog_functions import columnproperty, parsename, schema_name_of
 from mctm_replica.standin.engine.decl import UNICODE_TYPES, Decl
-from mctm_replica.standin.engine.convert import dto_switched
+from mctm_replica.standin.engine.sqlshapes import dto_switched
 from mctm_replica.standin.engine.typed import Typed
 
 PRODUCT_VERSION = "16.0.4135.4"
