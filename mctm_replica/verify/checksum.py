@@ -117,12 +117,15 @@ class _Sides:
 
     def src_sums_sql(self, where: str) -> str:
         span = ", MIN(k), MAX(k)" if self.layout == "range" else ", 0, 0"
+        # the hash's value next to the hash (the stand-in then reads the digest's hex digits
+        # instead of printing its bytes back to hex)
         if self.key_cols:
-            rows = f"SELECT {self.src_k} AS k, {self.src_hash} AS h FROM {self.src_from}{where}"
+            rows = f"SELECT {self.src_k} AS k, {cs.tsql_part(self.src_hash)} AS v FROM {self.src_from}{where}"
         else:  # a keyless table buckets by the row's own hash: compute it once
-            rows = f"SELECT h AS k, h FROM (SELECT {self.src_hash} AS h FROM {self.src_from}{where}) AS z"
-        return (f"SELECT seg, COUNT_BIG(*), SUM(v){span} FROM (SELECT {self.src_segment('k')} AS seg, k, "
-                f"{cs.tsql_part('h')} AS v FROM ({rows}) AS y) AS x GROUP BY seg")
+            rows = (f"SELECT h AS k, {cs.tsql_part('h')} AS v "
+                    f"FROM (SELECT {self.src_hash} AS h FROM {self.src_from}{where}) AS z")
+        return (f"SELECT seg, COUNT_BIG(*), SUM(v){span} FROM (SELECT {self.src_segment('k')} AS seg, k, v "
+                f"FROM ({rows}) AS y) AS x GROUP BY seg")
 
     def tgt_sums_sql(self, where: pgsql.Composable) -> pgsql.Composable:
         span = ", min(k), max(k)" if self.layout == "range" else ", 0, 0"

@@ -352,11 +352,11 @@ def _binary_to_int(x: str, t: str) -> str:
     u = f"CAST(('0x' || lpad(right({hex_digits(x)}, {2 * n}), {2 * n}, '0')) AS UBIGINT)"
     if t == "tinyint":  # unsigned
         return f"CAST({u} AS UTINYINT)"
-    if t == "bigint":  # the low 63 bits, then the sign bit's -2^63
-        return (f"(CAST({u} & 9223372036854775807 AS BIGINT) + CASE WHEN {u} >= 9223372036854775808 "
-                f"THEN -9223372036854775808 ELSE 0 END)")
-    signed = f"(CAST({u} AS BIGINT) - CASE WHEN {u} >= {2 ** (8 * n - 1)} THEN {2 ** (8 * n)} ELSE 0 END)"
-    return f"CAST({signed} AS {storage_type(Decl(t))})"
+    # two's complement: flipping the sign bit and subtracting it gives the signed value
+    # with ``u`` written once (DuckDB would evaluate a second copy, MD5 and all)
+    top = 2 ** (8 * n - 1)
+    wide = "HUGEINT" if t == "bigint" else "BIGINT"
+    return f"CAST(CAST(xor({u}, CAST({top} AS UBIGINT)) AS {wide}) - {top} AS {storage_type(Decl(t))})"
 
 
 def _binary_fit(x: str, dst: Decl) -> str:
