@@ -82,3 +82,13 @@ def test_concat_joins_many_strings_and_reads_null_as_empty(sess):
 def test_hashbytes_of_nvarchar_hashes_utf16(sess):
     assert rows(sess, "SELECT HASHBYTES('MD5', n) FROM dbo.v WHERE id = 100") == [
         (hashlib.md5("日本|x".encode("utf-16-le")).digest(),)]
+
+
+@pytest.mark.parametrize(("value", "kind", "longest"), [(255, "tinyint", 3), (-32768, "smallint", 6),
+                                                        (-2147483648, "int", 11),
+                                                        (-9223372036854775808, "bigint", 20)])
+def test_integer_text_fits_at_its_longest_and_overflows_one_shorter(sess, value, kind, longest):
+    v = f"CAST(CAST(id - 100 AS bigint) + {value} AS {kind})"  # a column's value, converted in DuckDB
+    assert rows(sess, f"SELECT CAST({v} AS nvarchar({longest})) FROM dbo.v WHERE id = 100") == [(str(value),)]
+    with pytest.raises(SqlError, match="Arithmetic overflow"):
+        rows(sess, f"SELECT CAST({v} AS nvarchar({longest - 1})) FROM dbo.v WHERE id = 100")

@@ -210,7 +210,7 @@ def convert_sql(x: str, src: Decl | None, dst: Decl, *, assign: dict | None = No
             elif s in ("tinyint", "smallint", "int") and t in ("char", "varchar"):
                 # SQL Server's documented result for an int too long for char/varchar: '*'
                 v = f"(CASE WHEN {size(v)} > {n} THEN '*' ELSE {v} END)"
-            elif s in INT_RANGES and n >= len(str(INT_RANGES[s][0])):
+            elif s in INT_RANGES and n >= max(len(str(v)) for v in INT_RANGES[s]):
                 pass  # the integer's longest text fits: no overflow to check for
             elif s in NUMERIC_TYPES:
                 v = f"(CASE WHEN {size(v)} > {n} THEN {_err(8115, _q('Arithmetic overflow error converting expression to data type ' + t + '.'))} ELSE {v} END)"
