@@ -1,7 +1,7 @@
 """One canonical text per copied value, written once in T-SQL and once in PostgreSQL SQL.
 
 Both servers turn every row into the same string, hash its UTF-8 bytes with MD5 and sum
-parts of the hashes per segment (:mod:`mctm_replica.verify.checksum`). The string must be
+the hashes' first 8 bytes per segment (:mod:`mctm_replica.verify.checksum`). The string must be
 equal on both sides for every value the type map copies (:mod:`mctm_replica.typemap`) and
 differ for any change the type map would not make, so each type gets the form both
 servers can print exactly:
@@ -10,11 +10,14 @@ servers can print exactly:
   sides); money/smallmoney via decimal(19,4)/decimal(10,4) like the copy; bit ``0``/``1``.
 * float and real: their IEEE-754 bytes in hex (``CAST(x AS binary(8))`` / ``float8send``;
   ``binary(4)`` / ``float4send``): one flipped bit changes the text, -0 differs from 0.
-* date ``yyyy-mm-dd``; datetime2, datetime, smalldatetime and time as
-  ``... hh:mi:ss.ffffff``: the value at 100 ns (datetime first rounded to the milliseconds
-  it is copied with) with the 7th digit cut, as the copy cuts it; datetimeoffset as its
-  UTC instant (``SWITCHOFFSET(x, '+00:00')`` / ``AT TIME ZONE 'UTC'``), the offset is not
-  copied.
+* date: days since 1970-01-01 (``DATEDIFF(day, ..)`` / ``d - DATE '1970-01-01'``);
+  datetime2, datetime and smalldatetime: microseconds since 1970-01-01
+  (``DATEDIFF_BIG(microsecond, ..)`` / ``extract(epoch ..) * 1000000``), the value at
+  100 ns (datetime first rounded to the milliseconds it is copied with) with the 7th digit
+  cut, as the copy cuts it: a count of microsecond boundaries floors, before 1970 too;
+  datetimeoffset the same of its UTC instant (``SWITCHOFFSET(x, '+00:00')``; a timestamptz
+  counts from 1970 in UTC), the offset is not copied. Integers are cheaper to print than
+  formatted timestamps on both servers. time: ``hh:mi:ss.ffffff``, the 7th digit cut.
 * uniqueidentifier: upper-case text (PostgreSQL prints lower case; both store 16 bytes).
 * text types and xml: ``T`` + the text with NUL removed (the loader strips it) and ``|``
   doubled; binary types: upper-case hex.
@@ -49,7 +52,10 @@ _TEXT = {"char", "varchar", "nchar", "nvarchar", "text", "ntext", "xml"}
 _BINARY = {"binary", "varbinary", "image", "timestamp", "rowversion"}
 _TIMESTAMPS = {"datetime2": "{c}", "datetime": "CAST({c} AS datetime2(3))", "smalldatetime": "{c}",
                "datetimeoffset": "SWITCHOFFSET({c}, '+00:00')"}
-_PG_STAMP = "YYYY-MM-DD HH24:MI:SS.US"
+# Dates count days and timestamps microseconds from 1970-01-01, PostgreSQL's epoch: integer
+# text is cheaper to print than a formatted timestamp on both servers, and exact.
+_TSQL_EPOCH = "CAST('1970-01-01' AS datetime2(7))"
+_TSQL_EPOCH_DATE = "CAST('1970-01-01' AS date)"
 
 #: Whether this SQL Server hashes UTF-8 text (2019+); the digest must equal Python's.
 UTF8_HASH_PROBE = f"SELECT HASHBYTES('MD5', CAST(N'日本|x' COLLATE {UTF8_COLLATION} AS varchar(max)))"
@@ -81,11 +87,12 @@ def tsql_field(column: ColumnPlan) -> str:
     elif kind == "real":
         f = f"CONVERT(nvarchar(8), CAST({c} AS binary(4)), 2)"
     elif kind == "date":
-        f = f"CONVERT(nvarchar(10), {c}, 23)"
+        f = f"CAST(DATEDIFF(day, {_TSQL_EPOCH_DATE}, {c}) AS nvarchar(11))"
     elif kind in _TIMESTAMPS:
-        # style 121 of datetime2(7) is always 27 characters, 'yyyy-mm-dd hh:mi:ss.fffffff';
-        # LEFT(.., 26) cuts the 7th digit (STUFF would print the value twice in the stand-in)
-        f = f"LEFT(CONVERT(nvarchar(27), CAST({_TIMESTAMPS[kind].format(c=c)} AS datetime2(7)), 121), 26)"
+        # microsecond boundaries crossed since 1970: the value with its 7th digit cut, as the
+        # copy cuts it (a boundary count floors, also before 1970)
+        stamp = f"CAST({_TIMESTAMPS[kind].format(c=c)} AS datetime2(7))"
+        f = f"CAST(DATEDIFF_BIG(microsecond, {_TSQL_EPOCH}, {stamp}) AS nvarchar(20))"
     elif kind == "time":
         f = f"LEFT(CAST(CAST({c} AS time(7)) AS nvarchar(16)), 15)"  # 'hh:mi:ss.fffffff', 16 characters
     elif kind == "uniqueidentifier":
@@ -111,25 +118,35 @@ def pg_field(column: ColumnPlan) -> pgsql.Composable:
     elif kind == "real":
         f = pgsql.SQL("upper(encode(float4send({c}), 'hex'))")
     elif kind == "date":
-        f = pgsql.SQL("to_char({c}, 'YYYY-MM-DD')")
-    elif kind == "datetimeoffset":
-        f = pgsql.SQL("to_char({c} AT TIME ZONE 'UTC', {stamp})")
-    elif kind in _TIMESTAMPS:
-        f = pgsql.SQL("to_char({c}, {stamp})")
+        f = pgsql.SQL("({c} - DATE '1970-01-01')::text")
+    elif kind in _TIMESTAMPS:  # timestamptz (datetimeoffset) counts from 1970 in UTC
+        f = pgsql.SQL("(extract(epoch FROM {c}) * 1000000)::bigint::text")
     elif kind == "time":
         f = pgsql.SQL("to_char({c}::interval, 'HH24:MI:SS.US')")
     elif kind == "uniqueidentifier":
         f = pgsql.SQL("upper({c}::text)")
     else:
         raise ValueError(f"column `{column.target_name}`: no canonical form for `{column.source_type.declared()}`")
-    args = {"c": c, "stamp": pgsql.Literal(_PG_STAMP)} if "{stamp}" in f.string else {"c": c}
-    return pgsql.SQL("coalesce({f}, 'N')").format(f=f.format(**args))
+    return pgsql.SQL("coalesce({f}, 'N')").format(f=f.format(c=c))
+
+
+# SQL Server's CONCAT takes at most 254 arguments; a wider row nests them.
+_CONCAT_ARGS = 254
 
 
 def tsql_row(columns: Sequence[ColumnPlan]) -> str:
-    """The row's canonical text as nvarchar(max); starting from an nvarchar(max) keeps
-    ``+`` from cutting the result at 4,000 characters."""
-    return "CAST(N'' AS nvarchar(max)) + " + " + N'|' + ".join(tsql_field(c) for c in columns)
+    """The row's canonical text as nvarchar(max): one CONCAT of the fields and separators
+    (no field is NULL, so CONCAT's NULL-as-empty never applies), which builds the string
+    once where a chain of ``+`` copies it once per operator. Starting from an
+    nvarchar(max) keeps CONCAT from cutting the result at 4,000 characters."""
+    parts = ["CAST(N'' AS nvarchar(max))"]
+    for i, c in enumerate(columns):
+        parts += ([] if i == 0 else ["N'|'"]) + [tsql_field(c)]
+    while len(parts) > _CONCAT_ARGS:
+        parts = ["CONCAT(" + ", ".join(parts[:_CONCAT_ARGS]) + ")", *parts[_CONCAT_ARGS:]]
+    if len(parts) == 1:
+        return parts[0]
+    return "CONCAT(" + ", ".join(parts) + ")"
 
 
 def pg_row(columns: Sequence[ColumnPlan]) -> pgsql.Composable:
@@ -141,26 +158,23 @@ def tsql_md5(row_text: str) -> str:
     return f"HASHBYTES('MD5', CAST(({row_text}) COLLATE {UTF8_COLLATION} AS varchar(max)))"
 
 
-def pg_md5(row_text: pgsql.Composable) -> pgsql.Composable:
-    """MD5 of the text's UTF-8 bytes as 32 hex digits (whatever the database encoding)."""
-    return pgsql.SQL("md5(convert_to({}, 'UTF8'))").format(row_text)
+def pg_md5(row_text: pgsql.Composable, utf8: bool = False) -> pgsql.Composable:
+    """MD5 of the text's UTF-8 bytes as 32 hex digits. ``md5(text)`` hashes the bytes in the
+    database's encoding: those are UTF-8 when ``utf8`` (server_encoding UTF8), else the
+    text is converted first (a copy per row)."""
+    return pgsql.SQL("md5({})" if utf8 else "md5(convert_to({}, 'UTF8'))").format(row_text)
 
 
-# Two 32-bit parts of each row's MD5 (bytes 1-4 signed, 5-8 unsigned), summed per segment
-# as bigint: a multiset sum (duplicates add up, unlike XOR), exact with no overflow below
-# 2^31 rows, 64 bits of hash. No '%' operator: both drivers read '%' as a placeholder.
-def tsql_parts(h: str) -> tuple[str, str]:
-    hi = f"CAST(CAST(CAST({h} AS binary(4)) AS int) AS bigint)"
-    return hi, f"CAST(CAST({h} AS binary(8)) AS bigint) - {hi} * CAST(4294967296 AS bigint)"
+# Each row's MD5 counts by its first 8 bytes as a signed bigint, summed per segment as an
+# exact decimal: a multiset sum (duplicates add up, unlike XOR) of 64 bits of hash that
+# cannot overflow (2^31 rows of at most 2^63 stay far below 10^38). One value per row, so
+# PostgreSQL reads each digest once without a fence around the hash. No '%' operator: both
+# drivers read '%' as a placeholder.
+def tsql_part(h: str) -> str:
+    """The bigint of the first 8 bytes of varbinary ``h``, as decimal(38,0) for SUM."""
+    return f"CAST(CAST(CAST({h} AS binary(8)) AS bigint) AS decimal(38,0))"
 
 
-def pg_bits(m: pgsql.Composable) -> pgsql.Composable:
-    """The first 8 bytes of an MD5 in hex as one signed bigint: :func:`pg_parts` splits it,
-    so the digest is read once per row."""
+def pg_part(m: pgsql.Composable) -> pgsql.Composable:
+    """:func:`tsql_part` of an MD5 in hex (PostgreSQL's sum of bigint is an exact numeric)."""
     return pgsql.SQL("('x' || substr({}, 1, 16))::bit(64)::bigint").format(m)
-
-
-def pg_parts(v: pgsql.Composable) -> tuple[pgsql.Composable, pgsql.Composable]:
-    """:func:`tsql_parts` of :func:`pg_bits`' ``v``: the arithmetic shift keeps bytes 1-4
-    signed, the mask leaves bytes 5-8 unsigned."""
-    return pgsql.SQL("({} >> 32)").format(v), pgsql.SQL("({} & 4294967295)").format(v)

@@ -1,7 +1,7 @@
 """``rows_match: checksum``: compare segment checksums, then only the differing rows.
 
 Each server turns every row into its canonical text (:mod:`mctm_replica.verify.canonical_sql`),
-hashes it (MD5 of the UTF-8 bytes) and sums two 32-bit parts of the hashes per segment,
+hashes it (MD5 of the UTF-8 bytes) and sums the first 8 bytes of the hashes per segment,
 with the row count. Only those sums cross the network. Equal segments are done; a
 differing one is split again (key ranges) or read whole (hash buckets), and its rows are
 compared value by value by :func:`mctm_replica.content_check.compare`, so the metadata
@@ -50,8 +50,11 @@ SPLIT = 16
 #: more checksum round trip costs about as much as reading the rows.
 LEAF_ROWS = 1_000
 _INTEGER_KEYS = {"tinyint", "smallint", "int", "bigint"}
+#: work_mem for the replica's sums query (see target_sums): enough for PostgreSQL to plan
+#: a parallel hash aggregate on its estimate of one group per row at 1,000,000 rows.
+SUMS_WORK_MEM = "64MB"
 
-Sums = tuple[int, int, int]  # rows, sum of hash part 1, sum of hash part 2
+Sums = tuple[int, int]  # rows, sum of the rows' hash values
 Span = tuple[int, int]  # lowest and highest key in the segment (range layout)
 
 
@@ -79,7 +82,7 @@ def utf8_hashing(mssql: Any) -> str | None:
 class _Sides:
     """The SQL of both sides for one table: segment sums and row reads."""
 
-    def __init__(self, plan: TablePlan):
+    def __init__(self, plan: TablePlan, *, pg_utf8: bool = False):
         spec = plan.spec
         self.plan = plan
         self.by_target = {c.target_name: c for c in plan.columns}
@@ -91,13 +94,13 @@ class _Sides:
         self.tgt_from = pgsql.SQL("{}.{}").format(pgsql.Identifier(spec.target_schema),
                                                  pgsql.Identifier(spec.target_table))
         self.src_hash = cs.tsql_md5(cs.tsql_row(plan.columns))
-        self.tgt_hash = cs.pg_md5(cs.pg_row(plan.columns))
+        self.tgt_hash = cs.pg_md5(cs.pg_row(plan.columns), pg_utf8)
         if self.layout == "range":
             self.src_k = quote_tsql(first.source_name)
             self.tgt_k = pgsql.Identifier(first.target_name)
         else:  # bucket by the key's hash, or the row's for a table without key
             self.src_k = cs.tsql_md5(cs.tsql_row(self.key_cols)) if self.key_cols else self.src_hash
-            self.tgt_k = cs.pg_md5(cs.pg_row(self.key_cols)) if self.key_cols else self.tgt_hash
+            self.tgt_k = cs.pg_md5(cs.pg_row(self.key_cols), pg_utf8) if self.key_cols else self.tgt_hash
 
     # -- segment expressions (params: base, width for range; buckets for bucket)
     def src_segment(self, k: str) -> str:
@@ -113,30 +116,58 @@ class _Sides:
         return pgsql.SQL("({u} - ({u} / %s) * %s)").format(u=u)
 
     def src_sums_sql(self, where: str) -> str:
-        p1, p2 = cs.tsql_parts("h")
         span = ", MIN(k), MAX(k)" if self.layout == "range" else ", 0, 0"
+        # the hash's value next to the hash (the stand-in then reads the digest's hex digits
+        # instead of printing its bytes back to hex)
         if self.key_cols:
-            rows = f"SELECT {self.src_k} AS k, {self.src_hash} AS h FROM {self.src_from}{where}"
+            rows = f"SELECT {self.src_k} AS k, {cs.tsql_part(self.src_hash)} AS v FROM {self.src_from}{where}"
         else:  # a keyless table buckets by the row's own hash: compute it once
-            rows = f"SELECT h AS k, h FROM (SELECT {self.src_hash} AS h FROM {self.src_from}{where}) AS z"
-        return (f"SELECT seg, COUNT_BIG(*), SUM({p1}), SUM({p2}){span} FROM (SELECT {self.src_segment('k')} AS seg, k, h "
+            rows = (f"SELECT h AS k, {cs.tsql_part('h')} AS v "
+                    f"FROM (SELECT {self.src_hash} AS h FROM {self.src_from}{where}) AS z")
+        return (f"SELECT seg, COUNT_BIG(*), SUM(v){span} FROM (SELECT {self.src_segment('k')} AS seg, k, v "
                 f"FROM ({rows}) AS y) AS x GROUP BY seg")
 
     def tgt_sums_sql(self, where: pgsql.Composable) -> pgsql.Composable:
-        p1, p2 = cs.pg_parts(pgsql.Identifier("v"))
         span = ", min(k), max(k)" if self.layout == "range" else ", 0, 0"
-        # OFFSET 0 keeps PostgreSQL from pulling the subquery up, which would copy the MD5
-        # expression into every use of ``h`` and compute it two or three times a row.
+        # The row's hash is read once (the sum), so PostgreSQL may pull the subquery up; a
+        # hashed key (buckets) is read twice by the bucket expression, and a keyless table's
+        # row hash is also its bucket: there OFFSET 0 keeps PostgreSQL from pulling the
+        # subquery up, which would copy the MD5 into every use and compute it again.
+        fence = pgsql.SQL("" if self.layout == "range" else " OFFSET 0")
         if self.key_cols:
-            rows = pgsql.SQL("SELECT {k} AS k, {h} AS h FROM {t}{w} OFFSET 0").format(
-                k=self.tgt_k, h=self.tgt_hash, t=self.tgt_from, w=where)
+            rows = pgsql.SQL("SELECT {k} AS k, {h} AS h FROM {t}{w}{fence}").format(
+                k=self.tgt_k, h=self.tgt_hash, t=self.tgt_from, w=where, fence=fence)
         else:
-            rows = pgsql.SQL("SELECT h AS k, h FROM (SELECT {h} AS h FROM {t}{w} OFFSET 0) AS z").format(
-                h=self.tgt_hash, t=self.tgt_from, w=where)
-        return pgsql.SQL("SELECT seg, count(*), sum({p1}), sum({p2})" + span + " FROM "
+            rows = pgsql.SQL("SELECT h AS k, h FROM (SELECT {h} AS h FROM {t}{w}{fence}) AS z").format(
+                h=self.tgt_hash, t=self.tgt_from, w=where, fence=fence)
+        return pgsql.SQL("SELECT seg, count(*), sum(v)" + span + " FROM "
                          "(SELECT {seg} AS seg, k, {v} AS v FROM ({rows}) AS y) AS x GROUP BY seg").format(
-            seg=self.tgt_segment(pgsql.Identifier("k")), p1=p1, p2=p2, v=cs.pg_bits(pgsql.Identifier("h")),
-            rows=rows)
+            seg=self.tgt_segment(pgsql.Identifier("k")), v=cs.pg_part(pgsql.Identifier("h")), rows=rows)
+
+
+def target_sums(pg_conn: Any, query: pgsql.Composable, params: tuple) -> list[tuple]:
+    """The replica's segment sums, planned as a parallel hash aggregate.
+
+    PostgreSQL cannot estimate how many segments ``(k - base) / width`` makes and
+    assumes one per row; it then sorts every row (spilling wide rows to disk) to group
+    them, or aggregates them in one process. For this query only (settings local to the
+    transaction, restored after the query): no sort, and :data:`SUMS_WORK_MEM` so each worker
+    may hash its share of the assumed groups; the real groups are one per segment, so
+    the memory used stays small. Measured at 1,000,000 rows: 3.0 s sorted or serial,
+    1.6 s as a parallel hash aggregate."""
+    settings = pgsql.SQL(
+        "SELECT set_config('enable_sort', 'off', true), set_config('work_mem', CASE WHEN "
+        "pg_size_bytes(current_setting('work_mem')) < pg_size_bytes({m}) THEN {m} "
+        "ELSE current_setting('work_mem') END, true); ").format(m=pgsql.Literal(SUMS_WORK_MEM))
+    with pg_conn.cursor() as cur:
+        cur.execute("SELECT current_setting('enable_sort'), current_setting('work_mem')")
+        before = cur.fetchone()
+        # one statement string: with autocommit on it is still one transaction, the settings' scope
+        cur.execute(settings + query, params)
+        rows = cur.fetchall()
+        if not pg_conn.autocommit:  # (after an error the transaction's rollback restores them)
+            cur.execute("SELECT set_config('enable_sort', %s, true), set_config('work_mem', %s, true)", before)
+        return rows
 
 
 def _seg_params(layout: str, base: int, width: int) -> tuple:
@@ -156,7 +187,9 @@ class _Run:
     def __init__(self, cur: Any, pg_conn: Any, plan: TablePlan, segment_rows: int, batch_size: int,
                  pool: ThreadPoolExecutor):
         self.cur, self.pg, self.plan, self.pool = cur, pg_conn, plan, pool
-        self.sides = _Sides(plan)
+        with pg_conn.cursor() as c:
+            c.execute("SHOW server_encoding")
+            self.sides = _Sides(plan, pg_utf8=c.fetchone()[0] == "UTF8")
         self.segment_rows, self.batch_size = segment_rows, batch_size
         self.stats = ChecksumStats(self.sides.layout)
         self.diff = ContentDiff(choose_strategy(plan))
@@ -188,20 +221,20 @@ class _Run:
             tgt_where, extra = pgsql.SQL(" WHERE {} BETWEEN %s AND %s").format(s.tgt_k), (lo, hi)
         # both servers work at once: the replica's sums in a thread (psycopg2 releases the
         # GIL while it waits), the source's here; the round takes the slower of the two
-        target = self.pool.submit(self._tgt, s.tgt_sums_sql(tgt_where), params + extra)
+        target = self.pool.submit(target_sums, self.pg, s.tgt_sums_sql(tgt_where), params + extra)
         try:
             src_rows = [r for b in self._src(src_sql, params + extra) for r in b]
         except BaseException:
             wait([target])  # the connection is free again before the source's error goes up
             raise
         tgt_rows = target.result()
-        src = {int(r[0]): (int(r[1]), int(r[2]), int(r[3])) for r in src_rows}
-        tgt = {int(r[0]): (int(r[1]), int(r[2]), int(r[3])) for r in tgt_rows}
+        src = {int(r[0]): (int(r[1]), int(r[2])) for r in src_rows}
+        tgt = {int(r[0]): (int(r[1]), int(r[2])) for r in tgt_rows}
         # the keys each segment really holds, so a split covers them and not the empty rest
         self.spans: dict[int, Span] = {}
         for r in [*src_rows, *tgt_rows]:
-            lo_k, hi_k = self.spans.get(int(r[0]), (int(r[4]), int(r[5])))
-            self.spans[int(r[0])] = (min(lo_k, int(r[4])), max(hi_k, int(r[5])))
+            lo_k, hi_k = self.spans.get(int(r[0]), (int(r[3]), int(r[4])))
+            self.spans[int(r[0])] = (min(lo_k, int(r[3])), max(hi_k, int(r[4])))
         self.stats.source_rows_scanned += sum(v[0] for v in src.values())
         return src, tgt
 

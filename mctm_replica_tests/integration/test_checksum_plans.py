@@ -1,9 +1,10 @@
-"""The segment-sum queries' shape on a real PostgreSQL: each row's MD5 is computed once.
+"""The segment-sum queries' shape on a real PostgreSQL: each row's MD5 is computed once, and
+the replica's sums are planned without a sort (settings restored afterwards).
 
 PostgreSQL pulls a plain subquery up into its parent and copies the subquery's expressions
-into every place they are used; the sums read the hash twice (two 32-bit parts), so
-without a fence the digest of every canonical row was computed two or three times. A plan
-shape, not a timing: EXPLAIN VERBOSE lists each expression the executor evaluates."""
+into every place they are used: a hash read twice (a bucket's key hash, a keyless table's
+row hash that is also its bucket) would be computed twice without a fence. A plan shape,
+not a timing: EXPLAIN VERBOSE lists each expression the executor evaluates."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from psycopg2 import sql as pgsql
 from mctm_replica.config import TableSpec
 from mctm_replica.plan import ColumnPlan, TablePlan
 from mctm_replica.typemap import SourceType, lookup, pg_type
-from mctm_replica.verify.checksum import _Sides
+from mctm_replica.verify.checksum import SUMS_WORK_MEM, _Sides, target_sums
 
 
 def _plan(schema: str, columns: list[tuple[str, SourceType]], pk: list[str]) -> TablePlan:
@@ -39,3 +40,26 @@ def test_target_sums_compute_each_rows_md5_once(pg_conn, pg_schema, pk):
         text = "\n".join(r[0] for r in cur.fetchall())
     # the row's hash once; a text key's bucket hashes the key once more
     assert text.count("md5(") == (2 if pk == ["txt"] else 1), text
+
+
+@pytest.mark.parametrize("autocommit", [False, True], ids=["transaction", "autocommit"])
+def test_target_sums_plans_without_sort_and_restores_the_settings(pg_conn, autocommit):
+    """The replica's sums run with sorting off and at least SUMS_WORK_MEM (PostgreSQL assumes
+    one segment per row and would sort every row to disk); the session's own values are
+    back afterwards, and a larger work_mem of its own is kept."""
+    seen = "SELECT current_setting('enable_sort'), current_setting('work_mem'), %s"
+    pg_conn.autocommit = autocommit
+    try:
+        with pg_conn.cursor() as cur:
+            cur.execute("SET work_mem = '4MB'")
+        assert target_sums(pg_conn, pgsql.SQL(seen), (1,)) == [("off", SUMS_WORK_MEM, 1)]
+        with pg_conn.cursor() as cur:
+            cur.execute("SELECT current_setting('enable_sort'), current_setting('work_mem')")
+            assert cur.fetchone() == ("on", "4MB")
+            cur.execute("SET work_mem = '256MB'")
+        assert target_sums(pg_conn, pgsql.SQL(seen), (2,)) == [("off", "256MB", 2)]
+    finally:
+        pg_conn.rollback()
+        pg_conn.autocommit = True
+        with pg_conn.cursor() as cur:
+            cur.execute("RESET work_mem")

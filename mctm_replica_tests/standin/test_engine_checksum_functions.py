@@ -1,5 +1,6 @@
 """Engine API (no network): the functions rows_match's checksums need, as SQL Server defines them:
-HASHBYTES, CAST(float/real AS binary), binary -> integer and binary(n) cuts, SWITCHOFFSET."""
+HASHBYTES, CAST(float/real AS binary), binary -> integer and binary(n) cuts, SWITCHOFFSET,
+DATEDIFF_BIG and CONCAT."""
 
 from __future__ import annotations
 
@@ -54,8 +55,40 @@ def test_switchoffset_keeps_the_instant(sess):
         ("2024-06-01 03:00:00.1234567 +00:00",)]
 
 
+def test_switchoffset_then_datetime2_is_the_local_time_at_that_offset(sess):
+    assert rows(sess, "SELECT CONVERT(varchar(27), CAST(SWITCHOFFSET(d, '+00:00') AS datetime2(7)), 121), "
+                      "CONVERT(varchar(27), CAST(SWITCHOFFSET(d, '-05:30') AS datetime2(7)), 121) "
+                      "FROM dbo.v WHERE id = 100") == [("2024-06-01 03:00:00.1234567", "2024-05-31 21:30:00.1234567")]
+
+
+def test_datediff_big_counts_microsecond_boundaries_as_bigint(sess):
+    # 54 years of microseconds overflow DATEDIFF's int; a boundary count floors before 1970 too
+    got = rows(sess, "SELECT DATEDIFF_BIG(microsecond, CAST('1970-01-01' AS datetime2(7)), "
+                     "CAST(SWITCHOFFSET(d, '+00:00') AS datetime2(7))), "
+                     "DATEDIFF_BIG(microsecond, CAST('1970-01-01' AS datetime2(7)), "
+                     "CAST('1969-12-31 23:59:59.9999995' AS datetime2(7))), "
+                     "DATEDIFF_BIG(microsecond, CAST('1970-01-01' AS datetime2(7)), CAST('0001-01-01' AS datetime2(7))) "
+                     "FROM dbo.v WHERE id = 100")
+    assert got == [(1717210800123456, -1, -62135596800000000)]
+
+
+def test_concat_joins_many_strings_and_reads_null_as_empty(sess):
+    assert rows(sess, "SELECT CONCAT(CAST(N'' AS nvarchar(max)), n, N'|', CAST(NULL AS nvarchar(5)), N'|', N'z') "
+                      "FROM dbo.v WHERE id = 100") == [("日本|x||z",)]
+
+
 @pytest.mark.xfail(strict=True, raises=SqlError, reason="the stand-in cannot hash nvarchar's UTF-16LE bytes "
                    "(README: Known differences)")
 def test_hashbytes_of_nvarchar_hashes_utf16(sess):
     assert rows(sess, "SELECT HASHBYTES('MD5', n) FROM dbo.v WHERE id = 100") == [
         (hashlib.md5("日本|x".encode("utf-16-le")).digest(),)]
+
+
+@pytest.mark.parametrize(("value", "kind", "longest"), [(255, "tinyint", 3), (-32768, "smallint", 6),
+                                                        (-2147483648, "int", 11),
+                                                        (-9223372036854775808, "bigint", 20)])
+def test_integer_text_fits_at_its_longest_and_overflows_one_shorter(sess, value, kind, longest):
+    v = f"CAST(CAST(id - 100 AS bigint) + {value} AS {kind})"  # a column's value, converted in DuckDB
+    assert rows(sess, f"SELECT CAST({v} AS nvarchar({longest})) FROM dbo.v WHERE id = 100") == [(str(value),)]
+    with pytest.raises(SqlError, match="Arithmetic overflow"):
+        rows(sess, f"SELECT CAST({v} AS nvarchar({longest - 1})) FROM dbo.v WHERE id = 100")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from mctm_replica.standin.contract import SqlError
 from mctm_replica.standin.engine import collations
+from mctm_replica.standin.engine.sqlshapes import dto_local, hex_digits
 from mctm_replica.standin.engine.decl import (
     BINARY_TYPES, CODE_PAGE_TYPES, UNICODE_TYPES, EXACT_TYPES, INT_RANGES, INT_TYPES, NUMERIC_TYPES, STRING_TYPES, TICK_TYPES,
     TIMESTAMP_TYPES, DATE_TYPES, Decl, storage_type,
@@ -38,12 +39,6 @@ MACROS = [
     "CREATE OR REPLACE TEMP MACRO __rnd(x, u) AS ((x) + (u) // 2) // (u) * (u)",
     # nvarchar -> char/varchar/text: '?' for each character outside code page 1252
     "CREATE OR REPLACE TEMP MACRO __cp1252(x) AS regexp_replace(x, '" + _NOT_CP1252 + "', '?', 'g')",
-    # IEEE-754 bits of a DOUBLE/FLOAT as an unsigned integer, what CAST(float AS binary(8))
-    # and CAST(real AS binary(4)) show on SQL Server (SQL Server has no NaN or infinity).
-    # The exponent from log2 may be off by one next to a power of two; __fexp corrects it.
-    # Subnormals are scaled in two exact steps (2^1074 itself overflows a double).
-    "CREATE OR REPLACE TEMP MACRO __fexp(a) AS CAST(floor(log2(a)) AS INTEGER)"
-    " - CASE WHEN a < 2.0 ** floor(log2(a)) THEN 1 WHEN a >= 2.0 ** (floor(log2(a)) + 1) THEN -1 ELSE 0 END",
 ]
 _INT_RE = r"^\s*[+-]?\d+\s*$"
 _DEC_RE = r"^\s*[+-]?(\d+\.?\d*|\.\d+)\s*$"
@@ -90,7 +85,7 @@ def to_timestamp(x: str, src: Decl) -> str:
     if t in TICK_TYPES:
         return f"__t2ts({x})"
     if t == "datetimeoffset":
-        return f"__t2ts(__dto_local({x}))"
+        return f"__t2ts({dto_local(x)})"
     return x
 
 
@@ -109,7 +104,7 @@ def _temporal_ticks(x: str, src: Decl) -> str:
     if t in TIMESTAMP_TYPES:
         return f"__ts2t({x})"
     if t == "datetimeoffset":
-        return f"__dto_local({x})"
+        return dto_local(x)
     raise AssertionError(t)
 
 
@@ -118,7 +113,7 @@ def _date_to_string(x: str, src: Decl, style: int | None) -> str:
     ts = to_timestamp(x, src)
     if t in ("datetime2", "datetimeoffset", "time"):
         s = _scale(src)
-        ticks = f"({x})" if t != "datetimeoffset" else f"__dto_local({x})"
+        ticks = f"({x})" if t != "datetimeoffset" else dto_local(x)
         frac = f"'.' || substr(lpad(CAST({ticks} % 10000000 AS VARCHAR), 7, '0'), 1, {s})" if s else "''"
         if t == "time":
             return f"(strftime({ts}, '%H:%M:%S') || {frac})"
@@ -159,7 +154,7 @@ def _to_string(x: str, src: Decl, style: int | None) -> str:
     if t in BINARY_TYPES:
         if style in (1, 2):
             prefix = "'0x' || " if style == 1 else ""
-            return f"({prefix}upper(hex({x})))"
+            return f"({prefix}upper({hex_digits(x)}))"
         return f"decode({x})" if t != "rowversion" else f"decode(from_hex(lpad(to_hex({x}), 16, '0')))"
     raise SqlError(529, f"Explicit conversion from data type {t} to varchar is not allowed.")
 
@@ -215,6 +210,8 @@ def convert_sql(x: str, src: Decl | None, dst: Decl, *, assign: dict | None = No
             elif s in ("tinyint", "smallint", "int") and t in ("char", "varchar"):
                 # SQL Server's documented result for an int too long for char/varchar: '*'
                 v = f"(CASE WHEN {size(v)} > {n} THEN '*' ELSE {v} END)"
+            elif s in INT_RANGES and n >= max(len(str(v)) for v in INT_RANGES[s]):
+                pass  # the integer's longest text fits: no overflow to check for
             elif s in NUMERIC_TYPES:
                 v = f"(CASE WHEN {size(v)} > {n} THEN {_err(8115, _q('Arithmetic overflow error converting expression to data type ' + t + '.'))} ELSE {v} END)"
             elif s in DATE_TYPES:  # date and time text is cut to the length (CONVERT(varchar(10), d, 120))
@@ -351,11 +348,15 @@ _INT_BYTES = {"tinyint": 1, "smallint": 2, "int": 4, "bigint": 8}
 
 def _binary_to_int(x: str, t: str) -> str:
     n = _INT_BYTES[t]
-    u = f"CAST(('0x' || lpad(right(hex({x}), {2 * n}), {2 * n}, '0')) AS UHUGEINT)"
+    # at most 16 hex digits: UBIGINT holds them (UHUGEINT arithmetic costs more per row)
+    u = f"CAST(('0x' || lpad(right({hex_digits(x)}, {2 * n}), {2 * n}, '0')) AS UBIGINT)"
     if t == "tinyint":  # unsigned
         return f"CAST({u} AS UTINYINT)"
-    signed = f"(CAST({u} AS HUGEINT) - CASE WHEN {u} >= {2 ** (8 * n - 1)} THEN {2 ** (8 * n)} ELSE 0 END)"
-    return f"CAST({signed} AS {storage_type(Decl(t))})"
+    # two's complement: flipping the sign bit and subtracting it gives the signed value
+    # with ``u`` written once (DuckDB would evaluate a second copy, MD5 and all)
+    top = 2 ** (8 * n - 1)
+    wide = "HUGEINT" if t == "bigint" else "BIGINT"
+    return f"CAST(CAST(xor({u}, CAST({top} AS UBIGINT)) AS {wide}) - {top} AS {storage_type(Decl(t))})"
 
 
 def _binary_fit(x: str, dst: Decl) -> str:
@@ -363,7 +364,7 @@ def _binary_fit(x: str, dst: Decl) -> str:
     n = dst.length
     cut = f"from_hex(left(hex({x}), {2 * n}))"
     if dst.type == "binary":
-        return f"from_hex(rpad(hex({x}), {2 * n}, '0')[1:{2 * n}])"
+        return f"from_hex(rpad({hex_digits(x)}, {2 * n}, '0')[1:{2 * n}])"
     return f"(CASE WHEN octet_length({x}) > {n} THEN {cut} ELSE {x} END)"
 
 
@@ -373,13 +374,6 @@ def _float_bytes(x: str, src: Decl, dst: Decl) -> str:
     if dst.length is not None and 0 < dst.length < width or (dst.type == "binary" and dst.length != width):
         raise SqlError(50000, f"The SQL Server stand-in converts {src.type} only to binary({width}) or a "
                               f"varbinary of at least {width} bytes.")
-    mb, bias = (52, 1023) if width == 8 else (23, 127)
-    v = f"CAST({x} AS DOUBLE)"
-    a, e = f"abs({v})", f"__fexp(abs({v}))"
-    # Integer arithmetic on UBIGINT: a DOUBLE anywhere in the sum would round the mantissa.
-    bits = (f"(CASE WHEN signbit({v}) THEN CAST({2 ** (8 * width - 1)} AS UBIGINT) ELSE CAST(0 AS UBIGINT) END"
-            f" + CASE WHEN {v} = 0 THEN CAST(0 AS UBIGINT)"
-            f" WHEN {e} < {1 - bias} THEN CAST({a} * 2.0 ** {bias - 1} * 2.0 ** {mb} AS UBIGINT)"
-            f" ELSE CAST({e} + {bias} AS UBIGINT) * CAST({2 ** mb} AS UBIGINT)"
-            f" + CAST(({a} / 2.0 ** {e} - 1) * 2.0 ** {mb} AS UBIGINT) END)")
-    return f"from_hex(lpad(to_hex({bits}), {2 * width}, '0'))"
+    # DuckDB casts a DOUBLE or FLOAT to BIT as its IEEE-754 bits, and BIT to BLOB as their
+    # bytes, most significant first (SQL Server has no NaN or infinity to differ on)
+    return f"CAST(CAST(CAST({x} AS {'DOUBLE' if width == 8 else 'FLOAT'}) AS BIT) AS BLOB)"

@@ -13,6 +13,7 @@ from sqlglot import exp
 from mctm_replica.standin.contract import SqlError
 from mctm_replica.standin.engine.catalog_functions import columnproperty, parsename, schema_name_of
 from mctm_replica.standin.engine.decl import UNICODE_TYPES, Decl
+from mctm_replica.standin.engine.sqlshapes import dto_switched
 from mctm_replica.standin.engine.typed import Typed
 
 PRODUCT_VERSION = "16.0.4135.4"
@@ -343,8 +344,7 @@ def _switchoffset(tr, node, scope):
     minutes = (1 if m.group(1) == "+" else -1) * (int(m.group(2)) * 60 + int(m.group(3)))
     if abs(minutes) > 14 * 60:
         raise SqlError(9810, "The timezone provided to builtin function switchoffset is invalid.")
-    return Typed(f"(CAST(__dto_utc({value.sql}) AS HUGEINT) * 2048 + {minutes + 1024})", value.decl,
-                 nullable=value.nullable)
+    return Typed(dto_switched(value.sql, minutes), value.decl, nullable=value.nullable)
 
 
 def _isnull_like(tr, node, scope):

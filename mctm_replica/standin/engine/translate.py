@@ -155,7 +155,8 @@ class Translator(OperatorsMixin):
         if decl is None and isinstance(node, _STRING_FUNCS) and first is not None and family(first.decl) == "str":
             decl = first.decl
         if decl is None and isinstance(node, _INT_RESULT):
-            decl = Decl("int")
+            # DATEDIFF_BIG is DATEDIFF typed bigint (microseconds since 1970 overflow an int)
+            decl = Decl("bigint") if isinstance(node, exp.DateDiff) and node.args.get("big_int") else Decl("int")
         sql = node.sql(dialect="duckdb")
         if isinstance(node, exp.Extract):
             # DuckDB's millisecond/microsecond/nanosecond count the seconds too (7.123 s is
@@ -164,7 +165,7 @@ class Translator(OperatorsMixin):
             if per_second:
                 sql = f"(({sql}) % {per_second})"
         if decl is not None and isinstance(node, _INT_RESULT):
-            sql = f"CAST({sql} AS INTEGER)"
+            sql = f"CAST({sql} AS {storage_type(decl)})"
         return Typed(sql, decl)
 
     def x_Paren(self, node, scope):
@@ -272,6 +273,15 @@ class Translator(OperatorsMixin):
         """``node`` typed by :func:`_grown_string` from its string arguments' declarations."""
         decls = [self.expr(node.args[k].copy(), scope).decl for k in string_args]
         return Typed(*_grown_string(self.generic(node, scope).sql, decls))
+
+    def x_Left(self, node, scope):
+        """LEFT/RIGHT keep a varchar or nvarchar argument's type; another type is converted to
+        varchar(max) first, as SQL Server converts it implicitly."""
+        if family(self.expr(node.this.copy(), scope).decl) != "str":
+            node.set("this", exp.cast(node.this, exp.DataType.build("TEXT")))
+        return self.generic(node, scope)
+
+    x_Right = x_Left
 
     def x_Replace(self, node, scope):
         return self._grown(node, scope, ("this", "expression", "replacement"))
