@@ -291,3 +291,56 @@ def test_transaction_envchanges_in_batches(raw, fake_standin):
     error_len = struct.unpack_from("<H", reply, 1)[0]
     assert reply[3 + error_len :][:6] == b"\xe3\x0b\x00\x0a\x00\x08"
     assert reply[-13:] == b"\xfd\x02\x00" + b"\x00" * 10
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def sendall(self, b: bytes) -> None:
+        self.data += b
+
+
+@pytest.mark.parametrize("packet_size", [512, 1000, 4096, 32767])
+def test_message_writer_splits_any_mix_of_writes_into_full_packets_and_one_eom(packet_size):
+    """Small token writes and megabyte row batches, in any order: every message arrives
+    byte for byte, in full packets numbered from 1, the last one (only) carrying EOM."""
+    import random
+
+    from mctm_replica.standin.tds.packets import FLUSH_THRESHOLD, HEADER, HEADER_SIZE, MessageWriter
+
+    rnd = random.Random(packet_size)
+    sizes = [0, 1, 5, 100, packet_size - 9, packet_size - 8, packet_size - 7, FLUSH_THRESHOLD - 1,
+             FLUSH_THRESHOLD, 1_300_000]
+    whole_packets = (FLUSH_THRESHOLD // (packet_size - 8) + 1) * (packet_size - 8)
+    sink = _Sink()
+    w = MessageWriter(sink, 7, packet_size)
+    messages = []
+    # Messages of exactly whole packets: one write, and a token before a batch.
+    for writes in ([rnd.randbytes(whole_packets)], [b"x", rnd.randbytes(whole_packets - 1)]):
+        for data in writes:
+            w.write(data)
+        w.end_message()
+        messages.append(b"".join(writes))
+    for _ in range(40):
+        sent = bytearray()
+        for _ in range(rnd.randint(0, 12)):
+            data = rnd.randbytes(rnd.choice(sizes))
+            sent += data
+            w.write(data)
+        w.end_message()
+        messages.append(bytes(sent))
+    stream, pos = bytes(sink.data), 0
+    for message in messages:
+        got, pid = bytearray(), 1
+        while True:
+            _type, status, length, spid, packet_id, _window = HEADER.unpack_from(stream, pos)
+            assert (spid, packet_id) == (7, pid & 0xFF)
+            got += stream[pos + HEADER_SIZE:pos + length]
+            pos, pid = pos + length, pid + 1
+            if status & 0x01:
+                assert length > HEADER_SIZE or not message  # EOM never rides an empty packet
+                break
+            assert length == packet_size  # only the message's last packet may be short
+        assert got == message
+    assert pos == len(stream)
