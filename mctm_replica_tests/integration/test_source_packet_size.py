@@ -1,4 +1,4 @@
-"""Every source connection asks for 32,767-byte TDS packets (FreeTDS's `initial block size`
+"""Every source connection asks for 16,383-byte TDS packets (FreeTDS's `initial block size`
 from our freetds.conf's [global]; pymssql has no argument for it), plain and over TLS, and
 large values arrive whole through them (real pymssql/FreeTDS against the stand-in)."""
 
@@ -28,7 +28,7 @@ def read(standin, conn: SourceConnection) -> tuple:
         return cur.fetchone()
 
 
-def test_plain_connection_gets_the_largest_packets(mssql_server):
+def test_plain_connection_gets_the_larger_packets(mssql_server):
     size, encrypted, nbytes, text = read(mssql_server, SourceConnection("off"))
     assert (size, str(encrypted).upper()) == (freetds.PACKET_SIZE, "FALSE")
     assert nbytes == 200_000 and text == "長" * 100_000
