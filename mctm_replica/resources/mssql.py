@@ -296,7 +296,8 @@ class MssqlResource(ConfigurableResource):
             def batches() -> Iterator[list[tuple]]:
                 while True:
                     try:
-                        rows = (cur.fetchmany(self.batch_size) if rows_of is None  # no result set: its error
+                        # (no result set: the cursor raises its own error)
+                        rows = (cur.fetchmany(self.batch_size) if rows_of is None
                                 else _next_rows(rows_of, self.batch_size))
                     except pymssql.Error as e:
                         raise SourceError(

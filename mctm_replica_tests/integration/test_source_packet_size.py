@@ -14,15 +14,16 @@ from mctm_replica.resources import freetds
 from mctm_replica.resources.mssql import MssqlResource
 from mctm_replica_tests.standin.tls_helpers import tls_standin_factory  # noqa: F401 (fixture)
 
-SQL = ("SELECT c.net_packet_size, c.encrypt_option, DATALENGTH(REPLICATE(CAST(N'長' AS nvarchar(max)), 100000)), "
-       "REPLICATE(CAST(N'長' AS nvarchar(max)), 100000) "
+LONG = "REPLICATE(CAST(N'長' AS nvarchar(max)), 100000)"
+SQL = (f"SELECT c.net_packet_size, c.encrypt_option, DATALENGTH({LONG}), {LONG} "
        "FROM sys.dm_exec_connections AS c WHERE c.session_id = @@SPID")
 
 
 def read(standin, conn: SourceConnection) -> tuple:
-    resource = MssqlResource(host="127.0.0.1", port=standin.port, database="master", user=standin.user,
-                             password=standin.password, source="mctm", encryption=conn.encryption,
-                             ca_file=conn.ca_file, login_timeout=10, retry_attempts=1)
+    resource = MssqlResource(host="127.0.0.1", port=standin.port, database="master",
+                             user=standin.user, password=standin.password, source="mctm",
+                             encryption=conn.encryption, ca_file=conn.ca_file, login_timeout=10,
+                             retry_attempts=1)
     with resource.get_connection() as c, c.cursor() as cur:
         cur.execute(SQL)
         return cur.fetchone()

@@ -29,7 +29,8 @@ def test_datepart_tzoffset_is_the_offset_in_minutes(offsets):
     assert _one(offsets, "SELECT DATEPART(TZOFFSET, d) FROM dbo.o") == -570
 
 
-@pytest.mark.xfail(strict=True, reason=_REASON.format("DATENAME(TZOFFSET, column) answers 'tzoff0et'"))
+@pytest.mark.xfail(strict=True,
+                   reason=_REASON.format("DATENAME(TZOFFSET, column) answers 'tzoff0et'"))
 def test_datename_tzoffset_is_the_offset_text(offsets):
     assert _one(offsets, "SELECT DATENAME(TZOFFSET, d) FROM dbo.o") == "-09:30"
 

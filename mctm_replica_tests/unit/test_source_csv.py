@@ -10,7 +10,7 @@ from mctm_replica.source_csv import csv_line_sql, field_sql, select_lines_sql
 from mctm_replica.typemap import TYPE_MAP, SourceType
 
 
-def test_line_is_one_concat_starting_as_nvarchar_max_so_sql_server_cannot_cut_it_at_4000_characters():
+def test_line_is_one_concat_starting_as_nvarchar_max_so_sql_server_cannot_cut_it_at_4000():
     sql = csv_line_sql([("a", SourceType("int")), ("b", SourceType("nvarchar", 10)),
                         ("c", SourceType("varbinary", 4))])
     assert sql.startswith("CONCAT(CAST(N'' AS nvarchar(max)), CAST([a] AS nvarchar(64)), N',', "
@@ -22,7 +22,7 @@ def test_line_is_one_concat_starting_as_nvarchar_max_so_sql_server_cannot_cut_it
 
 
 def _concat_arguments(sql: str) -> list[list[str]]:
-    """The top-level arguments of every CONCAT in ``sql`` (T-SQL quotes and parentheses respected)."""
+    """The top-level arguments of every CONCAT in ``sql`` (T-SQL quotes and parentheses kept)."""
     found: list[list[str]] = []
 
     def call(i: int) -> tuple[list[str], int]:  # sql[i] is just after "CONCAT("

@@ -177,7 +177,8 @@ class MessageWriter:
                 end = min(pos + payload_size, n)
                 last = end >= n
                 status = last_status if last else 0
-                out.append(pack(PacketType.REPLY, status, end - pos + HEADER_SIZE, self.spid, pid, 0))
+                length = end - pos + HEADER_SIZE
+                out.append(pack(PacketType.REPLY, status, length, self.spid, pid, 0))
                 out.append(view[pos:end])
                 pos = end
                 pid = (pid + 1) & 0xFF
