@@ -344,3 +344,32 @@ def test_message_writer_splits_any_mix_of_writes_into_full_packets_and_one_eom(p
             assert length == packet_size  # only the message's last packet may be short
         assert got == message
     assert pos == len(stream)
+
+
+def test_a_lone_nvarchar_max_column_encodes_as_ms_tds_plp_rows():
+    """The copy's CSV lines take a one-pass path (issue 15): PLP with one chunk, an empty
+    string as length 0 and the terminator, NULL as PLP_NULL, every row behind ROW."""
+    lines = RowEncoder([Column("line", "nvarchar", length=-1)])
+    general = RowEncoder([Column("line", "nvarchar", length=-1), Column("x", "int")])
+    rows = [("1,\"ab\"",), (None,), ("",), ("顧客 😀",), ("x" * 70_000,)]
+    data = lines.encode(rows)
+    expected = b""
+    for (v,) in rows:
+        if v is None:
+            expected += b"\xd1" + b"\xff" * 8
+        else:
+            b = v.encode("utf-16-le")
+            expected += b"\xd1" + struct.pack("<Q", len(b)) + (struct.pack("<I", len(b)) + b if b else b"")
+            expected += b"\x00\x00\x00\x00"
+    assert data == expected
+    # the general path (any other result) makes the same bytes for that column
+    two = general.encode([(v, 1) for (v,) in rows])
+    assert two.replace(b"\x04\x01\x00\x00\x00", b"") == data
+
+
+def test_a_lone_nvarchar_max_column_still_names_a_bad_value_or_row():
+    lines = RowEncoder([Column("line", "nvarchar", length=-1)])
+    with pytest.raises(SqlError, match="column 'line'"):
+        lines.encode([("a",), (5,)])
+    with pytest.raises(SqlError, match="2 values for 1 values per row"):
+        lines.encode([("a", "b")])
