@@ -317,7 +317,9 @@ def test_message_writer_splits_any_mix_of_writes_into_full_packets_and_one_eom(p
     w = MessageWriter(sink, 7, packet_size)
     messages = []
     # Messages of exactly whole packets: one write, and a token before a batch.
-    for writes in ([rnd.randbytes(whole_packets)], [b"x", rnd.randbytes(whole_packets - 1)]):
+    # And a small write that crosses the flush threshold without completing a packet.
+    for writes in ([rnd.randbytes(whole_packets)], [b"x", rnd.randbytes(whole_packets - 1)],
+                   [rnd.randbytes(FLUSH_THRESHOLD - 10), rnd.randbytes(20)]):
         for data in writes:
             w.write(data)
         w.end_message()
