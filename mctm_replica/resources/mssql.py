@@ -21,10 +21,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import TypeVar
 
 import pymssql
+from pymssql import _mssql
 from dagster import ConfigurableResource, get_dagster_logger
 from pydantic import Field
 
@@ -285,10 +287,18 @@ class MssqlResource(ConfigurableResource):
             except pymssql.Error as e:
                 raise SourceError(f"cannot read {what} from {self._where()}: {_first_line(e)}") from e
 
+            # One row iterator for the whole result, where the cursor's fetchmany makes one
+            # per row: ~20% less CPU per row in the copy's reader (issue 15). The same rows
+            # and values -- fetchmany is this loop -- and its errors mapped as it maps them.
+            rows_of = (conn._conn.get_iterator(_mssql.ROW_FORMAT_TUPLE)
+                       if cur.description is not None else None)
+
             def batches() -> Iterator[list[tuple]]:
                 while True:
                     try:
-                        rows = cur.fetchmany(self.batch_size)
+                        # (no result set: the cursor raises its own error)
+                        rows = (cur.fetchmany(self.batch_size) if rows_of is None
+                                else _next_rows(rows_of, self.batch_size))
                     except pymssql.Error as e:
                         raise SourceError(
                             f"reading {what} from {self._where()} failed mid-stream: {_first_line(e)}"
@@ -298,6 +308,16 @@ class MssqlResource(ConfigurableResource):
                     yield rows
 
             yield batches()
+
+
+def _next_rows(rows_of: Iterator[tuple], n: int) -> list[tuple]:
+    """Up to ``n`` rows; a driver error raised as pymssql's cursor raises it."""
+    try:
+        return list(islice(rows_of, n))
+    except _mssql.MSSQLDatabaseException as e:
+        raise pymssql.OperationalError(e.args[0]) from e
+    except _mssql.MSSQLDriverException as e:
+        raise pymssql.InterfaceError(e.args[0]) from e
 
 
 def _first_line(e: BaseException) -> str:

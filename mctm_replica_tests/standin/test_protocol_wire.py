@@ -291,3 +291,87 @@ def test_transaction_envchanges_in_batches(raw, fake_standin):
     error_len = struct.unpack_from("<H", reply, 1)[0]
     assert reply[3 + error_len :][:6] == b"\xe3\x0b\x00\x0a\x00\x08"
     assert reply[-13:] == b"\xfd\x02\x00" + b"\x00" * 10
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def sendall(self, b: bytes) -> None:
+        self.data += b
+
+
+@pytest.mark.parametrize("packet_size", [512, 1000, 4096, 32767])
+def test_message_writer_splits_any_mix_of_writes_into_full_packets_and_one_eom(packet_size):
+    """Small token writes and megabyte row batches, in any order: every message arrives
+    byte for byte, in full packets numbered from 1, the last one (only) carrying EOM."""
+    import random
+
+    from mctm_replica.standin.tds.packets import FLUSH_THRESHOLD, HEADER, HEADER_SIZE, MessageWriter
+
+    rnd = random.Random(packet_size)
+    sizes = [0, 1, 5, 100, packet_size - 9, packet_size - 8, packet_size - 7, FLUSH_THRESHOLD - 1,
+             FLUSH_THRESHOLD, 1_300_000]
+    whole_packets = (FLUSH_THRESHOLD // (packet_size - 8) + 1) * (packet_size - 8)
+    sink = _Sink()
+    w = MessageWriter(sink, 7, packet_size)
+    messages = []
+    # Messages of exactly whole packets: one write, and a token before a batch.
+    # And a small write that crosses the flush threshold without completing a packet.
+    for writes in ([rnd.randbytes(whole_packets)], [b"x", rnd.randbytes(whole_packets - 1)],
+                   [rnd.randbytes(FLUSH_THRESHOLD - 10), rnd.randbytes(20)]):
+        for data in writes:
+            w.write(data)
+        w.end_message()
+        messages.append(b"".join(writes))
+    for _ in range(40):
+        sent = bytearray()
+        for _ in range(rnd.randint(0, 12)):
+            data = rnd.randbytes(rnd.choice(sizes))
+            sent += data
+            w.write(data)
+        w.end_message()
+        messages.append(bytes(sent))
+    stream, pos = bytes(sink.data), 0
+    for message in messages:
+        got, pid = bytearray(), 1
+        while True:
+            _type, status, length, spid, packet_id, _window = HEADER.unpack_from(stream, pos)
+            assert (spid, packet_id) == (7, pid & 0xFF)
+            got += stream[pos + HEADER_SIZE:pos + length]
+            pos, pid = pos + length, pid + 1
+            if status & 0x01:
+                assert length > HEADER_SIZE or not message  # EOM never rides an empty packet
+                break
+            assert length == packet_size  # only the message's last packet may be short
+        assert got == message
+    assert pos == len(stream)
+
+
+def test_a_lone_nvarchar_max_column_encodes_as_ms_tds_plp_rows():
+    """The copy's CSV lines take a one-pass path (issue 15): PLP with one chunk, an empty
+    string as length 0 and the terminator, NULL as PLP_NULL, every row behind ROW."""
+    lines = RowEncoder([Column("line", "nvarchar", length=-1)])
+    general = RowEncoder([Column("line", "nvarchar", length=-1), Column("x", "int")])
+    rows = [("1,\"ab\"",), (None,), ("",), ("顧客 😀",), ("x" * 70_000,)]
+    data = lines.encode(rows)
+    expected = b""
+    for (v,) in rows:
+        if v is None:
+            expected += b"\xd1" + b"\xff" * 8
+        else:
+            b = v.encode("utf-16-le")
+            expected += b"\xd1" + struct.pack("<Q", len(b)) + (struct.pack("<I", len(b)) + b if b else b"")
+            expected += b"\x00\x00\x00\x00"
+    assert data == expected
+    # the general path (any other result) makes the same bytes for that column
+    two = general.encode([(v, 1) for (v,) in rows])
+    assert two.replace(b"\x04\x01\x00\x00\x00", b"") == data
+
+
+def test_a_lone_nvarchar_max_column_still_names_a_bad_value_or_row():
+    lines = RowEncoder([Column("line", "nvarchar", length=-1)])
+    with pytest.raises(SqlError, match="column 'line'"):
+        lines.encode([("a",), (5,)])
+    with pytest.raises(SqlError, match="2 values for 1 values per row"):
+        lines.encode([("a", "b")])

@@ -56,6 +56,14 @@ def test_nul_in_server_formatted_lines_is_stripped_and_counted_per_column():
     assert enc.nul_stripped == {"a": 2, "b": 3}
 
 
+def test_server_formatted_lines_mixing_ascii_japanese_and_astral_text_stay_exact():
+    enc = CsvLineEncoder(["a", "b"])
+    rows = [('1,"plain"',), ('2,"顧客様 ｶﾀｶﾅ"',), ('3,"😀 \x00x"',), ("4,",)]
+    data = enc.encode(rows)
+    assert data == '1,"plain"\n2,"顧客様 ｶﾀｶﾅ"\n3,"😀 x"\n4,\n'.encode()
+    assert enc.nul_stripped == {"b": 1}
+
+
 def test_nul_counting_walks_fields_of_any_size():
     enc = CsvLineEncoder(["a", "b"])
     long = "x" * 300_000  # beyond the csv module's 131,072-character field limit

@@ -10,11 +10,65 @@ from mctm_replica.source_csv import csv_line_sql, field_sql, select_lines_sql
 from mctm_replica.typemap import TYPE_MAP, SourceType
 
 
-def test_line_starts_as_nvarchar_max_so_sql_server_cannot_cut_it_at_4000_characters():
-    sql = csv_line_sql([("a", SourceType("int")), ("b", SourceType("nvarchar", 10))])
-    assert sql.startswith("CAST(N'' AS nvarchar(max)) + "
-                          "CASE WHEN [a] IS NULL THEN N'' ELSE CAST([a] AS nvarchar(64)) END + N',' + ")
-    assert sql.count("IS NULL THEN N''") == 2  # NULL tested, not left to CONCAT_NULL_YIELDS_NULL
+def test_line_is_one_concat_starting_as_nvarchar_max_so_sql_server_cannot_cut_it_at_4000():
+    sql = csv_line_sql([("a", SourceType("int")), ("b", SourceType("nvarchar", 10)),
+                        ("c", SourceType("varbinary", 4))])
+    assert sql.startswith("CONCAT(CAST(N'' AS nvarchar(max)), CAST([a] AS nvarchar(64)), N',', "
+                          "CASE WHEN [b] IS NULL THEN N'' ELSE N'\"' + ")
+    # Fields built with + test NULL (CONCAT_NULL_YIELDS_NULL OFF would make NULL + text a
+    # text); a bare CAST is NULL for NULL and CONCAT writes it as nothing.
+    assert sql.count("IS NULL THEN N''") == 2
+    assert "[a] IS NULL" not in sql
+
+
+def _concat_arguments(sql: str) -> list[list[str]]:
+    """The top-level arguments of every CONCAT in ``sql`` (T-SQL quotes and parentheses kept)."""
+    found: list[list[str]] = []
+
+    def call(i: int) -> tuple[list[str], int]:  # sql[i] is just after "CONCAT("
+        args, cur, depth = [], "", 0
+        while True:
+            if sql.startswith("CONCAT(", i):
+                inner, i = call(i + len("CONCAT("))
+                found.append(inner)
+                cur += "<concat>"
+                continue
+            ch = sql[i]
+            if ch == "'":
+                j = i + 1
+                while sql[j] != "'" or sql[j + 1:j + 2] == "'":
+                    j += 2 if sql[j] == "'" else 1
+                cur, i = cur + sql[i:j + 1], j + 1
+                continue
+            if ch == "(":
+                depth += 1
+            elif ch == ")" and depth:
+                depth -= 1
+            elif ch == ")":
+                return [*args, cur.strip()], i + 1
+            elif ch == "," and not depth:
+                args.append(cur.strip())
+                cur, i = "", i + 1
+                continue
+            cur, i = cur + ch, i + 1
+
+    assert sql.startswith("CONCAT(")
+    outer, end = call(len("CONCAT("))
+    assert end == len(sql)
+    return [*found, outer]
+
+
+@pytest.mark.parametrize("n", [1, 126, 127, 128, 400])
+def test_wide_rows_nest_concat_within_its_254_arguments_each_starting_as_max(n):
+    sql = csv_line_sql([(f"c{i}", SourceType("int")) for i in range(n)])
+    concats = _concat_arguments(sql)
+    assert all(2 <= len(args) <= 254 for args in concats)
+    assert all(args[0] == "CAST(N'' AS nvarchar(max))" for args in concats)
+    assert sum(a.startswith("CAST([c") for args in concats for a in args) == n
+    # every field once, in order, separated by commas
+    import re
+    assert [int(m) for m in re.findall(r"\[c(\d+)\]", sql)] == list(range(n))
+    assert sql.count("N','") == n - 1
 
 
 def test_money_goes_through_decimal_because_its_default_text_has_two_decimals():
