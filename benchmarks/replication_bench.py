@@ -18,7 +18,12 @@ Methods:
   lambda            fetchmany(10000) + execute_values + TRUNCATE/INSERT in one transaction
   pandas            read_sql in chunks + to_sql(method="multi"), capped in time
   row_count_check   the row-count asset check (COUNT_BIG on the source, count(*) on the target)
-  content_check     the rows_match asset check's comparison of every value, both sides streamed
+  content_check     the rows_match asset check (segment checksums; rows only where they differ)
+
+The source's work per method is the stand-in's ``@@PACK_SENT`` (output packets, as SQL
+Server counts them) read before and after the method: the copy's packets are full (16,383
+bytes through the project's connections, 4,096 through a bare pymssql), so packets x size
+bounds the bytes sent.
 """
 
 from __future__ import annotations
@@ -337,6 +342,17 @@ def _prepare(cfg: dict, server, rows: int, workdir: Path) -> None:
             f.write(encoder.encode(batch))
 
 
+def source_packets(cfg: dict) -> int:
+    """The source's ``@@PACK_SENT``: packets it has written since it started."""
+    conn = _pymssql_connect(cfg)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT @@PACK_SENT")
+            return int(cur.fetchone()[0])
+    finally:
+        conn.close()
+
+
 def bench_once(rows: int, pandas_seconds: float) -> dict:
     from mctm_replica.local.postgres import LocalPostgres
     from mctm_replica.standin import StandIn
@@ -357,14 +373,17 @@ def bench_once(rows: int, pandas_seconds: float) -> dict:
             _prepare(cfg, server, rows, workdir)
             print(f"  prepared {rows:,} rows in {time.perf_counter() - t:.1f}s", flush=True)
             for method in METHODS:
+                sent = source_packets(cfg)
                 proc = subprocess.run([sys.executable, __file__, "--worker", method, "--config", json.dumps(cfg)],
                                       capture_output=True, text=True)
                 if proc.returncode != 0:
                     raise RuntimeError(f"{method} failed:\n{proc.stderr[-3000:]}")
                 results[method] = json.loads(proc.stdout.strip().splitlines()[-1])
                 r = results[method]
+                r["source_packets"] = source_packets(cfg) - sent
                 print(f"  {method:<17} {r['rows']:>9,} rows {r['seconds']:>8.2f}s "
-                      f"{r['rows'] / r['seconds']:>10,.0f} rows/s {r['peak_rss_mb']:>7.0f} MB", flush=True)
+                      f"{r['rows'] / r['seconds']:>10,.0f} rows/s {r['peak_rss_mb']:>7.0f} MB "
+                      f"{r['source_packets']:>8,} source packets", flush=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return results
@@ -384,14 +403,15 @@ def table(results: dict) -> str:
     src = results["source_limit"]
     src_rate = src["rows"] / src["seconds"]
     mat_s = results["mctm_materialize"]["seconds"]
-    lines = [f"{'method':<17} {'rows':>10} {'seconds':>8} {'rows/s':>10} {'x source':>9} {'peak MB':>8}"]
+    lines = [f"{'method':<17} {'rows':>10} {'seconds':>8} {'rows/s':>10} {'x source':>9} {'peak MB':>8} "
+             f"{'src packets':>11}"]
     for method in METHODS:
         r = results[method]
         rate = r["rows"] / r["seconds"]
         checks = ("row_count_check", "content_check")
         extra = f"  ({100 * r['seconds'] / mat_s:.1f}% of materialize)" if method in checks else ""
         lines.append(f"{method:<17} {r['rows']:>10,} {r['seconds']:>8.2f} {rate:>10,.0f} "
-                     f"{rate / src_rate:>9.2f} {r['peak_rss_mb']:>8.0f}{extra}")
+                     f"{rate / src_rate:>9.2f} {r['peak_rss_mb']:>8.0f} {r.get('source_packets', 0):>11,}{extra}")
     return "\n".join(lines)
 
 

@@ -29,11 +29,17 @@ class ConnectionInfo:
 
 
 class ConnectionRegistry:
-    """Thread-safe spid -> ConnectionInfo."""
+    """Thread-safe spid -> ConnectionInfo, and the server's output packet count since it
+    started (``@@PACK_SENT``)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_spid: dict[int, ConnectionInfo] = {}
+        self.packets_sent = 0
+
+    def count_sent(self, packets: int) -> None:
+        with self._lock:
+            self.packets_sent += packets
 
     def add(self, info: ConnectionInfo) -> None:
         with self._lock:

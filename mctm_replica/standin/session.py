@@ -57,7 +57,7 @@ class ClientSession:
         self.server = server
         self.sock = sock
         self.spid = spid
-        self.writer = MessageWriter(sock, spid)
+        self.writer = MessageWriter(sock, spid, on_sent=server.connections.count_sent)
         # TDS packets go through ``io``: ``sock``, or a TlsChannel over it once TLS is negotiated.
         self.io: socket.socket | TlsChannel = sock
         self.encrypted = False  # the whole session runs under TLS (not just LOGIN7)

@@ -274,3 +274,24 @@ def test_canonical_helper_distinguishes_offsets():
     assert a == b and canonical(a) != canonical(b)
     assert canonical(D("1.50")) != canonical(D("1.5"))
     assert canonical(True) != canonical(1)
+
+
+# --------------------------------------------------------------------------- @@PACK_SENT
+
+
+def test_pack_sent_counts_the_servers_output_packets(ms):
+    """``@@PACK_SENT``: output packets written since the server started, every session's
+    (the benchmarks read it around a copy to give the source's work)."""
+    cur = ms.cursor()
+    cur.execute("SELECT @@PACK_SENT")
+    before = cur.fetchone()[0]
+    cur.execute("SELECT REPLICATE(CAST(N'x' AS nvarchar(max)), 100000)")  # 200,000 bytes as UTF-16
+    assert len(cur.fetchone()[0]) == 100_000
+    cur.execute("SELECT @@PACK_SENT")
+    after = cur.fetchone()[0]
+    cur.execute("SELECT net_packet_size FROM sys.dm_exec_connections WHERE session_id = @@SPID")
+    size = cur.fetchone()[0]
+    # the big reply needed at least 200,000 / size packets, plus one for the first count's
+    # reply (and a few for token framing); a packet counted twice would double it
+    least = 200_000 // size + 1
+    assert least <= after - before < 1.5 * least

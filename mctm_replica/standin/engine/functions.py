@@ -59,6 +59,9 @@ def system_variable(tr, name: str) -> Typed:
         return Typed(f"CAST({s.textsize} AS INTEGER)", Decl("int"))
     if name == "lock_timeout":
         return Typed("CAST(-1 AS INTEGER)", Decl("int"))
+    if name == "pack_sent":  # output packets written since the server started
+        registry = getattr(s.engine, "connections", None)
+        return Typed(f"CAST({registry.packets_sent if registry is not None else 0} AS INTEGER)", Decl("int"))
     if name == "options":
         return Typed("CAST(5496 AS INTEGER)", Decl("int"))
     raise SqlError(50000, f"The SQL Server stand-in does not support @@{name.upper()}.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import struct
+from collections.abc import Callable
 from enum import IntEnum
 from typing import Protocol
 
@@ -104,10 +105,12 @@ class MessageWriter:
     large result (issue 15).
     """
 
-    def __init__(self, sock: socket.socket | SupportsSendall, spid: int, packet_size: int = DEFAULT_PACKET_SIZE) -> None:
+    def __init__(self, sock: socket.socket | SupportsSendall, spid: int, packet_size: int = DEFAULT_PACKET_SIZE,
+                 on_sent: Callable[[int], None] | None = None) -> None:
         self.sock = sock
         self.spid = spid
         self.packet_size = packet_size
+        self._on_sent = on_sent  # told how many packets each send wrote (@@PACK_SENT)
         self._buf = bytearray()
         self._packet_id = 1
 
@@ -170,6 +173,7 @@ class MessageWriter:
         out: list[bytes | memoryview] = []
         pack = HEADER.pack
         pid = self._packet_id
+        count = 0
         with memoryview(data) as view:
             n = len(view)
             pos = 0
@@ -182,6 +186,7 @@ class MessageWriter:
                 out.append(view[pos:end])
                 pos = end
                 pid = (pid + 1) & 0xFF
+                count += 1
                 if last:
                     break
             packets = b"".join(out)
@@ -191,3 +196,5 @@ class MessageWriter:
             self.sock.sendall(packets)
         except OSError as e:
             raise ConnectionClosed(str(e)) from e
+        if self._on_sent is not None:
+            self._on_sent(count)
