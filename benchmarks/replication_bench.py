@@ -342,9 +342,9 @@ def _prepare(cfg: dict, server, rows: int, workdir: Path) -> None:
             f.write(encoder.encode(batch))
 
 
-def source_packets(cfg: dict) -> int:
-    """The source's ``@@PACK_SENT``: packets it has written since it started."""
-    conn = _pymssql_connect(cfg)
+def source_packets(server) -> int:
+    """The stand-in's ``@@PACK_SENT``: packets it has written since it started."""
+    conn = server.connect_pymssql()
     try:
         with conn.cursor() as cur:
             cur.execute("SELECT @@PACK_SENT")
@@ -373,14 +373,14 @@ def bench_once(rows: int, pandas_seconds: float) -> dict:
             _prepare(cfg, server, rows, workdir)
             print(f"  prepared {rows:,} rows in {time.perf_counter() - t:.1f}s", flush=True)
             for method in METHODS:
-                sent = source_packets(cfg)
+                sent = source_packets(server)
                 proc = subprocess.run([sys.executable, __file__, "--worker", method, "--config", json.dumps(cfg)],
                                       capture_output=True, text=True)
                 if proc.returncode != 0:
                     raise RuntimeError(f"{method} failed:\n{proc.stderr[-3000:]}")
                 results[method] = json.loads(proc.stdout.strip().splitlines()[-1])
                 r = results[method]
-                r["source_packets"] = source_packets(cfg) - sent
+                r["source_packets"] = source_packets(server) - sent
                 print(f"  {method:<17} {r['rows']:>9,} rows {r['seconds']:>8.2f}s "
                       f"{r['rows'] / r['seconds']:>10,.0f} rows/s {r['peak_rss_mb']:>7.0f} MB "
                       f"{r['source_packets']:>8,} source packets", flush=True)
