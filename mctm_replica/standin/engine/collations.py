@@ -194,7 +194,13 @@ def register_udfs(con) -> None:
     def prefix(x: str, n: int, cp: int) -> str:
         return _BY_CP[cp].byte_prefix(x, n)
 
+    def text_bytes(x: str, cp: int) -> bytes:
+        # CAST(string AS varbinary): nvarchar gives UTF-16LE (cp 1200), varchar its code page's bytes
+        return x.encode("utf-16-le") if cp == UTF16_CODE_PAGE else _BY_CP[cp].encode(x)
+
     try:
+        con.create_function("__text_bytes", text_bytes, ["VARCHAR", "INTEGER"], "BLOB",
+                            null_handling="default", side_effects=False)
         con.create_function("__cp_fit", fit, ["VARCHAR", "INTEGER"], "VARCHAR",
                             null_handling="default", side_effects=False)
         con.create_function("__cp_left", prefix, ["VARCHAR", "BIGINT", "INTEGER"], "VARCHAR",
@@ -205,6 +211,18 @@ def register_udfs(con) -> None:
 
 _BY_CP = {1252: SERVER_COLLATION, 932: Collation("Japanese_CI_AS", 0x0411, 932),
           65001: Collation("Latin1_General_100_CI_AS_SC_UTF8", 0x0409, 65001, version=2)}
+
+
+# Windows' number for UTF-16LE, the encoding of nchar/nvarchar/ntext
+UTF16_CODE_PAGE = 1200
+
+
+def text_bytes_sql(x: str, unicode: bool, collation: str | None) -> str:
+    """DuckDB SQL: the bytes SQL Server holds for string ``x`` (CAST(x AS varbinary))."""
+    if unicode:
+        return f"__text_bytes({x}, {UTF16_CODE_PAGE})"
+    cp = of(collation).code_page
+    return f"encode({x})" if cp == 65001 else f"__text_bytes({x}, {cp})"
 
 
 def code_page_changes(src, dst) -> bool:

@@ -262,7 +262,10 @@ def convert_sql(x: str, src: Decl | None, dst: Decl, *, assign: dict | None = No
                 inner = f"__sdtround(CAST({ts} AS TIMESTAMP))"
             return f"(CASE WHEN {x} IS NULL THEN NULL WHEN {ts} IS NULL THEN {bad} ELSE {inner} END)"
         if t in BINARY_TYPES:
-            return f"encode({x})"
+            raw = collations.text_bytes_sql(x, s in UNICODE_TYPES, src.collation)
+            if assign is None and t in ("binary", "varbinary") and dst.length and dst.length > 0:
+                return _binary_fit(raw, dst)
+            return raw
     # ---- numbers
     if t in ("tinyint", "smallint", "int", "bigint") and s in ("binary", "varbinary"):
         return _binary_to_int(x, t)

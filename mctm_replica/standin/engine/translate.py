@@ -15,6 +15,7 @@ import re
 import uuid
 from decimal import Decimal
 
+import sqlglot
 from sqlglot import exp
 
 from mctm_replica.standin.contract import DateTime2Ticks, DateTimeOffsetTicks, SqlError, TimeTicks
@@ -33,6 +34,11 @@ INLINE_LIMIT = 256
 _NOT_VALUES = (exp.Var, exp.DataType, exp.Identifier, exp.TableAlias, exp.DataTypeParam)
 _STRING_FUNCS = (exp.Upper, exp.Lower, exp.Trim, exp.Substring, exp.Left, exp.Right)
 _INT_RESULT = (exp.Year, exp.Month, exp.Day, exp.DateDiff, exp.StrPosition, exp.Extract)
+# DATEPART's TZOFFSET/TZ as sqlglot names it
+_TZ_UNITS = frozenset({"TIMEZONE_MINUTE", "TZOFFSET", "TZ"})
+# DATENAME(TZOFFSET, x) reaches us as TimeToStr with this format (sqlglot has no TZOFFSET
+# name and maps its letters as strftime codes)
+_DATENAME_TZOFFSET = sqlglot.parse_one("SELECT DATENAME(TZOFFSET, x)", read="tsql").expressions[0].args["format"].name
 _SUBSECOND = {"millisecond": 1_000, "microsecond": 1_000_000, "nanosecond": 1_000_000_000}
 
 
@@ -167,6 +173,28 @@ class Translator(OperatorsMixin):
         if decl is not None and isinstance(node, _INT_RESULT):
             sql = f"CAST({sql} AS {storage_type(decl)})"
         return Typed(sql, decl)
+
+    def x_Extract(self, node, scope):
+        """DATEPART(TZOFFSET, datetimeoffset): the offset in signed minutes (sqlglot reads
+        TZOFFSET as TIMEZONE_MINUTE, which DuckDB would answer 0 for our tick encoding)."""
+        if node.this.name.upper() in _TZ_UNITS:
+            t = self.expr(node.expression, scope)
+            if t.decl is not None and t.decl.type == "datetimeoffset":
+                return Typed(f"CAST(__dto_off({t.sql}) AS INTEGER)", Decl("int"), nullable=t.nullable)
+        return self.generic(node, scope)
+
+    def x_TimeToStr(self, node, scope):
+        """DATENAME(TZOFFSET, datetimeoffset): the offset as '+hh:mm' / '-hh:mm'."""
+        fmt = node.args.get("format")
+        inner = node.this.this if isinstance(node.this, exp.Cast) else None
+        if fmt is not None and fmt.name == _DATENAME_TZOFFSET and inner is not None:
+            t = self.expr(inner, scope)
+            if t.decl is not None and t.decl.type == "datetimeoffset":
+                off = f"__dto_off({t.sql})"
+                text = (f"(CASE WHEN {off} < 0 THEN '-' ELSE '+' END || lpad(CAST(abs({off}) // 60 AS VARCHAR), 2, '0')"
+                        f" || ':' || lpad(CAST(abs({off}) % 60 AS VARCHAR), 2, '0'))")
+                return Typed(text, Decl("nvarchar", length=30), nullable=t.nullable)
+        return self.generic(node, scope)
 
     def x_Paren(self, node, scope):
         t = self.expr(node.this, scope)
