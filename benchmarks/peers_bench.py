@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from materialize_cli_bench import materialize_once  # noqa: E402
-from replication_bench import prepare_table, source_packets  # noqa: E402
+from replication_bench import prepare_table, sent_since, source_sent  # noqa: E402
 
 from mctm_replica_tests.peers.endpoints import postgres_endpoint, standin_endpoint  # noqa: E402
 from mctm_replica_tests.peers.pgloader_load import pgloader_path  # noqa: E402
@@ -134,30 +134,31 @@ def bench(rows: int, skip: frozenset[str] = frozenset()) -> dict:
             for name, run in peers.items():
                 if name in skip:
                     continue
-                t, sent = time.perf_counter(), source_packets(server)
+                t, sent = time.perf_counter(), source_sent(server)
                 log = run()
                 seconds = time.perf_counter() - t
-                packets = source_packets(server) - sent
+                packets, mb = sent_since(server, sent)
                 got = _count(pg, f"{name}_bench")
                 if got != rows:
                     raise SystemExit(f"{name} copied {got:,} rows, expected {rows:,}")
-                results["peers"][name] = {"wall_s": seconds, "rows_per_s": rows / seconds, "source_packets": packets}
+                results["peers"][name] = {"wall_s": seconds, "rows_per_s": rows / seconds,
+                                          "source_packets": packets, "source_mb": mb}
                 if name == "sling" and (own := sling_copy_rate(log)) is not None:
                     results["peers"][name]["copy_rows_per_s"] = own
                 own_rate = results["peers"][name].get("copy_rows_per_s")
                 print(f"  {name:<9} {seconds:>8.2f}s {rows / seconds:>10,.0f} rows/s (whole process)"
                       + (f"; its copy {own_rate:,.0f} rows/s" if own_rate else "")
-                      + f"; {packets:,} source packets", flush=True)
-            sent = source_packets(server)
+                      + f"; the source sent {packets:,} packets, {mb:,.1f} MB", flush=True)
+            sent = source_sent(server)
             mat = materialize_once(pg, server, SOURCE_DB, rows, work / "dagster")
-            mat["source_packets"] = source_packets(server) - sent
+            mat["source_packets"], mat["source_mb"] = sent_since(server, sent)
             if _count(pg, "bench") != rows:
                 raise SystemExit("dagster asset materialize did not copy every row")
             results["dagster"] = mat
             print(f"  dagster   {mat['wall_s']:>8.2f}s whole run (copy {mat['copy']:.2f}s = "
                   f"{rows / mat['copy']:,.0f} rows/s; rows_match {mat['rows_match']:.2f}s; "
                   f"row_count {mat.get('row_count_matches', 0):.2f}s; process and step start-up "
-                  f"{mat['wall_s'] - mat['steps_s']:.1f}s; {mat['source_packets']:,} source packets)", flush=True)
+                  f"{mat['wall_s'] - mat['steps_s']:.1f}s; the source sent {mat['source_packets']:,} packets, {mat['source_mb']:,.1f} MB)", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return results

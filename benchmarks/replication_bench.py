@@ -20,10 +20,9 @@ Methods:
   row_count_check   the row-count asset check (COUNT_BIG on the source, count(*) on the target)
   content_check     the rows_match asset check (segment checksums; rows only where they differ)
 
-The source's work per method is the stand-in's ``@@PACK_SENT`` (output packets, as SQL
-Server counts them) read before and after the method: the copy's packets are full (16,383
-bytes through the project's connections, 4,096 through a bare pymssql), so packets x size
-bounds the bytes sent.
+The source's work per method is what the stand-in sent while it ran: ``@@PACK_SENT``
+(output packets, as SQL Server counts them) and the stand-in's own
+``@@STANDIN_BYTES_SENT`` (their bytes), read before and after the method.
 """
 
 from __future__ import annotations
@@ -342,15 +341,22 @@ def _prepare(cfg: dict, server, rows: int, workdir: Path) -> None:
             f.write(encoder.encode(batch))
 
 
-def source_packets(server) -> int:
-    """The stand-in's ``@@PACK_SENT``: packets it has written since it started."""
+def source_sent(server) -> tuple[int, int]:
+    """Packets and bytes the stand-in has written since it started."""
     conn = server.connect_pymssql()
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT @@PACK_SENT")
-            return int(cur.fetchone()[0])
+            cur.execute("SELECT @@PACK_SENT, @@STANDIN_BYTES_SENT")
+            packets, nbytes = cur.fetchone()
+            return int(packets), int(nbytes)
     finally:
         conn.close()
+
+
+def sent_since(server, before: tuple[int, int]) -> tuple[int, float]:
+    """Packets and MB the stand-in sent since ``before`` (a :func:`source_sent`)."""
+    packets, nbytes = source_sent(server)
+    return packets - before[0], (nbytes - before[1]) / 1e6
 
 
 def bench_once(rows: int, pandas_seconds: float) -> dict:
@@ -373,17 +379,17 @@ def bench_once(rows: int, pandas_seconds: float) -> dict:
             _prepare(cfg, server, rows, workdir)
             print(f"  prepared {rows:,} rows in {time.perf_counter() - t:.1f}s", flush=True)
             for method in METHODS:
-                sent = source_packets(server)
+                sent = source_sent(server)
                 proc = subprocess.run([sys.executable, __file__, "--worker", method, "--config", json.dumps(cfg)],
                                       capture_output=True, text=True)
                 if proc.returncode != 0:
                     raise RuntimeError(f"{method} failed:\n{proc.stderr[-3000:]}")
                 results[method] = json.loads(proc.stdout.strip().splitlines()[-1])
                 r = results[method]
-                r["source_packets"] = source_packets(server) - sent
+                r["source_packets"], r["source_mb"] = sent_since(server, sent)
                 print(f"  {method:<17} {r['rows']:>9,} rows {r['seconds']:>8.2f}s "
                       f"{r['rows'] / r['seconds']:>10,.0f} rows/s {r['peak_rss_mb']:>7.0f} MB "
-                      f"{r['source_packets']:>8,} source packets", flush=True)
+                      f"{r['source_packets']:>8,} source packets, {r['source_mb']:,.1f} MB", flush=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return results
@@ -404,14 +410,14 @@ def table(results: dict) -> str:
     src_rate = src["rows"] / src["seconds"]
     mat_s = results["mctm_materialize"]["seconds"]
     lines = [f"{'method':<17} {'rows':>10} {'seconds':>8} {'rows/s':>10} {'x source':>9} {'peak MB':>8} "
-             f"{'src packets':>11}"]
+             f"{'src packets':>11} {'src MB':>8}"]
     for method in METHODS:
         r = results[method]
         rate = r["rows"] / r["seconds"]
         checks = ("row_count_check", "content_check")
         extra = f"  ({100 * r['seconds'] / mat_s:.1f}% of materialize)" if method in checks else ""
         lines.append(f"{method:<17} {r['rows']:>10,} {r['seconds']:>8.2f} {rate:>10,.0f} "
-                     f"{rate / src_rate:>9.2f} {r['peak_rss_mb']:>8.0f} {r.get('source_packets', 0):>11,}{extra}")
+                     f"{rate / src_rate:>9.2f} {r['peak_rss_mb']:>8.0f} {r.get('source_packets', 0):>11,} {r.get('source_mb', 0):>8.1f}{extra}")
     return "\n".join(lines)
 
 

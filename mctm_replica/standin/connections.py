@@ -29,17 +29,19 @@ class ConnectionInfo:
 
 
 class ConnectionRegistry:
-    """Thread-safe spid -> ConnectionInfo, and the server's output packet count since it
-    started (``@@PACK_SENT``)."""
+    """Thread-safe spid -> ConnectionInfo, and the server's output packets and bytes since
+    it started (``@@PACK_SENT``; the stand-in's own ``@@STANDIN_BYTES_SENT``)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._by_spid: dict[int, ConnectionInfo] = {}
         self.packets_sent = 0
+        self.bytes_sent = 0  # headers included: what went to the sockets (@@STANDIN_BYTES_SENT)
 
-    def count_sent(self, packets: int) -> None:
+    def count_sent(self, packets: int, nbytes: int) -> None:
         with self._lock:
             self.packets_sent += packets
+            self.bytes_sent += nbytes
 
     def add(self, info: ConnectionInfo) -> None:
         with self._lock:

@@ -281,14 +281,17 @@ def test_canonical_helper_distinguishes_offsets():
 
 def test_pack_sent_counts_the_servers_output_packets(ms):
     """``@@PACK_SENT``: output packets written since the server started, every session's
-    (the benchmarks read it around a copy to give the source's work)."""
+    (the benchmarks read it around a copy to give the source's work), and the stand-in's
+    own ``@@STANDIN_BYTES_SENT``, their bytes."""
     cur = ms.cursor()
-    cur.execute("SELECT @@PACK_SENT")
-    before = cur.fetchone()[0]
+    cur.execute("SELECT @@PACK_SENT, @@STANDIN_BYTES_SENT")
+    before, bytes_before = cur.fetchone()
     cur.execute("SELECT REPLICATE(CAST(N'x' AS nvarchar(max)), 100000)")  # 200,000 bytes as UTF-16
     assert len(cur.fetchone()[0]) == 100_000
-    cur.execute("SELECT @@PACK_SENT")
-    after = cur.fetchone()[0]
+    cur.execute("SELECT @@PACK_SENT, @@STANDIN_BYTES_SENT")
+    after, bytes_after = cur.fetchone()
+    # the stand-in's own byte count: the reply's 200,000 bytes and its packets' 8-byte headers
+    assert 200_000 + 8 * (after - before) <= bytes_after - bytes_before < 200_000 + 9 * 4096
     cur.execute("SELECT net_packet_size FROM sys.dm_exec_connections WHERE session_id = @@SPID")
     size = cur.fetchone()[0]
     # the big reply needed at least 200,000 / size packets, plus one for the first count's

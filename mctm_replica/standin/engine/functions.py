@@ -59,9 +59,14 @@ def system_variable(tr, name: str) -> Typed:
         return Typed(f"CAST({s.textsize} AS INTEGER)", Decl("int"))
     if name == "lock_timeout":
         return Typed("CAST(-1 AS INTEGER)", Decl("int"))
-    if name == "pack_sent":  # output packets written since the server started
+    if name in ("pack_sent", "standin_bytes_sent"):
+        # @@PACK_SENT: output packets written since the server started (SQL Server's).
+        # @@STANDIN_BYTES_SENT: the bytes of those packets -- the stand-in's own, for
+        # benchmarks measuring the source's work; SQL Server has no such variable.
         registry = getattr(s.engine, "connections", None)
-        return Typed(f"CAST({registry.packets_sent if registry is not None else 0} AS INTEGER)", Decl("int"))
+        if name == "pack_sent":
+            return Typed(f"CAST({registry.packets_sent if registry is not None else 0} AS INTEGER)", Decl("int"))
+        return Typed(f"CAST({registry.bytes_sent if registry is not None else 0} AS BIGINT)", Decl("bigint"))
     if name == "options":
         return Typed("CAST(5496 AS INTEGER)", Decl("int"))
     raise SqlError(50000, f"The SQL Server stand-in does not support @@{name.upper()}.")

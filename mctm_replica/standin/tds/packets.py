@@ -106,11 +106,11 @@ class MessageWriter:
     """
 
     def __init__(self, sock: socket.socket | SupportsSendall, spid: int, packet_size: int = DEFAULT_PACKET_SIZE,
-                 on_sent: Callable[[int], None] | None = None) -> None:
+                 on_sent: Callable[[int, int], None] | None = None) -> None:
         self.sock = sock
         self.spid = spid
         self.packet_size = packet_size
-        self._on_sent = on_sent  # told how many packets each send wrote (@@PACK_SENT)
+        self._on_sent = on_sent  # told the packets and bytes of each send (@@PACK_SENT)
         self._buf = bytearray()
         self._packet_id = 1
 
@@ -197,4 +197,4 @@ class MessageWriter:
         except OSError as e:
             raise ConnectionClosed(str(e)) from e
         if self._on_sent is not None:
-            self._on_sent(count)
+            self._on_sent(count, len(packets))
