@@ -285,6 +285,37 @@ def test_string_results_are_cut_at_8000_bytes_unless_max(td):
     assert cur.fetchall() == [(4000, 6000, 8000, 4000, 6000, "acccc", "xyyy", None)]
 
 
+def test_string_cuts_where_a_declared_length_bounds_the_result(td):
+    """The stand-in skips a cut when the operands' declared lengths prove the result fits
+    (a REPLACE of nvarchar(n) typed nvarchar(4000)); at and over the limit it still cuts, as
+    SQL Server does. Binary printed as hex and decimals printed as text fit when their
+    type's longest text does, and are cut or overflow when it does not."""
+    cur = td.cursor()
+    cur.execute(
+        "SELECT LEN(N'xy' + REPLACE(CAST(REPLICATE(N'a', 3999) AS nvarchar(3999)), NCHAR(0), N'')), "
+        "LEN(REPLACE(CAST(REPLICATE(N'|', 1500) AS nvarchar(1500)), N'|', N'|||')), "
+        "LEN(REPLACE(CAST(REPLICATE(N'|', 1300) AS nvarchar(1300)), N'|', N'|||')), "
+        "LEN(N'T' + REPLACE(CAST(REPLICATE(N'|', 1999) AS nvarchar(1999)), N'|', N'||')), "
+        "LEN(N'T' + REPLACE(CAST(REPLICATE(N'|', 2000) AS nvarchar(2000)), N'|', N'||'))"
+    )
+    assert cur.fetchall() == [(4000, 4000, 3900, 3999, 4000)]
+    # columns, not constants: the translated conversions run in DuckDB, row by row
+    cur.execute("CREATE TABLE #v (f float, b varbinary(4), d decimal(4,4), w decimal(38,10))")
+    cur.execute("INSERT INTO #v VALUES (1.5E0, 0x0a0B, -0.1234, -1234567890123456789012345678.9999999999)")
+    cur.execute(
+        "SELECT CONVERT(nvarchar(16), CAST(f AS binary(8)), 2), CONVERT(nvarchar(10), CAST(f AS binary(8)), 2), "
+        "CONVERT(nvarchar(18), CAST(f AS binary(8)), 1), CONVERT(nvarchar(17), CAST(f AS binary(8)), 1), "
+        "CONVERT(nvarchar(8), b, 2), CONVERT(nvarchar(3), b, 2), "
+        "CAST(d AS nvarchar(6)), CAST(w AS nvarchar(40)) FROM #v"
+    )
+    assert cur.fetchall() == [("3FF8000000000000", "3FF8000000", "0x3FF8000000000000", "0x3FF800000000000",
+                               "0A0B", "0A0", "-.1234", "-1234567890123456789012345678.9999999999")]
+    for short in ("CAST(d AS nvarchar(5))", "CAST(w AS nvarchar(39))"):
+        with pytest.raises(pytds.OperationalError) as ei:
+            cur.execute(f"SELECT {short} FROM #v")
+        assert ei.value.msg_no == 8115, short
+
+
 @pytest.mark.parametrize("unit", ["millisecond", "ms", "microsecond", "mcs", "second"])
 def test_datepart_of_a_fraction_is_within_the_second(td, unit):
     """DATEPART(millisecond, ...07.123456) is 123 in SQL Server, not DuckDB's 7123."""

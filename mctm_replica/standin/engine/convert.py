@@ -154,7 +154,8 @@ def _to_string(x: str, src: Decl, style: int | None) -> str:
     if t in BINARY_TYPES:
         if style in (1, 2):
             prefix = "'0x' || " if style == 1 else ""
-            return f"({prefix}upper({hex_digits(x)}))"
+            digits = hex_digits(x)  # DuckDB's hex() is upper case already; digits read back may not be
+            return f"({prefix}{digits if digits.startswith('hex(') else f'upper({digits})'})"
         return f"decode({x})" if t != "rowversion" else f"decode(from_hex(lpad(to_hex({x}), 16, '0')))"
     raise SqlError(529, f"Explicit conversion from data type {t} to varchar is not allowed.")
 
@@ -166,6 +167,18 @@ def _to_string(x: str, src: Decl, style: int | None) -> str:
 # exponent digits ("1e+006"); printf writes two, so a zero is inserted. Any other style
 # is processed as 0, as SQL Server does.
 _FLOAT_FORMATS = {0: "%.6g", 1: "%.7e", 2: "%.15e", 3: "%.17g"}
+
+
+def _longest_text(src: Decl, style: int | None = None) -> float:
+    """The most characters a value of ``src`` prints as text (inf when unknown): a
+    decimal(p,s) prints a sign, p digits and a point (no leading zero when p == s: '-.5');
+    a binary(n) in CONVERT style 1/2 its 2n hex digits (and '0x')."""
+    t = src.type
+    if t in ("decimal", "numeric") and src.precision is not None and src.scale is not None:
+        return 1 + src.precision + (src.scale > 0)
+    if t in ("binary", "varbinary") and src.length is not None and src.length > 0 and style in (1, 2):
+        return 2 * src.length + (2 if style == 1 else 0)
+    return float("inf")
 
 
 def float_text(x: str, t: str, style: int | None) -> str:
@@ -205,13 +218,15 @@ def convert_sql(x: str, src: Decl | None, dst: Decl, *, assign: dict | None = No
             if assign is not None and s in STRING_TYPES:
                 trunc = _err(2628, f"{_q('String or binary data would be truncated in table ' + repr(assign['table']) + ', column ' + repr(assign['column']) + '. Truncated value: ')} || '''' || {left(v, n)} || '''.'")
                 v = f"(CASE WHEN {size(v)} > {n} THEN {trunc} ELSE {v} END)"
-            elif s in STRING_TYPES or s in BINARY_TYPES:
+            elif s in STRING_TYPES or (s in BINARY_TYPES and n < _longest_text(src, style)):
                 v = left(v, n)
             elif s in ("tinyint", "smallint", "int") and t in ("char", "varchar"):
                 # SQL Server's documented result for an int too long for char/varchar: '*'
                 v = f"(CASE WHEN {size(v)} > {n} THEN '*' ELSE {v} END)"
             elif s in INT_RANGES and n >= max(len(str(v)) for v in INT_RANGES[s]):
                 pass  # the integer's longest text fits: no overflow to check for
+            elif n >= _longest_text(src):
+                pass  # no value of the source type prints longer: nothing can overflow or be cut
             elif s in NUMERIC_TYPES:
                 v = f"(CASE WHEN {size(v)} > {n} THEN {_err(8115, _q('Arithmetic overflow error converting expression to data type ' + t + '.'))} ELSE {v} END)"
             elif s in DATE_TYPES:  # date and time text is cut to the length (CONVERT(varchar(10), d, 120))

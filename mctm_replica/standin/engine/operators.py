@@ -177,7 +177,11 @@ class OperatorsMixin:
             if -1 in (la, lb):
                 return Typed(f"({sa} || {sb})", Decl("nvarchar" if uni else "varchar", length=-1))
             d = Decl("nvarchar" if uni else "varchar", length=min(la + lb, limit))
-            return Typed(f"({sa} || {sb})" if la + lb <= limit else f"left({sa} || {sb}, {limit})", d)
+            # what the operands can really hold (a REPLACE typed nvarchar(4000) may be shorter)
+            longest = (a.longest or la) + (b.longest or lb)
+            if longest <= limit:
+                return Typed(f"({sa} || {sb})", d, longest=longest)
+            return Typed(f"left({sa} || {sb}, {limit})", d)
         op = {exp.Add: "+", exp.Sub: "-", exp.Mul: "*", exp.Div: "/", exp.Mod: "%"}[type(node)]
         ints = list(INT_TYPES)
         if a.decl is not None and b.decl is not None and a.decl.type in ints and b.decl.type in ints:

@@ -20,6 +20,10 @@ class Typed:
     from_param: bool = False
     nullable: bool = True
     identity: bool = False
+    # No value is longer than this many characters (None: only the declaration bounds it).
+    # Lets a string result skip SQL Server's cut at 4,000/8,000 characters when it cannot
+    # reach it, while ``decl`` keeps the type SQL Server gives the expression.
+    longest: int | None = None
 
     @property
     def is_const(self) -> bool:
