@@ -82,7 +82,7 @@ def utf8_hashing(mssql: Any) -> str | None:
 class _Sides:
     """The SQL of both sides for one table: segment sums and row reads."""
 
-    def __init__(self, plan: TablePlan, *, pg_utf8: bool = False):
+    def __init__(self, plan: TablePlan, *, pg_utf8: bool = False, pg_version: int = 0):
         spec = plan.spec
         self.plan = plan
         self.by_target = {c.target_name: c for c in plan.columns}
@@ -94,13 +94,13 @@ class _Sides:
         self.tgt_from = pgsql.SQL("{}.{}").format(pgsql.Identifier(spec.target_schema),
                                                  pgsql.Identifier(spec.target_table))
         self.src_hash = cs.tsql_md5(cs.tsql_row(plan.columns))
-        self.tgt_hash = cs.pg_md5(cs.pg_row(plan.columns), pg_utf8)
+        self.tgt_hash = cs.pg_md5(cs.pg_row(plan.columns, pg_version), pg_utf8)
         if self.layout == "range":
             self.src_k = quote_tsql(first.source_name)
             self.tgt_k = pgsql.Identifier(first.target_name)
         else:  # bucket by the key's hash, or the row's for a table without key
             self.src_k = cs.tsql_md5(cs.tsql_row(self.key_cols)) if self.key_cols else self.src_hash
-            self.tgt_k = cs.pg_md5(cs.pg_row(self.key_cols), pg_utf8) if self.key_cols else self.tgt_hash
+            self.tgt_k = cs.pg_md5(cs.pg_row(self.key_cols, pg_version), pg_utf8) if self.key_cols else self.tgt_hash
 
     # -- segment expressions (params: base, width for range; buckets for bucket)
     def src_segment(self, k: str) -> str:
@@ -188,8 +188,9 @@ class _Run:
                  pool: ThreadPoolExecutor):
         self.cur, self.pg, self.plan, self.pool = cur, pg_conn, plan, pool
         with pg_conn.cursor() as c:
-            c.execute("SHOW server_encoding")
-            self.sides = _Sides(plan, pg_utf8=c.fetchone()[0] == "UTF8")
+            c.execute("SELECT current_setting('server_encoding'), current_setting('server_version_num')::int")
+            encoding, version = c.fetchone()
+            self.sides = _Sides(plan, pg_utf8=encoding == "UTF8", pg_version=version)
         self.segment_rows, self.batch_size = segment_rows, batch_size
         self.stats = ChecksumStats(self.sides.layout)
         self.diff = ContentDiff(choose_strategy(plan))
