@@ -23,9 +23,10 @@ from mctm_replica.standin.engine.catalog import quote
 from mctm_replica.standin.engine import collations
 from mctm_replica.standin.engine.constants import convert_const, to_code_page
 from mctm_replica.standin.engine.convert import convert_sql, to_timestamp
-from mctm_replica.standin.engine.decl import UNICODE_TYPES, Decl, decl_from_datatype, storage_type
+from mctm_replica.standin.engine.decl import Decl, decl_from_datatype, storage_type
 from mctm_replica.standin.engine.aggregates import AggregatesMixin
-from mctm_replica.standin.engine.operators import STRING_LIMIT, OperatorsMixin, family
+from mctm_replica.standin.engine.operators import OperatorsMixin, family
+from mctm_replica.standin.engine.strings import StringsMixin
 from mctm_replica.standin.engine.typed import Scope, Typed
 from mctm_replica.standin.engine.values import dto_encode, sql_literal
 
@@ -41,42 +42,6 @@ _TZ_UNITS = frozenset({"TIMEZONE_MINUTE", "TZOFFSET", "TZ"})
 # name and maps its letters as strftime codes)
 _DATENAME_TZOFFSET = sqlglot.parse_one("SELECT DATENAME(TZOFFSET, x)", read="tsql").expressions[0].args["format"].name
 _SUBSECOND = {"millisecond": 1_000, "microsecond": 1_000_000, "nanosecond": 1_000_000_000}
-
-
-def _grown_string(sql: str, args: list[Decl | None], longest: int | None = None) -> Typed:
-    """A string function whose result may outgrow its input (REPLACE, STUFF, REPLICATE):
-    SQL Server types it nvarchar if any argument is, (max) when the string is (max), else
-    nvarchar(4000) / varchar(8000), cutting longer results there (not needed when the
-    result is known to be at most ``longest`` characters, within the limit)."""
-    kind = "nvarchar" if any(d is not None and d.type in UNICODE_TYPES for d in args) else "varchar"
-    if args[0] is not None and args[0].length == -1:
-        return Typed(sql, Decl(kind, length=-1))
-    limit = STRING_LIMIT[kind]
-    # only nvarchar counts characters on both sides; a varchar limit counts code page bytes
-    if kind == "nvarchar" and longest is not None and longest <= limit:
-        return Typed(sql, Decl(kind, length=limit), longest=longest)
-    return Typed(f"left({sql}, {limit})", Decl(kind, length=limit))
-
-
-def longest_chars(t: Typed) -> int | None:
-    """The most characters string expression ``t`` can hold, if known."""
-    if t.longest is not None:
-        return t.longest
-    return t.decl.length if t.decl is not None and t.decl.length is not None and t.decl.length > 0 else None
-
-
-def _replaced_longest(args: list[Typed]) -> int | None:
-    """The longest REPLACE(s, p, r) can return: s itself when r is empty (nothing grows),
-    else each whole p in s grown to r, for constant p and r."""
-    n = longest_chars(args[0])
-    p, r = (a.const if a.is_const and isinstance(a.const, str) else None for a in args[1:])
-    if n is None or r is None:
-        return None
-    if r == "":
-        return n
-    if not p:
-        return None
-    return n + (n // len(p)) * max(0, len(r) - len(p))
 
 
 def param_decl(value: object) -> Decl:
@@ -114,7 +79,7 @@ def param_decl(value: object) -> Decl:
     raise SqlError(50000, f"The SQL Server stand-in does not support parameters of Python type {type(value).__name__}.")
 
 
-class Translator(AggregatesMixin, OperatorsMixin):
+class Translator(AggregatesMixin, StringsMixin, OperatorsMixin):
     """Translates one statement; collects DuckDB parameters in ``self.bound``."""
 
     def __init__(self, session, params: dict[str, object] | None,
@@ -323,31 +288,6 @@ class Translator(AggregatesMixin, OperatorsMixin):
         return self.convert(inner, target)
 
     x_TryCast = x_Cast
-
-    def _grown(self, node, scope, string_args: tuple[str, ...], bound=None) -> Typed:
-        """``node`` typed by :func:`_grown_string` from its string arguments' declarations;
-        ``bound(args)`` may give the most characters the result can have."""
-        args = [self.expr(node.args[k].copy(), scope) for k in string_args]
-        longest = bound(args) if bound is not None else None
-        return _grown_string(self.generic(node, scope).sql, [a.decl for a in args], longest)
-
-    def x_Left(self, node, scope):
-        """LEFT/RIGHT keep a varchar or nvarchar argument's type; another type is converted to
-        varchar(max) first, as SQL Server converts it implicitly."""
-        if family(self.expr(node.this.copy(), scope).decl) != "str":
-            node.set("this", exp.cast(node.this, exp.DataType.build("TEXT")))
-        return self.generic(node, scope)
-
-    x_Right = x_Left
-
-    def x_Replace(self, node, scope):
-        return self._grown(node, scope, ("this", "expression", "replacement"), _replaced_longest)
-
-    def x_Stuff(self, node, scope):
-        return self._grown(node, scope, ("this", "expression"))
-
-    def x_Repeat(self, node, scope):  # REPLICATE
-        return self._grown(node, scope, ("this",))
 
     def x_Collate(self, node, scope):
         """Only binary collations get here (see session._server_collation_dropped); a UTF-8
