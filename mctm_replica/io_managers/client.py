@@ -183,8 +183,12 @@ class PostgresClient:
         return stage
 
     @staticmethod
-    def copy_into(stage: sql.Composed, columns: Sequence[str]) -> sql.Composed:
-        return sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(stage, _idents(columns))
+    def copy_into(stage: sql.Composed, columns: Sequence[str], *, freeze: bool = False) -> sql.Composed:
+        """COPY of CSV rows. ``freeze`` (only into a table created in this transaction) writes
+        them frozen, hint bits set: the first reads need not set them, nor a later VACUUM freeze
+        them."""
+        options = "FORMAT csv, FREEZE" if freeze else "FORMAT csv"
+        return sql.SQL("COPY {} ({}) FROM STDIN WITH (" + options + ")").format(stage, _idents(columns))
 
     @staticmethod
     def lock_live(cur, slice_: TableSlice, lock_timeout_s: int) -> None:

@@ -57,7 +57,11 @@ class ReplicaBatchesTypeHandler(DbTypeHandler[ReplicaBatches]):
             with connection.cursor() as cur:
                 self._prepare_table(cur, run)
                 decision = mode.decide(cur, run)
-                stages = {r.stage: self._stage(cur, run, r, encoder, feeds) for r in mode.reads(run, decision)}
+                reads = mode.reads(run, decision)
+                # a table this transaction created takes the rows straight, frozen (no stage)
+                run.filled_by_copy = mode.fills_new_table and run.table_created and [
+                    r.stage for r in reads] == ["rows"]
+                stages = {r.stage: self._stage(cur, run, r, encoder, feeds) for r in reads}
                 applying = time.monotonic()
                 exclusive = self._lock_and_alter(cur, run)
                 applied = mode.apply(cur, run, decision, stages)
@@ -85,16 +89,20 @@ class ReplicaBatchesTypeHandler(DbTypeHandler[ReplicaBatches]):
             PostgresClient.refuse_incompatible(run.changes, run.name)
 
     def _stage(self, cur, run: Refresh, read: Read, encoder: Encoder, feeds: list[CopyFeed]) -> sql.Composed:
-        """COPY one source stream into a new TEMP table while the live table stays untouched."""
+        """COPY one source stream into a new TEMP table while the live table stays untouched
+        (or, when ``run.filled_by_copy``, into the table this transaction created)."""
         keys = read.stage == "keys"
-        stage = (PostgresClient.create_key_stage if keys else PostgresClient.create_stage)(
-            cur, run.table_slice, run.plan)
+        if run.filled_by_copy:
+            stage = run.live
+        else:
+            stage = (PostgresClient.create_key_stage if keys else PostgresClient.create_stage)(
+                cur, run.table_slice, run.plan)
         feed = CopyFeed(read.open, read.encoder or encoder, Progress(run.log, run.name, read.total),
                         run.name, read.observe)
         feeds.append(feed)
         feed.start()
         columns = run.plan.primary_key if keys else run.plan.target_columns
-        cur.copy_expert(PostgresClient.copy_into(stage, columns), feed, size=1 << 16)
+        cur.copy_expert(PostgresClient.copy_into(stage, columns, freeze=run.filled_by_copy), feed, size=1 << 16)
         feed.finish()
         run.staged_rows[read.stage] = feed.rows
         return stage

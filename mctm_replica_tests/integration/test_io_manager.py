@@ -108,9 +108,32 @@ def test_failure_mid_transfer_leaves_previous_contents(pg_server, pg_conn, pg_sc
     assert fetch(pg_conn, pg_schema, "t") == rows(10)
 
 
+def test_first_run_copies_straight_into_the_new_table_frozen(pg_server, pg_conn, pg_schema):
+    """A table created by the run takes the rows by COPY ... FREEZE (no stage, nothing for
+    the first readers or VACUUM to freeze); a later refresh goes through the stage."""
+    plan = plan_for(pg_schema, "t", COLUMNS, pk=["id"])
+    materialize_plan(plan, batches_of(rows(2000), 500), pg_server, REPLICA_DB)
+    with pg_conn.cursor() as cur:
+        cur.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS pg_visibility SCHEMA {}").format(sql.Identifier(pg_schema)))
+        summary = sql.SQL("SELECT all_frozen, pg_relation_size(%s) / current_setting('block_size')::int "
+                          "FROM {}.pg_visibility_map_summary(%s::regclass)").format(sql.Identifier(pg_schema))
+        live = f'"{pg_schema}"."t"'
+        cur.execute(summary, (live, live))
+        frozen, pages = cur.fetchone()
+        assert pages > 1 and frozen >= pages - 1  # COPY leaves its last page to the next writer
+    pg_conn.commit()
+    result = materialize_plan(plan, batches_of(rows(2000, "v2"), 500), pg_server, REPLICA_DB)
+    assert materialization_metadata(result)["rows_updated"].value == 2000
+    assert fetch(pg_conn, pg_schema, "t") == rows(2000, "v2")
+    with pg_conn.cursor() as cur:
+        cur.execute(summary, (live, live))
+        frozen, pages = cur.fetchone()
+        assert frozen == 0  # updated by difference: every page got new row versions, none frozen
+
+
 def test_failed_first_run_leaves_no_table_behind(pg_server, pg_conn, pg_schema):
     plan = plan_for(pg_schema, "t", COLUMNS, pk=["id"])
-    dup = rows(3) + rows(1)  # a duplicate key only shows in the final server-side insert
+    dup = rows(3) + rows(1)  # a duplicate key fails the COPY into the new table
     result = materialize_plan(plan, batches_of(dup, 2), pg_server, REPLICA_DB, raise_on_error=False)
     assert not result.success
     err = failure_text(result)

@@ -108,8 +108,9 @@ def test_postgres_connection_lost_mid_copy_is_retried(pg_server, pg_conn, pg_sch
             with admin.cursor() as cur:
                 deadline = time.monotonic() + 10
                 while time.monotonic() < deadline:  # the COPY starts right after the reader thread
+                    # a first load COPYs into the new table itself (no stage)
                     cur.execute("SELECT pid FROM pg_stat_activity WHERE query LIKE %s AND pid <> pg_backend_pid()",
-                                (f'COPY "mctm_rows_{table}"%',))
+                                (f'COPY "{pg_schema}"."{table}"%',))
                     pids = [r[0] for r in cur.fetchall()]
                     if pids:
                         break

@@ -60,6 +60,9 @@ class Refresh:
     # schema change that rebuilds columns, before apply.
     emptied: bool = False
     emptied_rows: int = 0
+    # Set by the handler: a table created by this run was filled by COPY itself (see
+    # LoadMode.fills_new_table), so apply has nothing left to insert.
+    filled_by_copy: bool = False
     staged_rows: dict[str, int] = field(default_factory=dict)  # stage -> rows copied
     # A dry run: decide and reads must not write (the transaction is READ ONLY), lock rows
     # or read the source; only LoadMode.preview is called.
@@ -135,6 +138,12 @@ class LoadMode(ABC):
 
     #: ``load`` metadata value of a run that did not load in full.
     name: str = ""
+    #: Whether a table this run created may be filled by COPY directly, skipping the stage:
+    #: true for modes whose every read of a new table is one full ``rows`` stream that
+    #: :func:`~.full.apply_full` would only insert. Nobody sees a table before the
+    #: transaction that creates it commits, so readers lose nothing, and a failed load
+    #: rolls the table back with it.
+    fills_new_table: bool = False
 
     @abstractmethod
     def decide(self, cur, run: Refresh) -> Decision: ...

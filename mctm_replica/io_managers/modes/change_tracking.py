@@ -79,6 +79,7 @@ def delete_keys(cur, live: sql.Composable, keys: sql.Composable, key: list[str])
 
 class ChangeTrackingMerge(LoadMode):
     name = "change_tracking"
+    fills_new_table = True  # a new table's run is a full load (decide)
 
     def __init__(self) -> None:
         self.state: ReplicaState | None = None

@@ -11,7 +11,8 @@ transaction (:mod:`mctm_replica.io_managers.difference`):
 Unchanged rows are not written at all. A table without a primary key cannot be matched
 row by row, so it is replaced with ``DELETE`` + ``INSERT`` (MVCC-safe, unlike ``TRUNCATE``);
 the guard then counts the net loss of rows. A table created by this run, or emptied for a
-schema rebuild, is filled with one ``INSERT``.
+schema rebuild, is filled with one ``INSERT`` (a new table directly by the handler's ``COPY``,
+with ``FREEZE``: see :attr:`LoadMode.fills_new_table`).
 
 Incremental tables use the same function for their full loads (first run,
 ``full_refresh``, changed watermark column).
@@ -29,6 +30,7 @@ from mctm_replica.io_managers.modes.base import Applied, Decision, LoadMode, Rea
 
 class FullByDifference(LoadMode):
     name = "full"
+    fills_new_table = True
 
     def decide(self, cur, run: Refresh) -> Decision:
         return Decision(True, "mode full")
@@ -45,6 +47,8 @@ def apply_full(cur, run: Refresh, stage: sql.Composable) -> Applied:
     """Bring the live table to exactly the rows in ``stage`` (see the module docstring)."""
     plan, live = run.plan, run.live
     columns, key = plan.target_columns, plan.primary_key
+    if run.filled_by_copy:  # the handler's COPY filled the new table itself
+        return Applied(inserted=run.staged_rows["rows"])
     if run.table_created or run.emptied:
         inserted = difference.insert_all(cur, live, stage, columns)
         return Applied(inserted=inserted, deleted=run.emptied_rows, before=run.emptied_rows)

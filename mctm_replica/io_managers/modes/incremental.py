@@ -62,6 +62,7 @@ def decide(plan: TablePlan, obj: ReplicaBatches, state: ReplicaState | None, tab
 
 class IncrementalMerge(LoadMode):
     name = "incremental"
+    fills_new_table = True  # a new table's run is a full load (decide)
 
     def __init__(self) -> None:
         self.state: ReplicaState | None = None
