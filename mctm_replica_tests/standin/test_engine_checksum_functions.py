@@ -45,6 +45,26 @@ def test_hashbytes_hashes_utf8_collated_text_and_binary(sess):
     assert got == [(hashlib.md5("日本|x".encode()).digest(), hashlib.sha256(bytes.fromhex("0102030405")).digest())]
 
 
+_INT_TYPES = {"tinyint": (1, False), "smallint": (2, True), "int": (4, True), "bigint": (8, True)}
+
+
+@pytest.mark.parametrize("m", [1, 2, 4, 7, 8, 12])
+def test_leading_bytes_of_an_md5_read_as_every_integer_type(sess, m):
+    """CAST(CAST(HASHBYTES(..) AS binary(m)) AS <int>): the rightmost bytes of the digest's
+    first m (fewer are zero-extended), most significant first (the stand-in reads them off md5_number, not hex text).
+    Inputs: text of every row (NULL included), so some digests start with a set top bit."""
+    texts = rows(sess, "SELECT id, CAST(n AS nvarchar(20)) FROM dbo.v ORDER BY id")
+    casts = ", ".join(f"CAST(CAST(HASHBYTES('MD5', CAST(CONCAT(N'x', id, n) COLLATE Latin1_General_100_BIN2_UTF8 "
+                      f"AS varchar(max))) AS binary({m})) AS {t})" for t in _INT_TYPES)
+    got = rows(sess, f"SELECT {casts} FROM dbo.v ORDER BY id")
+    want = []
+    for i, n in texts:
+        head = hashlib.md5(f"x{i}{n or ''}".encode()).digest()[:m]
+        want.append(tuple(int.from_bytes(head[-size:].rjust(size, b"\0"), "big", signed=signed) for size, signed in _INT_TYPES.values()))
+    assert got == want
+    assert m == 1 or any(v < 0 for row in got for v in row)  # both signs met (one byte is never negative)
+
+
 def test_hashbytes_of_nvarchar_is_refused_not_answered_with_utf8(sess):
     with pytest.raises(SqlError, match="UTF-16LE"):
         rows(sess, "SELECT HASHBYTES('MD5', n) FROM dbo.v")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from mctm_replica.standin.contract import SqlError
 from mctm_replica.standin.engine import collations
-from mctm_replica.standin.engine.sqlshapes import dto_local, hex_digits
+from mctm_replica.standin.engine.sqlshapes import dto_local, hex_digits, md5_prefix, md5_prefix_uint
 from mctm_replica.standin.engine.decl import (
     BINARY_TYPES, CODE_PAGE_TYPES, UNICODE_TYPES, EXACT_TYPES, INT_RANGES, INT_TYPES, NUMERIC_TYPES, STRING_TYPES, TICK_TYPES,
     TIMESTAMP_TYPES, DATE_TYPES, Decl, storage_type,
@@ -366,8 +366,15 @@ _INT_BYTES = {"tinyint": 1, "smallint": 2, "int": 4, "bigint": 8}
 
 def _binary_to_int(x: str, t: str) -> str:
     n = _INT_BYTES[t]
-    # at most 16 hex digits: UBIGINT holds them (UHUGEINT arithmetic costs more per row)
-    u = f"CAST(('0x' || lpad(right({hex_digits(x)}, {2 * n}), {2 * n}, '0')) AS UBIGINT)"
+    digits = hex_digits(x)
+    digest = md5_prefix(digits)
+    if digest is not None:  # the first bytes of an MD5 (HASHBYTES cast to binary(m))
+        data, m = digest
+        u = md5_prefix_uint(data, m)
+        if m > n:  # the rightmost n of its m bytes
+            u = f"({u} & CAST({2 ** (8 * n) - 1} AS UBIGINT))"
+    else:  # at most 16 hex digits: UBIGINT holds them (UHUGEINT arithmetic costs more per row)
+        u = f"CAST(('0x' || lpad(right({digits}, {2 * n}), {2 * n}, '0')) AS UBIGINT)"
     if t == "tinyint":  # unsigned
         return f"CAST({u} AS UTINYINT)"
     # two's complement: flipping the sign bit and subtracting it gives the signed value

@@ -323,7 +323,7 @@ def _hashbytes(tr, node, scope):
         text = tr.expr(utf8, scope)
         if text.decl is not None and text.decl.type not in STRING_TYPES:
             text = tr.convert(text, Decl("nvarchar", length=-1))
-        data = f"encode(CAST({text.sql} AS VARCHAR))"
+        data = f"CAST({text.sql} AS VARCHAR)"  # DuckDB hashes a VARCHAR's UTF-8 bytes
     else:
         v = tr.expr(value_node, scope)
         t = v.decl.type if v.decl is not None else None

@@ -61,3 +61,34 @@ def dto_local(x: str) -> str:
     if m is not None and _close_of(x, opened) == m.end("v"):
         return f"(__dto_utc({m.group('v')}) + {(int(m.group('k')) - 1024) * 600000000})"
     return f"__dto_local({x})"
+
+
+_MD5_PREFIX = re.compile(r", (?P<w>\d+), '0'\)\[1:(?P=w)\]")
+
+
+def md5_prefix(digits: str) -> tuple[str, int] | None:
+    """``(D, m)`` when ``digits`` are the first ``m`` (at most 8) bytes of ``md5(D)`` in hex, as
+    a binary(m) cast of HASHBYTES builds them: ``rpad(md5(D), 2m, '0')[1:2m]``; else None."""
+    opened = len("rpad(md5")
+    if not digits.startswith("rpad(md5("):
+        return None
+    close = _close_of(digits, opened)
+    m = _MD5_PREFIX.fullmatch(digits, close + 1) if close > 0 else None
+    if m is None or not 2 <= int(m.group("w")) <= 16 or int(m.group("w")) % 2:
+        return None
+    return digits[opened + 1:close], int(m.group("w")) // 2
+
+
+def md5_prefix_uint(data: str, m: int) -> str:
+    """UBIGINT: the first ``m`` bytes of ``md5(data)`` read most significant first, as SQL
+    Server reads binary as an integer. ``md5_number`` gives the digest as one 128-bit number
+    without printing it to hex; DuckDB lays the digest's bytes into it least significant
+    first (the machine's order: x86-64 and ARM64 are little-endian), so its low 64 bits are
+    the first 8 bytes reversed. Reversing them back with shifts costs a few integer
+    operations where parsing 16 hex digits cost a string per row (measured at 1,000,000
+    rows: 0.99 s against 1.17 s for the whole checksum query). DuckDB computes the repeated
+    ``lo`` once (common subexpressions of a projection)."""
+    lo = f"CAST(md5_number({data}) & CAST(18446744073709551615 AS UHUGEINT) AS UBIGINT)"
+    swapped = " | ".join(
+        f"((({lo} >> {8 * i}) & CAST(255 AS UBIGINT)) << {8 * (7 - i)})" for i in range(8))
+    return f"(({swapped}) >> {64 - 8 * m})"
