@@ -7,8 +7,7 @@ differ for any change the type map would not make, so each type gets the form bo
 servers can print exactly:
 
 * integers, decimal/numeric: their text (a numeric(p,s) column prints its scale on both
-  sides; a decimal(p,p) through decimal(p+1,p), which SQL Server prints with its leading
-  zero); money/smallmoney via decimal(19,4)/decimal(10,4) like the copy; bit ``0``/``1``.
+  sides; a decimal(p,p) gets the leading zero SQL Server leaves out); money/smallmoney via decimal(19,4)/decimal(10,4) like the copy; bit ``0``/``1``.
 * float and real: their IEEE-754 bytes in hex (``CAST(x AS binary(8))`` / ``float8send``;
   ``binary(4)`` / ``float4send``): one flipped bit changes the text, -0 differs from 0.
 * date: days since 1970-01-01 (``DATEDIFF(day, ..)`` / ``d - DATE '1970-01-01'``);
@@ -80,10 +79,11 @@ def tsql_field(column: ColumnPlan) -> str:
         short = n not in (None, -1) and n <= _SHORT_BINARY and kind != "image"
         f = (f"CONVERT(nvarchar({2 * n}), CAST({c} AS varbinary({n})), 2)" if short
              else f"CONVERT(nvarchar(max), CAST({c} AS varbinary(max)), 2)")
-    elif kind in ("decimal", "numeric") and t.precision == t.scale and (t.precision or 0) < 38:
-        # decimal(p,p) prints no leading zero ('-.5'); one more digit of precision prints
-        # '-0.5', as PostgreSQL does
-        f = f"CAST(CAST({c} AS {kind}({t.precision + 1},{t.scale})) AS nvarchar(64))"
+    elif kind in ("decimal", "numeric") and t.precision == t.scale:
+        # decimal(p,p) prints no leading zero ('-.5', '.0000'); PostgreSQL prints '-0.5'.
+        # Every such value has exactly one '.', so putting the zero in front of it gives
+        # PostgreSQL's text (decimal(38,38) has no wider type to print through)
+        f = f"REPLACE(CAST({c} AS nvarchar(64)), N'.', N'0.')"
     elif kind in _INTEGERS or kind in ("decimal", "numeric", "bit"):
         f = f"CAST({c} AS nvarchar(64))"
     elif kind in _MONEY:

@@ -31,14 +31,15 @@ DDL = """CREATE TABLE dbo.m (
   dt date, t7 time(7), t0 time(0), dt2 datetime2(7), dt23 datetime2(3), dtm datetime,
   sdt smalldatetime, dto datetimeoffset(7), c char(5), vc varchar(20), nc nchar(5),
   nv nvarchar(40), nvm nvarchar(max), vcm varchar(max), x xml, bn binary(4),
-  vb varbinary(10), vbm varbinary(max), g uniqueidentifier, dp decimal(4,4))"""
+  vb varbinary(10), vbm varbinary(max), g uniqueidentifier, dp decimal(4,4), dq decimal(38,38))"""
 ROWS = [
     # lows and empties
     "INSERT INTO dbo.m VALUES (1, 0, -32768, -2147483648, -9223372036854775808, 0, "
     "-9999999999999999999999999999.9999999999, -99999, -922337203685477.5808, -214748.3648, "
     "-1.7976931348623157E308, -3.4028235E38, '0001-01-01', '00:00:00', '00:00:00', "
     "'0001-01-01 00:00:00', '0001-01-01', '1753-01-01', '1900-01-01', '0001-01-01 00:00:00 +00:00', "
-    "'', '', N'', N'', N'', '', N'', 0x, 0x, 0x, '00000000-0000-0000-0000-000000000000', -0.9999)",
+    "'', '', N'', N'', N'', '', N'', 0x, 0x, 0x, '00000000-0000-0000-0000-000000000000', -0.9999, "
+    "-0.99999999999999999999999999999999999999)",
     # highs
     "INSERT INTO dbo.m VALUES (2, 255, 32767, 2147483647, 9223372036854775807, 1, "
     "9999999999999999999999999999.9999999999, 99999, 922337203685477.5807, 214748.3647, "
@@ -46,7 +47,8 @@ ROWS = [
     "'9999-12-31 23:59:59.9999999', '9999-12-31 23:59:59.999', '9999-12-31 23:59:59.997', "
     "'2079-06-06 23:59', '9999-12-31 23:59:59.9999999 +00:00', 'abcde', 'zzzzzzzzzzzzzzzzzzzz', "
     "N'ＡＢＣＤＥ', N'z', N'z', 'z', N'<z/>', 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFFFFFF, 0xFF, "
-    "'FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF', 0.9999)",
+    "'FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF', 0.9999, "
+    "0.99999999999999999999999999999999999999)",
     # NULL everywhere
     "INSERT INTO dbo.m (id) VALUES (3)",
     # Japanese, NUL, precision 7, small floats
@@ -55,13 +57,14 @@ ROWS = [
     "'2024-02-29 12:34:56.123', '2024-02-29 12:34:56.003', '2024-02-29 12:34', "
     "'2024-06-01 12:00:00.1234567 +09:00', 'ab', 'Mixed Case', N'日本', "
     "N'日本語テキスト' + NCHAR(0) + N'x', N'長い文😀' + NCHAR(0), 'a|b', N'<a n=\"日本\"/>', "
-    "0x00010203, 0x00, 0x0102, '6F9619FF-8B86-D011-B42D-00C04FC964FF', 0)",
+    "0x00010203, 0x00, 0x0102, '6F9619FF-8B86-D011-B42D-00C04FC964FF', 0, 0)",
     # separators next to each other, tiny floats
     "INSERT INTO dbo.m VALUES (5, 1, 1, 1, 1, 0, 1, 1, 1, 1, 4.9406564584124654E-324, 1.4E-45, "
     "'2000-01-01', '00:00:00.0000001', '00:00:01', '2000-01-01 00:00:00.0000009', "
     "'2000-01-01 00:00:00.001', '2000-01-01 00:00:00.007', '2000-01-01 00:01', "
     "'2000-01-01 00:00:00.0000001 -14:00', 'N', 'N', N'N', N'p|', N'q', '|', N'<b/>', "
-    "0x4E, 0x4E, 0x4E, '6f9619ff-8b86-d011-b42d-00c04fc964fe', 0.0001)",
+    "0x4E, 0x4E, 0x4E, '6f9619ff-8b86-d011-b42d-00c04fc964fe', 0.0001, "
+    "-0.00000000000000000000000000000000000001)",
 ]
 
 #: (name, UPDATE/DELETE/INSERT on the replica, expected (different rows, columns) or a
@@ -75,6 +78,9 @@ CASES = [
     ("decimal last digit", "UPDATE {t} SET d = d + 0.0000000001 WHERE id = 4", (1, ["d"])),
     ("numeric changed", "UPDATE {t} SET n = n - 1 WHERE id = 2", (1, ["n"])),
     ("decimal(4,4) last digit", "UPDATE {t} SET dp = dp - 0.0001 WHERE id = 2", (1, ["dp"])),
+    ("decimal(38,38) last digit", "UPDATE {t} SET dq = dq + 0.00000000000000000000000000000000000001 WHERE id = 4",
+     (1, ["dq"])),
+    ("decimal(38,38) sign of the smallest", "UPDATE {t} SET dq = -dq WHERE id = 5", (1, ["dq"])),
     ("money 0.0001", "UPDATE {t} SET m = m + 0.0001 WHERE id = 4", (1, ["m"])),
     ("smallmoney 0.0001", "UPDATE {t} SET sm = sm - 0.0001 WHERE id = 2", (1, ["sm"])),
     ("float one bit", "UPDATE {t} SET f = 0.10000000000000002 WHERE id = 4", (1, ["f"])),

@@ -323,6 +323,8 @@ def sql_literal(value: object, d: Decl) -> str:
         return f"CAST('{value.isoformat()}' AS DATE)"
     if isinstance(value, float):
         return f"CAST('{value!r}' AS {st})"
+    if isinstance(value, Decimal):  # positional digits: str() would say 1E-38, which DuckDB's DECIMAL refuses
+        return f"CAST('{value:f}' AS {st})"
     return f"CAST('{value}' AS {st})"
 
 
