@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from mctm_replica.standin.contract import SqlError
 from mctm_replica.standin.engine import collations
-from mctm_replica.standin.engine.sqlshapes import dto_local, hex_digits, md5_prefix, md5_prefix_uint
+from mctm_replica.standin.engine.binary import binary_fit, binary_to_int, float_bytes
+from mctm_replica.standin.engine.sqlshapes import dto_local, hex_digits
 from mctm_replica.standin.engine.decl import (
     BINARY_TYPES, CODE_PAGE_TYPES, UNICODE_TYPES, EXACT_TYPES, INT_RANGES, INT_TYPES, NUMERIC_TYPES, STRING_TYPES, TICK_TYPES,
     TIMESTAMP_TYPES, DATE_TYPES, Decl, storage_type,
@@ -279,11 +280,11 @@ def convert_sql(x: str, src: Decl | None, dst: Decl, *, assign: dict | None = No
         if t in BINARY_TYPES:
             raw = collations.text_bytes_sql(x, s in UNICODE_TYPES, src.collation)
             if assign is None and t in ("binary", "varbinary") and dst.length and dst.length > 0:
-                return _binary_fit(raw, dst)
+                return binary_fit(raw, dst)
             return raw
     # ---- numbers
     if t in ("tinyint", "smallint", "int", "bigint") and s in ("binary", "varbinary"):
-        return _binary_to_int(x, t)
+        return binary_to_int(x, t)
     if t in INT_RANGES:
         if s == "bit":
             return f"CAST({x} AS {st})"
@@ -337,14 +338,14 @@ def convert_sql(x: str, src: Decl | None, dst: Decl, *, assign: dict | None = No
                 if assign is not None:
                     trunc = _err(2628, _q(f"String or binary data would be truncated in table '{assign['table']}', column '{assign['column']}'. Truncated value: ''."))
                     return f"(CASE WHEN octet_length({x}) > {dst.length} THEN {trunc} ELSE {x} END)"
-                return _binary_fit(x, dst)
+                return binary_fit(x, dst)
             return x
         if s in INT_TYPES:
             return f"from_hex(lpad(to_hex(CAST({x} AS BIGINT)), 16, '0'))"
         if s == "uniqueidentifier":
             return f"from_hex(replace(CAST({x} AS VARCHAR), '-', ''))"
         if s in ("float", "real"):
-            return _float_bytes(x, src, dst)
+            return float_bytes(x, src, dst)
     if t == "rowversion" and s == "bigint":
         return x
     if assign is not None:  # INSERT/UPDATE converts implicitly: SQL Server's 206
@@ -358,47 +359,3 @@ def money_check(v: str, dst: Decl) -> str:
     lim = "922337203685477.5807" if dst.type == "money" else "214748.3647"
     return (f"(CASE WHEN abs({v}) > {lim} THEN "
             f"{_err(8115, _q('Arithmetic overflow error converting expression to data type ' + dst.type + '.'))} ELSE {v} END)")
-
-
-# Bytes of each integer type: a longer binary keeps its rightmost bytes, as SQL Server does.
-_INT_BYTES = {"tinyint": 1, "smallint": 2, "int": 4, "bigint": 8}
-
-
-def _binary_to_int(x: str, t: str) -> str:
-    n = _INT_BYTES[t]
-    digits = hex_digits(x)
-    digest = md5_prefix(digits)
-    if digest is not None:  # the first bytes of an MD5 (HASHBYTES cast to binary(m))
-        data, m = digest
-        u = md5_prefix_uint(data, m)
-        if m > n:  # the rightmost n of its m bytes
-            u = f"({u} & CAST({2 ** (8 * n) - 1} AS UBIGINT))"
-    else:  # at most 16 hex digits: UBIGINT holds them (UHUGEINT arithmetic costs more per row)
-        u = f"CAST(('0x' || lpad(right({digits}, {2 * n}), {2 * n}, '0')) AS UBIGINT)"
-    if t == "tinyint":  # unsigned
-        return f"CAST({u} AS UTINYINT)"
-    # two's complement: flipping the sign bit and subtracting it gives the signed value
-    # with ``u`` written once (DuckDB would evaluate a second copy, MD5 and all)
-    top = 2 ** (8 * n - 1)
-    wide = "HUGEINT" if t == "bigint" else "BIGINT"
-    return f"CAST(CAST(xor({u}, CAST({top} AS UBIGINT)) AS {wide}) - {top} AS {storage_type(Decl(t))})"
-
-
-def _binary_fit(x: str, dst: Decl) -> str:
-    """CAST to binary(n)/varbinary(n): cut on the right; binary(n) pads with 0x00 on the right."""
-    n = dst.length
-    cut = f"from_hex(left(hex({x}), {2 * n}))"
-    if dst.type == "binary":
-        return f"from_hex(rpad({hex_digits(x)}, {2 * n}, '0')[1:{2 * n}])"
-    return f"(CASE WHEN octet_length({x}) > {n} THEN {cut} ELSE {x} END)"
-
-
-def _float_bytes(x: str, src: Decl, dst: Decl) -> str:
-    """float -> its 8 IEEE-754 bytes, real -> its 4, big-endian as SQL Server shows them."""
-    width = 8 if src.type == "float" else 4
-    if dst.length is not None and 0 < dst.length < width or (dst.type == "binary" and dst.length != width):
-        raise SqlError(50000, f"The SQL Server stand-in converts {src.type} only to binary({width}) or a "
-                              f"varbinary of at least {width} bytes.")
-    # DuckDB casts a DOUBLE or FLOAT to BIT as its IEEE-754 bits, and BIT to BLOB as their
-    # bytes, most significant first (SQL Server has no NaN or infinity to differ on)
-    return f"CAST(CAST(CAST({x} AS {'DOUBLE' if width == 8 else 'FLOAT'}) AS BIT) AS BLOB)"

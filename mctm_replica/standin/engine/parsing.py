@@ -15,7 +15,7 @@ from sqlglot.errors import ParseError, TokenError
 from mctm_replica.standin.contract import SqlError
 from mctm_replica.standin.engine import collations
 from mctm_replica.standin.engine.dialect import StandinTSQL
-from mctm_replica.standin.engine.functions import UTF8_COLLATIONS
+from mctm_replica.standin.engine.hashing import UTF8_COLLATIONS
 from mctm_replica.standin.engine.sysviews_server import isolation_code
 
 _ISOLATION = re.compile(

@@ -291,7 +291,7 @@ class Translator(AggregatesMixin, StringsMixin, OperatorsMixin):
 
     def x_Collate(self, node, scope):
         """Only binary collations get here (see session._server_collation_dropped); a UTF-8
-        one only inside HASHBYTES (functions._hashbytes), never on its own."""
+        one only inside HASHBYTES (hashing.hashbytes), never on its own."""
         if node.expression.name.lower().endswith("_utf8"):
             raise SqlError(50000, "The SQL Server stand-in supports a _UTF8 collation only as "
                                   "HASHBYTES(..., CAST(x COLLATE Latin1_General_100_BIN2_UTF8 AS varchar(max))).")
