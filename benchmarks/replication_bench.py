@@ -109,7 +109,7 @@ def _plan(cfg: dict, target_table: str):
 
 
 def _select(plan) -> str:
-    from mctm_replica.resources.mssql import select_sql
+    from mctm_replica.tsql.reads import select_sql
 
     return select_sql("dbo", TABLE, plan.source_columns, nolock=True)
 

@@ -6,7 +6,7 @@ Replication semantics, mode ``full`` (the default):
   [schema].[table] WITH (NOLOCK)`` (``nolock: false`` drops the hint), streamed in
   ``fetchmany`` batches over pymssql -- the Lambda's read, kept because the source's
   operators accepted its locking behaviour. SQL Server formats each row as a line of
-  PostgreSQL's CSV (:mod:`mctm_replica.source_csv`), so Python only joins lines;
+  PostgreSQL's CSV (:mod:`mctm_replica.tsql.csv_lines`), so Python only joins lines;
   ``format_on_server: false`` on the source reads typed values instead.
 * The source schema is introspected on every run and mapped through the one type map
   (:mod:`mctm_replica.typemap`) *before* any row is read, so an unmapped type or a bad
@@ -64,15 +64,16 @@ from mctm_replica.pools import source_pool
 from mctm_replica.io_managers.preview import dry_run_asset
 from mctm_replica.parallel.opener import parallel_open
 from mctm_replica.plan import ReplicaBatches, SourceQuery, TablePlan, build_plan
-from mctm_replica.naming import TABLE_NAME_KEY, quote_tsql, replica_table_name
+from mctm_replica.naming import TABLE_NAME_KEY, replica_table_name
 from mctm_replica.resources.change_tracking import ChangeTrackingSource, key_problem
-from mctm_replica.resources.mssql import MssqlResource, qualified, select_sql
+from mctm_replica.resources.mssql import MssqlResource
 from mctm_replica.indexes.desired import wanted_indexes
 from mctm_replica.partition_slices import outside_rows
 from mctm_replica.partition_slices import target_column as partition_target
-from mctm_replica.partitions import PARTITION_COLUMN_TYPES, PartitionRun, partition_column_error, slice_predicate_tsql
+from mctm_replica.partitions import PARTITION_COLUMN_TYPES, PartitionRun, partition_column_error
 from mctm_replica.read_check import require_same_reads
-from mctm_replica.source_csv import select_lines_sql
+from mctm_replica.tsql import reads
+from mctm_replica.tsql.csv_lines import select_lines_sql
 
 #: Op tag naming the source a step reads: the executor's in-run limit (executor.py).
 SOURCE_TAG = "mctm_replica/source"
@@ -177,8 +178,7 @@ def replica_batches(mssql: MssqlResource, spec: TableSpec, *, full_refresh: bool
     partition = None
     if spec.partitions is not None:
         partition = _partition_run(partition_keys, mssql, spec, plan)
-        # pymssql substitutes parameters with %: a % in a quoted name must not be one.
-        rows = SourceQuery(f"{rows.sql.replace('%', '%%')} WHERE {slice_predicate_tsql(spec.partitions.column)}",
+        rows = SourceQuery(reads.where(rows.sql, reads.in_slice(spec.partitions.column)),
                            f"{what} partition {partition.key}", (partition.start, partition.end))
     batches = ReplicaBatches(
         plan,
@@ -230,7 +230,7 @@ def read_sql(plan: TablePlan, *, lines: bool) -> str:
     watermark after it, for incremental tables), or typed values in ``plan.columns`` order."""
     spec = plan.spec
     if not lines:
-        return select_sql(spec.source_schema, spec.source_table, plan.source_columns, nolock=spec.nolock)
+        return reads.select_sql(spec.source_schema, spec.source_table, plan.source_columns, nolock=spec.nolock)
     also = () if plan.watermark is None else (plan.watermark.source_column,)
     return select_lines_sql(spec.source_schema, spec.source_table,
                             [(c.source_name, c.source_type) for c in plan.columns], nolock=spec.nolock, also=also)
@@ -241,11 +241,11 @@ def _add_incremental_reads(batches: ReplicaBatches, mssql: MssqlResource, spec: 
     """The changed rows, the keys and the watermark limit of an incremental table."""
     plan, wm = batches.plan, batches.plan.watermark
     # pymssql substitutes parameters with %: a % in a quoted name must not be one.
-    changed = SourceQuery(f"{query.replace('%', '%%')} WHERE {wm.predicate(quote_tsql(wm.source_column))}", what)
-    cap = SourceQuery(wm.cap_sql(qualified(spec.source_schema, spec.source_table), quote_tsql(wm.source_column),
-                                 nolock=spec.nolock), f"the watermark limit of {what}")
+    changed = SourceQuery(reads.where(query, wm.predicate()), what)
+    cap = SourceQuery(wm.cap_sql(spec.source_schema, spec.source_table, nolock=spec.nolock),
+                      f"the watermark limit of {what}")
     source_of = {c.target_name: c.source_name for c in plan.columns}
-    keys = SourceQuery(select_sql(spec.source_schema, spec.source_table,
+    keys = SourceQuery(reads.select_sql(spec.source_schema, spec.source_table,
                                   [source_of[k] for k in plan.primary_key], nolock=False), f"the keys of {what}")
     batches.queries.update(changes=changed, keys=keys, cap=cap)
     batches.changes = lambda bound: mssql.stream(changed.sql, (wm.parameter(bound),), what=changed.what)

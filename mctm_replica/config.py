@@ -85,7 +85,7 @@ class SourceSpec:
     env_prefix: str  # <PREFIX>_HOST, _PORT, _DB, _USER, _PASSWORD
     max_concurrent_tables: int = 1  # the source was never meant to take parallel full scans
     description: str = ""
-    # SQL Server formats each row as a COPY CSV line (mctm_replica.source_csv); false reads
+    # SQL Server formats each row as a COPY CSV line (mctm_replica.tsql.csv_lines); false reads
     # typed values and formats them in Python (slower; for servers before SQL Server 2016).
     format_on_server: bool = True
     # TLS, certificate validation and read-only intent (mctm_replica.connection_settings).

@@ -41,9 +41,8 @@ from typing import Any, Literal
 from psycopg2 import sql as pgsql
 
 from mctm_replica.canonical import canon_rows, canonicalizers, render
-from mctm_replica.naming import quote_tsql
 from mctm_replica.plan import TablePlan
-from mctm_replica.resources.mssql import select_sql
+from mctm_replica.tsql import reads
 
 #: Example keys kept in the check's metadata; enough to start an investigation, small
 #: enough for the UI and an alert message.
@@ -357,7 +356,7 @@ def compare_rows(mssql: Any, pg_conn: Any, plan: TablePlan, *, batch_size: int =
     strategy = choose_strategy(plan)
     spec = plan.spec
     by_target = {c.target_name: c for c in plan.columns}
-    query = select_sql(spec.source_schema, spec.source_table, plan.source_columns, nolock=spec.nolock)
+    query = reads.select_sql(spec.source_schema, spec.source_table, plan.source_columns, nolock=spec.nolock)
     target_query = pgsql.SQL("SELECT {} FROM {}.{}").format(
         pgsql.SQL(", ").join(map(pgsql.Identifier, plan.target_columns)),
         pgsql.Identifier(spec.target_schema),
@@ -365,11 +364,11 @@ def compare_rows(mssql: Any, pg_conn: Any, plan: TablePlan, *, batch_size: int =
     )
     params: tuple = ()
     if where is not None:
-        query = f"{query.replace('%', '%%')} WHERE {where[0]}"
+        query = reads.where(query, where[0])
         target_query = pgsql.SQL("{} WHERE {}").format(target_query, where[1])
         params = where[2]
     if strategy == "merge":
-        query += " ORDER BY " + ", ".join(quote_tsql(by_target[k].source_name) for k in plan.primary_key)
+        query += reads.order_by([by_target[k].source_name for k in plan.primary_key])
         target_query = pgsql.SQL("{} ORDER BY {}").format(
             target_query, pgsql.SQL(", ").join(map(pgsql.Identifier, plan.primary_key))
         )

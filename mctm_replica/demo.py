@@ -27,7 +27,7 @@ from mctm_replica.local.services import REPO_ROOT, local_services
 from mctm_replica.resources.postgres import pg_connect
 from mctm_replica.run_report import planned_tables, report_run_summary
 from mctm_replica.run_summary import format_summary, summarize_run
-from mctm_replica.standin.demo_data import change_sim_status_history
+from mctm_replica.standin.demo_data import DEMO_DELETES, DEMO_INSERT, DEMO_UPDATES, change_sim_status_history
 
 
 def replica_job() -> JobDefinition:
@@ -38,11 +38,6 @@ def replica_job() -> JobDefinition:
     return defs.resolve_job_def("replica_job")
 
 
-# What the demo changes in its incremental table between the two runs.
-DEMO_UPDATES = "UPDATE dbo.mctm_module_usage SET DataMB = DataMB + 1.5, UpdatedAt = SYSDATETIME() WHERE UsageID % 100 = 0"
-DEMO_DELETES = "DELETE FROM dbo.mctm_module_usage WHERE UsageID % 500 = 1"
-DEMO_INSERT = ("INSERT INTO dbo.mctm_module_usage (UsageID, ModuleID, UsageDate, DataMB, SmsCount, UpdatedAt) "
-               "VALUES (%s, %s, %s, %s, %s, SYSDATETIME())")
 DEMO_NEW_ROWS = 25
 
 

@@ -1,4 +1,4 @@
-"""Identifier handling on both sides: T-SQL quoting, ``schema.table`` parsing, column renaming.
+"""Identifier handling on both sides: ``schema.table`` parsing, column renaming, limits.
 
 The replica's readers get lower snake_case column names by default (``CustomerID`` ->
 ``customer_id``, ``"SIM No"`` -> ``sim_no``) because unquoted PostgreSQL identifiers fold to
@@ -6,8 +6,8 @@ lower case: a column called ``CustomerID`` in PostgreSQL would have to be double
 every query the application writes. ``column_naming: preserve`` keeps source names as they
 are for tables whose readers expect that.
 
-T-SQL identifiers are never formatted into SQL by hand elsewhere: :func:`quote_tsql` is the
-one place that brackets them. PostgreSQL identifiers go through ``psycopg2.sql.Identifier``.
+T-SQL identifiers are bracketed in one place, :func:`mctm_replica.tsql.quoting.quote_tsql`;
+PostgreSQL identifiers go through ``psycopg2.sql.Identifier``.
 """
 
 from __future__ import annotations
@@ -32,13 +32,6 @@ _NON_WORD = re.compile(r"[^0-9a-zA-Z\u0080-\uffff]+")
 
 class IdentifierError(ValueError):
     """An identifier that cannot be used as written."""
-
-
-def quote_tsql(name: str) -> str:
-    """Bracket-quote a T-SQL identifier, doubling ``]`` as SQL Server requires."""
-    if not name or len(name) > TSQL_MAX_IDENTIFIER or "\x00" in name:
-        raise IdentifierError(f"`{name}` is not a valid SQL Server identifier")
-    return "[" + name.replace("]", "]]") + "]"
 
 
 def split_qualified(name: str) -> tuple[str, str]:

@@ -13,9 +13,8 @@ from typing import Any
 from psycopg2 import sql
 
 from mctm_replica.config import TableSpec
-from mctm_replica.naming import quote_tsql, target_column_names
-from mctm_replica.partitions import outside_tsql, slice_predicate_tsql
-from mctm_replica.resources.mssql import qualified
+from mctm_replica.naming import target_column_names
+from mctm_replica.tsql.reads import count_sql, in_slice, outside_count_sql
 
 PARTITION_TAG = "dagster/partition"
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -46,17 +45,13 @@ def check_window(context: Any, spec: TableSpec) -> tuple[Window, str]:
     return pspec.covered(), "every partition"
 
 
-def _source_from(spec: TableSpec) -> str:
-    return f"{qualified(spec.source_schema, spec.source_table)}{' WITH (NOLOCK)' if spec.nolock else ''}"
-
-
 def _one_row(mssql: Any, query: str, params: tuple, what: str) -> tuple:
     with mssql.stream(query, params, what=what) as batches:
         return next(iter(batches))[0]
 
 
 def source_count(mssql: Any, spec: TableSpec, window: Window) -> int:
-    query = f"SELECT COUNT_BIG(*) FROM {_source_from(spec)} WHERE {slice_predicate_tsql(spec.partitions.column)}"
+    query = count_sql(spec.source_schema, spec.source_table, nolock=spec.nolock, where=in_slice(spec.partitions.column))
     return int(_one_row(mssql, query, window, f"the row count of `{spec.source_name}` in {window}")[0])
 
 
@@ -70,16 +65,14 @@ def target_count(conn: Any, spec: TableSpec, window: Window) -> int:
 
 def outside_rows(mssql: Any, spec: TableSpec) -> tuple[int, int]:
     """Source rows in no partition, and how many of them have a NULL partition column."""
-    q = quote_tsql(spec.partitions.column).replace("%", "%%")
-    query = (f"SELECT COUNT_BIG(*), COUNT_BIG(CASE WHEN {q} IS NULL THEN 1 END) FROM {_source_from(spec)} "
-             f"WHERE {outside_tsql(spec.partitions.column)}")
+    query = outside_count_sql(spec.source_schema, spec.source_table, spec.partitions.column, nolock=spec.nolock)
     outside, null = _one_row(mssql, query, spec.partitions.covered(),
                              f"the rows of `{spec.source_name}` outside every partition")
     return int(outside), int(null)
 
 
 def source_where(spec: TableSpec) -> str:
-    return slice_predicate_tsql(spec.partitions.column)
+    return in_slice(spec.partitions.column)
 
 
 def target_where(spec: TableSpec) -> sql.Composable:

@@ -23,7 +23,6 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dagster import BackfillPolicy, DailyPartitionsDefinition, MonthlyPartitionsDefinition, TimeWindowPartitionsDefinition
 
-from mctm_replica.naming import quote_tsql
 
 Granularity = Literal["daily", "monthly"]
 PARTITION_KEYS = {"column", "granularity", "start", "timezone"}
@@ -76,18 +75,6 @@ class PartitionSpec:
         "Current" is the one that contains ``now`` (``end_offset=1``)."""
         now = now or dt.datetime.now(ZoneInfo(self.timezone))
         return self.definition().get_partition_keys(current_time=now)[-count:]
-
-
-def slice_predicate_tsql(column: str) -> str:
-    """``[col] >= %s AND [col] < %s``: the partition's rows, bounds passed as parameters."""
-    q = quote_tsql(column).replace("%", "%%")  # pymssql substitutes %: a % in a name is not one
-    return f"{q} >= %s AND {q} < %s"
-
-
-def outside_tsql(column: str) -> str:
-    """Rows in no partition: NULL, before the first, at or after the end of the last."""
-    q = quote_tsql(column).replace("%", "%%")
-    return f"{q} IS NULL OR {q} < %s OR {q} >= %s"
 
 
 def parse_partitions(raw: Any, where: str) -> PartitionSpec:

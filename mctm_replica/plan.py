@@ -89,7 +89,7 @@ class ReplicaBatches:
     # Run config: accept, on this run only, deleting more than `max_delete_fraction` of the rows.
     allow_mass_delete: bool = False
     # ``open`` and ``changes`` yield (csv_line, watermark...) rows that SQL Server formatted
-    # (mctm_replica.source_csv) instead of typed values in ``plan.columns`` order.
+    # (mctm_replica.tsql.csv_lines) instead of typed values in ``plan.columns`` order.
     lines: bool = False
     # The indexes the replica table should have; None: leave indexes alone.
     indexes: IndexPlan | None = None

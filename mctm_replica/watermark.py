@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from mctm_replica.config import ConfigError
 from mctm_replica.table_options import DEFAULT_TIME_LOOKBACK
+from mctm_replica.tsql import reads
 from mctm_replica.typemap import SourceType
 
 WatermarkKind = Literal["time", "time_tz", "integer", "rowversion"]
@@ -80,14 +81,13 @@ class Watermark:
             return self.to_text(bound)
         return bound
 
-    def predicate(self, quoted_column: str) -> str:
+    def predicate(self) -> str:
         """T-SQL condition with one ``%s`` parameter (:meth:`parameter`). Rows whose
         watermark is NULL are read every run: skipping them would lose them for good."""
-        value = f"CAST(%s AS {self.cast_type})" if self.kind in ("time", "time_tz") else "%s"
-        condition = f"{quoted_column} >= {value}"
-        return f"({condition} OR {quoted_column} IS NULL)" if self.nullable else condition
+        cast = self.cast_type if self.kind in ("time", "time_tz") else None
+        return reads.at_least(self.source_column, cast_type=cast, or_null=self.nullable)
 
-    def cap_sql(self, quoted_table: str, quoted_column: str, *, nolock: bool) -> str:
+    def cap_sql(self, schema: str, table: str, *, nolock: bool) -> str:
         """T-SQL for the highest watermark a run may store, read *before* its scan starts.
 
         Rowversion: ``MIN_ACTIVE_ROWVERSION()``, the lowest value an open transaction may
@@ -96,9 +96,8 @@ class Watermark:
         passed them by; changes committed late with older values are the lookback's job.
         """
         if self.kind == "rowversion":
-            return "SELECT MIN_ACTIVE_ROWVERSION()"
-        hint = " WITH (NOLOCK)" if nolock else ""
-        return f"SELECT MAX({quoted_column}) FROM {quoted_table}{hint}"
+            return reads.MIN_ACTIVE_ROWVERSION_SQL
+        return reads.max_sql(schema, table, self.source_column, nolock=nolock)
 
     def to_store(self, largest_read: Any, cap: Any) -> Any:
         """The watermark to commit: the largest value read, but never past ``cap``; None

@@ -1,7 +1,7 @@
 """Row batches -> PostgreSQL ``COPY ... (FORMAT csv)`` bytes.
 
 :class:`CsvLineEncoder` takes lines SQL Server already formatted
-(:mod:`mctm_replica.source_csv`) and only joins them, stripping and counting NULs.
+(:mod:`mctm_replica.tsql.csv_lines`) and only joins them, stripping and counting NULs.
 :class:`CsvBatchEncoder` formats typed values (``format_on_server: false``, and the key
 reads of incremental tables), column-wise and mostly in C:
 

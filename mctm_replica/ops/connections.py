@@ -24,6 +24,7 @@ from mctm_replica.connection_settings import SourceConnection
 from mctm_replica.resources.freetds import connect_kwargs
 from mctm_replica.resources.postgres import UnicodeTargetError, pg_connect
 from mctm_replica.resources.prelogin import encryption_hint
+from mctm_replica.tsql.catalog import VERSION_SQL
 
 # A probe that cannot connect within this many seconds reports a timeout, not a hang.
 TIMEOUT_S = 10
@@ -155,7 +156,7 @@ def _login_mssql(ep: Endpoint, fail: Callable[[str], Probe]) -> Probe:
             cur.execute("SELECT 1")
             cur.fetchall()
             rtt_ms = (time.perf_counter() - started) * 1000
-            cur.execute("SELECT CAST(SERVERPROPERTY('ProductVersion') AS nvarchar(128))")
+            cur.execute(VERSION_SQL)
             version = f"SQL Server {cur.fetchone()[0]}"
     finally:
         conn.close()

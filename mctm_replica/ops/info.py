@@ -19,7 +19,7 @@ from psycopg2 import sql
 from mctm_replica.config import ReplicaConfig, TableSpec
 from mctm_replica.io_managers.state import ReplicaState, read_all_states
 from mctm_replica.ops.connections import Endpoint, mssql_connect, mssql_error_number, endpoints
-from mctm_replica.resources.mssql import qualified
+from mctm_replica.tsql.reads import count_sql
 from mctm_replica.resources.postgres import pg_connect
 
 
@@ -46,8 +46,7 @@ def _count_source(ep: Endpoint, spec: TableSpec) -> int | str:
         return f"unreachable (error {mssql_error_number(e)})"
     try:
         with conn.cursor() as cur:
-            hint = " WITH (NOLOCK)" if spec.nolock else ""
-            cur.execute(f"SELECT COUNT_BIG(*) FROM {qualified(spec.source_schema, spec.source_table)}{hint}")
+            cur.execute(count_sql(spec.source_schema, spec.source_table, nolock=spec.nolock))
             return int(cur.fetchone()[0])
     except pymssql.Error as e:
         return f"error {mssql_error_number(e)}"

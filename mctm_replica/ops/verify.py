@@ -22,27 +22,17 @@ from mctm_replica.config import ConfigError, ReplicaConfig, SourceSpec, TableSpe
 from mctm_replica.plan import build_plan
 from mctm_replica.read_check import difference_message, run_read_check
 from mctm_replica.resources.change_tracking import ChangeTrackingSource, key_problem
-from mctm_replica.resources.mssql import MssqlResource, SourceError, qualified
+from mctm_replica.resources.mssql import MssqlResource, SourceError
+from mctm_replica.tsql.catalog import (
+    CODE_PAGE_SQL, PERMISSION_SQL, SERVER_SQL, SESSION_SQL, SNAPSHOT_SQL, grant_sql, no_rows_sql,
+)
+from mctm_replica.tsql.quoting import qualified
 from mctm_replica.typemap import UnmappedTypeError
 
 #: Permissions every replicated table needs: reading rows, and reading its column and key
 #: definitions (INFORMATION_SCHEMA shows only what VIEW DEFINITION lets the login see).
 TABLE_PERMISSIONS = ("SELECT", "VIEW DEFINITION")
 
-_SERVER_SQL = """
-SELECT CAST(SERVERPROPERTY('ProductVersion') AS nvarchar(128)),
-       CAST(SERVERPROPERTY('Edition') AS nvarchar(128)),
-       CAST(DATABASEPROPERTYEX(DB_NAME(), 'Collation') AS nvarchar(128))
-"""
-_CODE_PAGE_SQL = "SELECT CAST(COLLATIONPROPERTY(%s, 'CodePage') AS int)"
-_SESSION_SQL = """
-SELECT encrypt_option, protocol_version FROM sys.dm_exec_connections WHERE session_id = @@SPID
-"""
-_SNAPSHOT_SQL = """
-SELECT snapshot_isolation_state_desc, is_read_committed_snapshot_on
-FROM sys.databases WHERE name = DB_NAME()
-"""
-_PERMISSION_SQL = "SELECT HAS_PERMS_BY_NAME(%s, 'OBJECT', %s)"
 # TDS protocol_version values of sys.dm_exec_connections, as SQL Server reports them.
 _TDS_VERSIONS = {0x74000004: "TDS 7.4", 0x08000000: "TDS 8.0", 0x730B0003: "TDS 7.3"}
 
@@ -127,18 +117,18 @@ def _server_facts(cur, report: SourceReport) -> None:
             (report.problems if needed else report.notes).append(f"cannot read {what}: {_first_line(e)}")
             return None
 
-    row = one(_SERVER_SQL, None, "the server's version, edition and collation")
+    row = one(SERVER_SQL, None, "the server's version, edition and collation")
     if row:
         report.version, report.edition, report.collation = row
-        page = one(_CODE_PAGE_SQL, (report.collation,), "the collation's code page")
+        page = one(CODE_PAGE_SQL, (report.collation,), "the collation's code page")
         report.code_page = page[0] if page else None
     # sys.dm_exec_connections needs VIEW SERVER STATE, which the replica itself does not.
-    row = one(_SESSION_SQL, None, "this session's encryption (sys.dm_exec_connections needs "
+    row = one(SESSION_SQL, None, "this session's encryption (sys.dm_exec_connections needs "
               "VIEW SERVER STATE)", needed=False)
     if row:
         report.encrypted = str(row[0]).upper() == "TRUE"
         report.protocol = _TDS_VERSIONS.get(int(row[1]), hex(int(row[1]))) if row[1] is not None else None
-    row = one(_SNAPSHOT_SQL, None, "snapshot isolation (sys.databases)")
+    row = one(SNAPSHOT_SQL, None, "snapshot isolation (sys.databases)")
     if row:
         report.snapshot_isolation, report.read_committed_snapshot = row[0], bool(row[1])
 
@@ -148,17 +138,16 @@ def _table(cur, mssql: MssqlResource, spec: TableSpec) -> TableReport:
     name = qualified(spec.source_schema, spec.source_table)
     for permission in TABLE_PERMISSIONS:
         try:
-            cur.execute(_PERMISSION_SQL, (name, permission))
+            cur.execute(PERMISSION_SQL, (name, permission))
             held = cur.fetchone()[0]
         except pymssql.Error as e:
             t.problems.append(f"cannot check permission {permission}: {_first_line(e)}")
             continue
         t.permissions[permission] = None if held is None else bool(held)
         if not held:
-            t.problems.append(f"the login lacks {permission}: GRANT {permission} ON {name} TO "
-                              f"[{mssql.user}]")
+            t.problems.append(f"the login lacks {permission}: {grant_sql(permission, name, mssql.user)}")
     try:
-        cur.execute(f"SELECT TOP (0) * FROM {name}")
+        cur.execute(no_rows_sql(name))
         cur.fetchall()
         t.readable = True
     except pymssql.Error as e:

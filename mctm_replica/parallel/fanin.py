@@ -32,6 +32,7 @@ from typing import Any
 from mctm_replica.parallel import reader as wire
 from mctm_replica.parallel.ranges import KeyRange
 from mctm_replica.resources.mssql import SourceError
+from mctm_replica.tsql import reads
 
 # Batches waiting for the COPY, all readers together: like the single reader's queue
 # (copy_stream.QUEUE_DEPTH), a few batches whatever N is.
@@ -53,7 +54,7 @@ class ReadJob:
 
     connect: dict[str, Any]  # host, port, database, user, password, timeouts, appname, settings
     select: str  # SELECT ... FROM [s].[t] [WITH (NOLOCK)], no WHERE
-    key_sql: str  # the bracket-quoted integer key column
+    key: str  # the integer key column's name
     batch_size: int
     what: str  # `schema.table`, for messages
     # Seconds without a frame from any running reader before the read is failed (a reader
@@ -61,10 +62,9 @@ class ReadJob:
     stall_s: float | None = None
 
     def for_range(self, key_range: KeyRange) -> dict[str, Any]:
-        where, params = key_range.where(self.key_sql)
-        # pymssql substitutes parameters with %: a % in a quoted name must not be one.
-        select = self.select.replace("%", "%%") if params else self.select
-        return {"connect": self.connect, "sql": select + where, "params": list(params),
+        condition, params = key_range.condition(self.key)
+        sql = reads.where(self.select, condition) if params else self.select
+        return {"connect": self.connect, "sql": sql, "params": list(params),
                 "batch_size": self.batch_size, "what": self.what}
 
 

@@ -14,12 +14,12 @@ from dataclasses import asdict
 import pymssql
 from dagster import get_dagster_logger
 
-from mctm_replica.naming import quote_tsql
 from mctm_replica.parallel.fanin import ReadJob, read_in_parallel
 from mctm_replica.parallel.ranges import split
 from mctm_replica.parallel.settings import integer_key
 from mctm_replica.plan import Batches, TablePlan
-from mctm_replica.resources.mssql import APP_NAME, MssqlResource, SourceError, qualified
+from mctm_replica.resources.mssql import APP_NAME, MssqlResource, SourceError
+from mctm_replica.tsql.reads import key_span_sql
 from mctm_replica.retry import call_with_retries
 
 
@@ -30,23 +30,21 @@ MIN_READER_BATCH = 1000
 def parallel_open(mssql: MssqlResource, plan: TablePlan, select: str, *, log=None) -> Callable[[], Batches]:
     """The opener reading ``select`` (every row, no WHERE) through the table's readers."""
     spec = plan.spec
-    key = quote_tsql(integer_key(plan))
     table = f"{spec.source}:{spec.source_name}"
-    hint = " WITH (NOLOCK)" if spec.nolock else ""
-    source = f"{qualified(spec.source_schema, spec.source_table)}{hint}"
+    span_sql = key_span_sql(spec.source_schema, spec.source_table, integer_key(plan), nolock=spec.nolock)
     job = ReadJob(
         connect={"host": mssql.host, "port": mssql.port, "database": mssql.database, "user": mssql.user,
                  "password": mssql.password, "login_timeout": mssql.login_timeout,
                  "query_timeout": mssql.query_timeout, "appname": APP_NAME,
                  "settings": asdict(mssql.connection_settings())},
-        select=select, key_sql=key, batch_size=reader_batch(mssql.batch_size, spec.parallel_readers),
+        select=select, key=integer_key(plan), batch_size=reader_batch(mssql.batch_size, spec.parallel_readers),
         what=f"`{spec.source_name}`",
         stall_s=float(mssql.query_timeout) if mssql.query_timeout > 0 else None)
 
     def open_() -> Batches:
         # The span is only where to cut: the first and last ranges are open-ended, so rows
         # inserted outside it while the readers run are read too.
-        low, high = key_span(mssql, f"SELECT MIN({key}), MAX({key}) FROM {source}", table)
+        low, high = key_span(mssql, span_sql, table)
         ranges = split(low, high, spec.parallel_readers)
         if log is not None:
             log.info(f"{table}: {len(ranges)} readers over keys {low}..{high}: "

@@ -10,22 +10,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mctm_replica.tsql import reads
+
 
 @dataclass(frozen=True)
 class KeyRange:
     lower: int | None  # None: no lower bound (the first range)
     upper: int | None  # None: no upper bound (the last range); exclusive
 
-    def where(self, key_sql: str) -> tuple[str, tuple[int, ...]]:
-        """The ``WHERE`` clause (``%s`` placeholders) and its parameters; empty when unbounded."""
-        parts, params = [], []
-        if self.lower is not None:
-            parts.append(f"{key_sql} >= %s")
-            params.append(self.lower)
-        if self.upper is not None:
-            parts.append(f"{key_sql} < %s")
-            params.append(self.upper)
-        return (" WHERE " + " AND ".join(parts) if parts else ""), tuple(params)
+    def condition(self, key: str) -> tuple[str, tuple[int, ...]]:
+        """The T-SQL condition on column ``key`` (``%s`` placeholders) and its parameters;
+        empty when unbounded."""
+        params = tuple(b for b in (self.lower, self.upper) if b is not None)
+        return reads.half_open(key, lower=self.lower is not None, upper=self.upper is not None), params
 
     def describe(self) -> str:
         low = "" if self.lower is None else f"{self.lower} <= "

@@ -16,8 +16,7 @@ Changes are ``CHANGETABLE(CHANGES t, @last)`` LEFT JOINed to the current rows: a
 key whose row exists is merged as that row; a changed key whose row is gone is deleted.
 Deciding by the row's presence (not ``SYS_CHANGE_OPERATION``) makes a delete a delete --
 never a row of NULLs -- and brings each key to its current state whatever happened to it
-in between. Identifiers are bracket-quoted (:func:`~mctm_replica.naming.quote_tsql`);
-the version is a parameter.
+in between. The T-SQL is built in :mod:`mctm_replica.tsql.change_tracking`.
 """
 
 from __future__ import annotations
@@ -28,14 +27,17 @@ from dataclasses import dataclass, field, replace
 
 import pymssql
 
-from mctm_replica.naming import quote_tsql
-from mctm_replica.resources.mssql import MssqlResource, SourceError, qualified
+from mctm_replica.resources.mssql import MssqlResource, SourceError
+from mctm_replica.tsql.change_tracking import (
+    BEGIN_SQL, COMMIT_SQL, DATABASE_NAME_SQL, RETENTION_SQL, SNAPSHOT_ISOLATION_SQL, SNAPSHOT_STATE_SQL,
+    TABLE_TRACKED_SQL, all_rows_sql, changes_sql, fix_database, fix_grant, fix_table, readable_probe_sql,
+    versions_sql,
+)
+from mctm_replica.tsql.quoting import param_safe, qualified
 
 #: SQL Server's error numbers for what the fix messages name.
 PERMISSION_DENIED = 229  # no VIEW CHANGE TRACKING (or SELECT) on the table
 NOT_ENABLED_ON_TABLE = 22105
-#: Retention the DBA fix suggests: longer than a long weekend's outage plus the schedule gap.
-SUGGESTED_RETENTION = "7 DAYS"
 
 
 class ChangeTrackingError(SourceError):
@@ -61,50 +63,6 @@ class CtStatus:
         return "snapshot" if self.snapshot else "version_first"
 
 
-# The current database's id (the same as DB_ID(); the stand-in has no DB_ID()).
-_THIS_DB = "(SELECT database_id FROM sys.databases WHERE name = DB_NAME())"
-
-
-def _fix_database(db: str) -> str:
-    return (f"ALTER DATABASE {quote_tsql(db)} SET CHANGE_TRACKING = ON "
-            f"(CHANGE_RETENTION = {SUGGESTED_RETENTION}, AUTO_CLEANUP = ON)")
-
-
-def _fix_table(schema: str, table: str) -> str:
-    return f"ALTER TABLE {qualified(schema, table)} ENABLE CHANGE_TRACKING"
-
-
-def _fix_grant(schema: str, table: str, user: str) -> str:
-    return f"GRANT VIEW CHANGE TRACKING ON {qualified(schema, table)} TO {quote_tsql(user)}"
-
-
-def changes_sql(schema: str, table: str, columns: Sequence[str], key: Sequence[str]) -> str:
-    """One row per changed key: ``gone`` (1: the row no longer exists), the key from the
-    change table, then the row's current ``columns`` (NULL when gone). One ``%s``: the
-    version the changes are read since; a ``%`` in a name is doubled for pymssql."""
-    return _escape(_changes_select(schema, table, columns, key)).replace("%%(since)s", "%s")
-
-
-def _changes_select(schema: str, table: str, columns: Sequence[str], key: Sequence[str]) -> str:
-    name = qualified(schema, table)
-    present = f"t.{quote_tsql(key[0])}"  # a key column is NOT NULL: NULL means no row
-    keys = ", ".join(f"ct.{quote_tsql(k)}" for k in key)
-    cols = ", ".join(f"t.{quote_tsql(c)}" for c in columns)
-    match = " AND ".join(f"t.{quote_tsql(k)} = ct.{quote_tsql(k)}" for k in key)
-    return (f"SELECT CASE WHEN {present} IS NULL THEN 1 ELSE 0 END, {keys}, {cols} "
-            f"FROM CHANGETABLE(CHANGES {name}, %(since)s) AS ct LEFT JOIN {name} AS t ON {match}")
-
-
-def all_rows_sql(schema: str, table: str, columns: Sequence[str]) -> str:
-    """Every row, committed reads only (a NOLOCK read could disagree with the version)."""
-    return f"SELECT {', '.join(quote_tsql(c) for c in columns)} FROM {qualified(schema, table)}"
-
-
-def versions_sql() -> str:
-    """The current version, and the table's minimum valid version (one ``%s``: its name)."""
-    return "SELECT CHANGE_TRACKING_CURRENT_VERSION(), CHANGE_TRACKING_MIN_VALID_VERSION(OBJECT_ID(%s))"
-
-
 def key_problem(configured: Sequence[str], table_key: Sequence[str]) -> str | None:
     """Why ``configured`` (tables.yaml's ``primary_key``) cannot be the key Change Tracking
     reports -- CHANGETABLE returns the table's own primary key columns -- or None."""
@@ -113,11 +71,6 @@ def key_problem(configured: Sequence[str], table_key: Sequence[str]) -> str | No
     return (f"`primary_key` {list(configured)} is not the table's primary key {list(table_key) or 'none'}, the "
             f"key Change Tracking records; set `primary_key: {list(table_key)}`"
             if table_key else "the table has no primary key, which Change Tracking needs")
-
-
-def _escape(sql: str) -> str:
-    # pymssql substitutes parameters with %: a % in a quoted name must not be one.
-    return sql.replace("%", "%%")
 
 
 @dataclass
@@ -146,42 +99,38 @@ class ChangeTrackingSource:
         """Change Tracking on for the database and the table, the grant in place, and the
         versions -- or :class:`ChangeTrackingError` naming what is missing and the fix."""
         with self.mssql.get_connection() as conn, conn.cursor() as cur:
-            cur.execute("SELECT DB_NAME()")
+            cur.execute(DATABASE_NAME_SQL)
             db = str(cur.fetchone()[0])
-            cur.execute("SELECT retention_period, retention_period_units_desc FROM "
-                        "sys.change_tracking_databases WHERE database_id = " + _THIS_DB)
+            cur.execute(RETENTION_SQL)
             row = cur.fetchone()
             if row is None:
                 raise ChangeTrackingError(
                     f"{self._where()}: `mode: change_tracking` needs Change Tracking, which is not enabled on "
-                    f"database `{db}`; a DBA runs: {_fix_database(db)}; {_fix_table(self.schema, self.table)}")
+                    f"database `{db}`; a DBA runs: {fix_database(db)}; {fix_table(self.schema, self.table)}")
             retention = f"{row[0]} {row[1]}"
-            cur.execute("SELECT COUNT(*) FROM sys.change_tracking_tables WHERE object_id = OBJECT_ID(%s)",
-                        (qualified(self.schema, self.table),))
+            cur.execute(TABLE_TRACKED_SQL, (qualified(self.schema, self.table),))
             if int(cur.fetchone()[0]) == 0:
                 raise ChangeTrackingError(
                     f"{self._where()}: `mode: change_tracking` needs Change Tracking on the table, which is not "
-                    f"enabled; a DBA runs: {_fix_table(self.schema, self.table)}")
-            probe = (f"SELECT {', '.join('ct.' + quote_tsql(k) for k in self.key)} FROM CHANGETABLE(CHANGES "
-                     f"{qualified(self.schema, self.table)}, 0) AS ct WHERE 1 = 0")
+                    f"enabled; a DBA runs: {fix_table(self.schema, self.table)}")
             try:
-                cur.execute(_escape(probe))
+                cur.execute(readable_probe_sql(self.schema, self.table, self.key))
                 cur.fetchall()
             except pymssql.Error as e:
                 number = e.args[0] if e.args and isinstance(e.args[0], int) else None
                 if number == PERMISSION_DENIED:
                     raise ChangeTrackingError(
                         f"{self._where()}: the login `{self.mssql.user}` lacks the VIEW CHANGE TRACKING "
-                        f"permission; a DBA runs: {_fix_grant(self.schema, self.table, self.mssql.user)}") from e
+                        f"permission; a DBA runs: {fix_grant(self.schema, self.table, self.mssql.user)}") from e
                 if number == NOT_ENABLED_ON_TABLE:
                     raise ChangeTrackingError(
                         f"{self._where()}: Change Tracking is not enabled on the table; a DBA runs: "
-                        f"{_fix_table(self.schema, self.table)}") from e
+                        f"{fix_table(self.schema, self.table)}") from e
                 raise ChangeTrackingError(f"{self._where()}: cannot read its change table: "
                                           f"{_first_line(e)}") from e
             cur.execute(versions_sql(), (qualified(self.schema, self.table),))
             current, min_valid = cur.fetchone()
-            cur.execute("SELECT snapshot_isolation_state FROM sys.databases WHERE name = DB_NAME()")
+            cur.execute(SNAPSHOT_STATE_SQL)
             snap = cur.fetchone()
         self.status = CtStatus(db, bool(snap and snap[0] == 1), int(current or 0), int(min_valid or 0), retention)
         return self.status
@@ -195,8 +144,8 @@ class ChangeTrackingSource:
             cur = conn.cursor()
             try:
                 if snapshot:
-                    cur.execute("SET TRANSACTION ISOLATION LEVEL SNAPSHOT")
-                    cur.execute("BEGIN TRAN")
+                    cur.execute(SNAPSHOT_ISOLATION_SQL)
+                    cur.execute(BEGIN_SQL)
                 cur.execute(versions_sql(), (qualified(self.schema, self.table),))
                 current, min_valid = cur.fetchone()
             except pymssql.Error as e:
@@ -204,7 +153,7 @@ class ChangeTrackingSource:
                                   f"{_first_line(e)}") from e
             yield cur, int(current or 0), int(min_valid or 0)
             if snapshot:
-                cur.execute("COMMIT")
+                cur.execute(COMMIT_SQL)
 
     def _batches(self, cur, what: str) -> Iterator[list[tuple]]:
         while True:
@@ -222,7 +171,7 @@ class ChangeTrackingSource:
         with self._session() as (cur, current, _min_valid):
             self.version = current
             try:
-                cur.execute(_escape(all_rows_sql(self.schema, self.table, self.columns)))
+                cur.execute(param_safe(all_rows_sql(self.schema, self.table, self.columns)))
             except pymssql.Error as e:
                 raise SourceError(f"cannot read {self._where()}: {_first_line(e)}") from e
             yield self._batches(cur, "the rows")

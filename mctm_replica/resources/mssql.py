@@ -18,7 +18,7 @@ names itself ``mctm_replica`` (``program_name`` in ``sys.dm_exec_sessions``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
@@ -31,7 +31,9 @@ from dagster import ConfigurableResource, get_dagster_logger
 from pydantic import Field
 
 from mctm_replica.connection_settings import Encryption, SourceConnection
-from mctm_replica.naming import quote_tsql
+from mctm_replica.tsql.catalog import COLUMNS_SQL, ESTIMATE_SQL, PRIMARY_KEY_SQL, VERSION_SQL
+from mctm_replica.tsql.quoting import qualified
+from mctm_replica.tsql.reads import count_sql
 from mctm_replica.resources.freetds import connect_kwargs
 from mctm_replica.resources.prelogin import encryption_hint
 from mctm_replica.retry import RetryPolicy, call_with_retries
@@ -68,43 +70,6 @@ class SourceTable:
     @property
     def name(self) -> str:
         return f"{self.schema}.{self.table}"
-
-
-_COLUMNS_SQL = """
-SELECT c.COLUMN_NAME, c.DATA_TYPE, c.CHARACTER_MAXIMUM_LENGTH, c.NUMERIC_PRECISION,
-       c.NUMERIC_SCALE, c.DATETIME_PRECISION, c.IS_NULLABLE, c.ORDINAL_POSITION
-FROM INFORMATION_SCHEMA.COLUMNS AS c
-WHERE c.TABLE_SCHEMA = %s AND c.TABLE_NAME = %s
-ORDER BY c.ORDINAL_POSITION
-"""
-
-_PRIMARY_KEY_SQL = """
-SELECT k.COLUMN_NAME
-FROM INFORMATION_SCHEMA.TABLE_CONSTRAINTS AS t
-JOIN INFORMATION_SCHEMA.KEY_COLUMN_USAGE AS k
-  ON k.CONSTRAINT_SCHEMA = t.CONSTRAINT_SCHEMA AND k.CONSTRAINT_NAME = t.CONSTRAINT_NAME
- AND k.TABLE_SCHEMA = t.TABLE_SCHEMA AND k.TABLE_NAME = t.TABLE_NAME
-WHERE t.CONSTRAINT_TYPE = 'PRIMARY KEY' AND t.TABLE_SCHEMA = %s AND t.TABLE_NAME = %s
-ORDER BY k.ORDINAL_POSITION
-"""
-
-
-# Heap (0) or clustered index (1): exactly one of them holds every row once.
-_ESTIMATE_SQL = """
-SELECT SUM(p.rows) FROM sys.partitions AS p
-WHERE p.object_id = OBJECT_ID(%s) AND p.index_id IN (0, 1)
-"""
-
-
-def qualified(schema: str, table: str) -> str:
-    return f"{quote_tsql(schema)}.{quote_tsql(table)}"
-
-
-def select_sql(schema: str, table: str, columns: Sequence[str], *, nolock: bool) -> str:
-    """``SELECT [a], [b] FROM [s].[t] WITH (NOLOCK)`` with every identifier bracket-quoted."""
-    cols = ", ".join(quote_tsql(c) for c in columns)
-    hint = " WITH (NOLOCK)" if nolock else ""
-    return f"SELECT {cols} FROM {qualified(schema, table)}{hint}"
 
 
 class MssqlResource(ConfigurableResource):
@@ -203,7 +168,7 @@ class MssqlResource(ConfigurableResource):
 
     def server_version(self) -> str:
         with self.get_connection() as conn, conn.cursor() as cur:
-            cur.execute("SELECT CAST(SERVERPROPERTY('ProductVersion') AS nvarchar(128))")
+            cur.execute(VERSION_SQL)
             return str(cur.fetchone()[0])
 
     def describe_table(self, schema: str, table: str) -> SourceTable:
@@ -213,14 +178,14 @@ class MssqlResource(ConfigurableResource):
 
     def _describe_table(self, schema: str, table: str) -> SourceTable:
         with self.get_connection() as conn, conn.cursor() as cur:
-            cur.execute(_COLUMNS_SQL, (schema, table))
+            cur.execute(COLUMNS_SQL, (schema, table))
             rows = cur.fetchall()
             if not rows:
                 raise SourceTableNotFound(
                     f"source table `{schema}.{table}` not found in {self._where()}; check "
                     f"`source_table` in tables.yaml and the login's permissions"
                 )
-            cur.execute(_PRIMARY_KEY_SQL, (schema, table))
+            cur.execute(PRIMARY_KEY_SQL, (schema, table))
             pk = [r[0] for r in cur.fetchall()]
         columns = [
             SourceColumn(
@@ -239,10 +204,9 @@ class MssqlResource(ConfigurableResource):
         )
 
     def _count_rows(self, schema: str, table: str, *, nolock: bool) -> int:
-        hint = " WITH (NOLOCK)" if nolock else ""
         with self.get_connection() as conn, conn.cursor() as cur:
             try:
-                cur.execute(f"SELECT COUNT_BIG(*) FROM {qualified(schema, table)}{hint}")
+                cur.execute(count_sql(schema, table, nolock=nolock))
             except pymssql.Error as e:
                 raise SourceError(
                     f"cannot count `{schema}.{table}` in {self._where()}: {_first_line(e)}"
@@ -266,7 +230,7 @@ class MssqlResource(ConfigurableResource):
         progress can show percent and ETA for free. None if it cannot be read."""
         try:
             with self.get_connection() as conn, conn.cursor() as cur:
-                cur.execute(_ESTIMATE_SQL, (qualified(schema, table),))
+                cur.execute(ESTIMATE_SQL, (qualified(schema, table),))
                 row = cur.fetchone()
         except (SourceError, pymssql.Error):
             return None

@@ -377,3 +377,11 @@ def change_sim_status_history(cursor) -> str:
                                            for i in range(SIM_STATUS_NEW_ROWS)])
     return (f"{updated} rows updated, {SIM_STATUS_NEW_ROWS} inserted, {deleted} deleted in McTM "
             "dbo.sim_status_history")
+
+
+# What the demo's application changes in the incremental table between the demo's two runs
+# (mctm_replica.demo.change_demo_source).
+DEMO_UPDATES = "UPDATE dbo.mctm_module_usage SET DataMB = DataMB + 1.5, UpdatedAt = SYSDATETIME() WHERE UsageID % 100 = 0"
+DEMO_DELETES = "DELETE FROM dbo.mctm_module_usage WHERE UsageID % 500 = 1"
+DEMO_INSERT = ("INSERT INTO dbo.mctm_module_usage (UsageID, ModuleID, UsageDate, DataMB, SmsCount, UpdatedAt) "
+               "VALUES (%s, %s, %s, %s, %s, SYSDATETIME())")

@@ -1,6 +1,6 @@
 """``rows_match: checksum``: compare segment checksums, then only the differing rows.
 
-Each server turns every row into its canonical text (:mod:`mctm_replica.verify.canonical_sql`),
+Each server turns every row into its canonical text (:mod:`mctm_replica.tsql.canonical`),
 hashes it (MD5 of the UTF-8 bytes) and sums the first 8 bytes of the hashes per segment,
 with the row count. Only those sums cross the network. Equal segments are done; a
 differing one is split again (key ranges) or read whole (hash buckets), and its rows are
@@ -38,10 +38,12 @@ import pymssql
 from psycopg2 import sql as pgsql
 
 from mctm_replica.content_check import ContentDiff, choose_strategy, compare
-from mctm_replica.naming import quote_tsql
 from mctm_replica.plan import TablePlan
-from mctm_replica.resources.mssql import SourceError, qualified, select_sql
-from mctm_replica.verify import canonical_sql as cs
+from mctm_replica.resources.mssql import SourceError
+from mctm_replica.tsql import checksums as sums
+from mctm_replica.tsql import reads
+from mctm_replica.tsql import canonical as cs
+from mctm_replica.tsql.quoting import quote_tsql, table_ref
 
 #: A differing key range is split into this many parts per round trip: 16 keeps the rounds
 #: few (a 10,000-row segment reaches LEAF_ROWS in one split) and each answer small.
@@ -89,8 +91,7 @@ class _Sides:
         self.key_cols = [self.by_target[k] for k in plan.primary_key]
         first = self.key_cols[0] if self.key_cols else None
         self.layout = "range" if first is not None and first.source_type.name in _INTEGER_KEYS else "bucket"
-        hint = " WITH (NOLOCK)" if spec.nolock else ""
-        self.src_from = f"{qualified(spec.source_schema, spec.source_table)}{hint}"
+        self.src_from = table_ref(spec.source_schema, spec.source_table, nolock=spec.nolock)
         self.tgt_from = pgsql.SQL("{}.{}").format(pgsql.Identifier(spec.target_schema),
                                                  pgsql.Identifier(spec.target_table))
         self.src_hash = cs.tsql_md5(cs.tsql_row(plan.columns))
@@ -103,12 +104,6 @@ class _Sides:
             self.tgt_k = cs.pg_md5(cs.pg_row(self.key_cols, pg_version), pg_utf8) if self.key_cols else self.tgt_hash
 
     # -- segment expressions (params: base, width for range; buckets for bucket)
-    def src_segment(self, k: str) -> str:
-        if self.layout == "range":
-            return f"({k} - %s) / %s"
-        u = f"CAST(CAST({k} AS binary(4)) AS bigint)"  # first 4 hash bytes, unsigned
-        return f"({u} - ({u} / %s) * %s)"
-
     def tgt_segment(self, k: pgsql.Composable) -> pgsql.Composable:
         if self.layout == "range":
             return pgsql.SQL("({} - %s) / %s").format(k)
@@ -116,16 +111,8 @@ class _Sides:
         return pgsql.SQL("({u} - ({u} / %s) * %s)").format(u=u)
 
     def src_sums_sql(self, where: str) -> str:
-        span = ", MIN(k), MAX(k)" if self.layout == "range" else ", 0, 0"
-        # the hash's value next to the hash (the stand-in then reads the digest's hex digits
-        # instead of printing its bytes back to hex)
-        if self.key_cols:
-            rows = f"SELECT {self.src_k} AS k, {cs.tsql_part(self.src_hash)} AS v FROM {self.src_from}{where}"
-        else:  # a keyless table buckets by the row's own hash: compute it once
-            rows = (f"SELECT h AS k, {cs.tsql_part('h')} AS v "
-                    f"FROM (SELECT {self.src_hash} AS h FROM {self.src_from}{where}) AS z")
-        return (f"SELECT seg, COUNT_BIG(*), SUM(v){span} FROM (SELECT {self.src_segment('k')} AS seg, k, v "
-                f"FROM ({rows}) AS y) AS x GROUP BY seg")
+        return sums.sums_sql(layout=self.layout, key=self.src_k, row_hash=self.src_hash, table=self.src_from,
+                             where=where, keyed=bool(self.key_cols))
 
     def tgt_sums_sql(self, where: pgsql.Composable) -> pgsql.Composable:
         span = ", min(k), max(k)" if self.layout == "range" else ", 0, 0"
@@ -218,7 +205,7 @@ class _Run:
         if lo is None:
             src_sql, tgt_where, extra = s.src_sums_sql(""), pgsql.SQL(""), ()
         else:
-            src_sql = s.src_sums_sql(f" WHERE {s.src_k} BETWEEN %s AND %s")
+            src_sql = s.src_sums_sql(sums.key_between(s.src_k))
             tgt_where, extra = pgsql.SQL(" WHERE {} BETWEEN %s AND %s").format(s.tgt_k), (lo, hi)
         # both servers work at once: the replica's sums in a thread (psycopg2 releases the
         # GIL while it waits), the source's here; the round takes the slower of the two
@@ -242,14 +229,13 @@ class _Run:
     # -- comparing rows of the differing part
     def compare_rows(self, src_where: str, tgt_where: pgsql.Composable, params: tuple) -> None:
         plan, spec = self.plan, self.plan.spec
-        src_sql = select_sql(spec.source_schema, spec.source_table, plan.source_columns, nolock=spec.nolock)
+        src_sql = reads.select_sql(spec.source_schema, spec.source_table, plan.source_columns, nolock=spec.nolock)
         tgt_sql = pgsql.SQL("SELECT {} FROM {}").format(
             pgsql.SQL(", ").join(map(pgsql.Identifier, plan.target_columns)), self.sides.tgt_from)
         src_sql += src_where
         tgt_sql = pgsql.SQL("{}{}").format(tgt_sql, tgt_where)
         if self.diff.strategy == "merge":
-            src_sql += " ORDER BY " + ", ".join(quote_tsql(self.sides.by_target[k].source_name)
-                                                for k in plan.primary_key)
+            src_sql += reads.order_by([self.sides.by_target[k].source_name for k in plan.primary_key])
             tgt_sql = pgsql.SQL("{} ORDER BY {}").format(
                 tgt_sql, pgsql.SQL(", ").join(map(pgsql.Identifier, plan.primary_key)))
         tgt_rows = self._tgt(tgt_sql, params)
@@ -294,7 +280,7 @@ class _Run:
             rows = max(a[0] if a else 0, b[0] if b else 0)
             if rows <= LEAF_ROWS or last == first:
                 k = self.sides
-                self.compare_rows(f" WHERE {k.src_k} BETWEEN %s AND %s",
+                self.compare_rows(sums.key_between(k.src_k),
                                   pgsql.SQL(" WHERE {} BETWEEN %s AND %s").format(k.tgt_k), (first, last))
             else:
                 self.descend(first, max(1, math.ceil((last - first + 1) / SPLIT)), first, last)
@@ -314,7 +300,7 @@ class _Run:
         if not differing:
             return
         marks = ", ".join(["%s"] * len(differing))
-        src_where = f" WHERE {s.src_segment(s.src_k)} IN ({marks})"
+        src_where = sums.segment_in(s.src_k, s.layout, len(differing))
         tgt_where = pgsql.SQL(" WHERE {} IN ({})").format(s.tgt_segment(s.tgt_k), pgsql.SQL(marks))
         # the segment expression's own parameters come first in each statement
         self.compare_rows(src_where, tgt_where, (buckets, buckets, *differing))

@@ -25,7 +25,7 @@ def job_for(server, db, *, stall_s=None) -> ReadJob:
                  "password": server.password, "login_timeout": 30, "query_timeout": 600, "appname": APP_NAME,
                  "settings": {"encryption": "request", "trust_server_certificate": None, "ca_file": None,
                               "read_only_intent": False}},
-        select="SELECT [id], [v] FROM [dbo].[wide]", key_sql="[id]", batch_size=500, what="`dbo.wide`",
+        select="SELECT [id], [v] FROM [dbo].[wide]", key="id", batch_size=500, what="`dbo.wide`",
         stall_s=stall_s)
 
 

@@ -198,7 +198,7 @@ def test_every_postgresql_version_prints_the_same_canonical_timestamps(copied):
     """PostgreSQL 18 prints a timestamp's canonical microseconds from its binary send form;
     older servers through extract(epoch ..). Both must print the same text for every value
     of the matrix (the embedded server runs both: it is 18)."""
-    from mctm_replica.verify.canonical_sql import PG_BYTEA_TO_INT, pg_field
+    from mctm_replica.tsql.canonical import PG_BYTEA_TO_INT, pg_field
 
     mssql, dsn, spec = copied
     plan = build_plan(spec, mssql.describe_table("dbo", "m"))
@@ -227,7 +227,7 @@ def test_every_postgresql_version_reads_the_same_integers_off_a_digest(copied):
     """The segment sums' integers (first 8 digest bytes, signed) and bucket numbers (first 4,
     unsigned): PostgreSQL 18 casts bytea to bigint, older servers parse a bit string. Both
     must read what SQL Server reads from binary(8) and binary(4), for the matrix's rows."""
-    from mctm_replica.verify.canonical_sql import PG_BYTEA_TO_INT, pg_digest_int, pg_md5, pg_row
+    from mctm_replica.tsql.canonical import PG_BYTEA_TO_INT, pg_digest_int, pg_md5, pg_row
 
     mssql, dsn, spec = copied
     plan = build_plan(spec, mssql.describe_table("dbo", "m"))

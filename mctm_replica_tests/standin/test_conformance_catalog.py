@@ -345,9 +345,9 @@ def test_where_comparisons_follow_sql_server_semantics(td, ms):
 
 
 def test_the_replicators_own_queries_through_pymssql(standin, fresh_db, td):
-    """The exact SQL mctm_replica.resources.mssql sends, on a connection opened the way
+    """The exact SQL mctm_replica.resources.mssql sends (built in mctm_replica.tsql), on a connection opened the way
     it opens one (pymssql, TDS 7.4, autocommit, pymssql's default post-login SET batch)."""
-    from mctm_replica.resources import mssql  # imports dagster: only when this test runs
+    from mctm_replica.tsql import catalog, quoting, reads
 
     cur = td.cursor()
     _create_every(cur)
@@ -366,21 +366,21 @@ def test_the_replicators_own_queries_through_pymssql(standin, fresh_db, td):
         mcur.execute("SELECT CAST(SERVERPROPERTY('ProductVersion') AS nvarchar(128))")
         version = mcur.fetchone()[0]
         assert isinstance(version, str) and re.fullmatch(r"\d+\.\d+\.\d+\.\d+", version), version
-        mcur.execute(mssql._COLUMNS_SQL, ("dbo", "every"))
+        mcur.execute(catalog.COLUMNS_SQL, ("dbo", "every"))
         rows = mcur.fetchall()
         expected = [("id", "int", None, 10, 0, None, "NO", 1)] + [
             (name, info[0], info[1], info[3], info[4], info[5], "YES" if nullable else "NO", pos)
             for pos, (name, _decl, nullable, info, _sys) in enumerate(EVERY_TYPE, 2)
         ]
         assert _canon_rows(rows) == _canon_rows(expected)
-        mcur.execute(mssql._PRIMARY_KEY_SQL, ("dbo", "odd table"))
+        mcur.execute(catalog.PRIMARY_KEY_SQL, ("dbo", "odd table"))
         assert mcur.fetchall() == [("Key2",), ("SIM No",)]
-        mcur.execute(mssql._PRIMARY_KEY_SQL, ("dbo", "every"))
+        mcur.execute(catalog.PRIMARY_KEY_SQL, ("dbo", "every"))
         assert mcur.fetchall() == [("id",)]
-        odd = mssql.qualified("dbo", "odd table")
+        odd = quoting.qualified("dbo", "odd table")
         mcur.execute(f"SELECT COUNT_BIG(*) FROM {odd} WITH (NOLOCK)")
         assert mcur.fetchall() == [(2,)]
-        mcur.execute(mssql.select_sql("dbo", "odd table", ["SIM No", "we]ird"], nolock=True))
+        mcur.execute(reads.select_sql("dbo", "odd table", ["SIM No", "we]ird"], nolock=True))
         assert sorted(mcur.fetchmany(10_000), key=str) == [(1, "一"), (2, None)]
     finally:
         conn.close()

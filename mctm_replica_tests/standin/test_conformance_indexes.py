@@ -7,7 +7,7 @@ from __future__ import annotations
 import pymssql
 import pytest
 
-from mctm_replica.resources.mssql_indexes import _INDEXES_SQL
+from mctm_replica.tsql.catalog import INDEXES_SQL as _INDEXES_SQL
 
 TABLE = ("CREATE TABLE dbo.sim (id int NOT NULL, ICCID varchar(20) NULL, IMSI varchar(15) NULL,"
          " Status tinyint NULL, IsActive bit NULL, CustomerID int NULL, Note nvarchar(40) NULL,"

@@ -8,7 +8,8 @@ import datetime as dt
 
 from mctm_replica.io_managers.modes.change_tracking import STATE_KIND, decide
 from mctm_replica.io_managers.state import ReplicaState
-from mctm_replica.resources.change_tracking import CtStatus, changes_sql, key_problem
+from mctm_replica.resources.change_tracking import CtStatus, key_problem
+from mctm_replica.tsql.change_tracking import changes_sql
 
 STATUS = CtStatus("McTM", snapshot=False, current_version=50, min_valid_version=10, retention="2 DAYS")
 

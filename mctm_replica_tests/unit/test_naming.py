@@ -4,11 +4,11 @@ import pytest
 
 from mctm_replica.naming import (
     IdentifierError,
-    quote_tsql,
     split_qualified,
     target_column_names,
     to_snake_case,
 )
+from mctm_replica.tsql.quoting import quote_tsql
 
 
 @pytest.mark.parametrize(

@@ -37,13 +37,14 @@ def test_ranges_cover_every_integer_once_and_their_ends_are_open(low, high, n):
 
 def test_an_empty_table_is_read_by_one_unbounded_range():
     assert split(None, None, 4) == [KeyRange(None, None)]
-    assert KeyRange(None, None).where("[id]") == ("", ())
+    assert KeyRange(None, None).condition("id") == ("", ())
 
 
 def test_a_range_becomes_a_half_open_where_with_parameters():
-    assert KeyRange(10, 20).where("[id]") == (" WHERE [id] >= %s AND [id] < %s", (10, 20))
-    assert KeyRange(None, 20).where("[id]") == (" WHERE [id] < %s", (20,))
-    assert KeyRange(10, None).where("[id]") == (" WHERE [id] >= %s", (10,))
+    assert KeyRange(10, 20).condition("id") == ("[id] >= %s AND [id] < %s", (10, 20))
+    assert KeyRange(None, 20).condition("id") == ("[id] < %s", (20,))
+    assert KeyRange(10, None).condition("id") == ("[id] >= %s", (10,))
+    assert KeyRange(1, 2).condition("a%]b") == ("[a%%]]b] >= %s AND [a%%]]b] < %s", (1, 2))
 
 
 def test_parallel_readers_defaults_to_one_and_max_connections_to_max_concurrent_tables(tmp_path):

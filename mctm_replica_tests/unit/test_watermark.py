@@ -22,11 +22,11 @@ def wm(type_name: str, lookback=None, nullable=False, precision=None):
 def test_kinds_defaults_and_predicates():
     w = wm("datetime2", precision=3)
     assert (w.kind, w.cast_type, w.lookback) == ("time", "datetime2(7)", dt.timedelta(minutes=10))
-    assert w.predicate("[UpdatedAt]") == "[UpdatedAt] >= CAST(%s AS datetime2(7))"
+    assert w.predicate() == "[UpdatedAt] >= CAST(%s AS datetime2(7))"
     assert wm("datetimeoffset").cast_type == "datetimeoffset(7)"
     assert (wm("bigint").kind, wm("bigint").lookback) == ("integer", 0)
     assert wm("timestamp").kind == "rowversion"  # INFORMATION_SCHEMA's name for rowversion
-    assert wm("bigint", nullable=True).predicate("[v]") == "([v] >= %s OR [v] IS NULL)"
+    assert wm("bigint", nullable=True).predicate() == "([UpdatedAt] >= %s OR [UpdatedAt] IS NULL)"
 
 
 @pytest.mark.parametrize(("type_name", "lookback", "fragment"), [
@@ -102,5 +102,5 @@ def test_stored_watermark_never_passes_the_limit_read_before_the_scan():
     assert w.to_store(100, 110) == 100
     assert w.to_store(None, 110) is None  # nothing read
     assert w.to_store(120, None) is None  # table empty when the scan began: load in full next time
-    assert wm("timestamp").cap_sql("[dbo].[t]", "[rv]", nolock=False) == "SELECT MIN_ACTIVE_ROWVERSION()"
-    assert w.cap_sql("[dbo].[t]", "[v]", nolock=True) == "SELECT MAX([v]) FROM [dbo].[t] WITH (NOLOCK)"
+    assert wm("timestamp").cap_sql("dbo", "t", nolock=False) == "SELECT MIN_ACTIVE_ROWVERSION()"
+    assert w.cap_sql("dbo", "t", nolock=True) == "SELECT MAX([UpdatedAt]) FROM [dbo].[t] WITH (NOLOCK)"

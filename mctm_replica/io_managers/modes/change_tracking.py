@@ -30,14 +30,9 @@ from mctm_replica.io_managers.copy_format import CsvBatchEncoder
 from mctm_replica.io_managers.modes.base import Applied, Decision, LoadMode, PlannedQuery, Read, Refresh
 from mctm_replica.io_managers.modes.full import apply_full
 from mctm_replica.io_managers.state import ReplicaState, read_state, state_table_exists, write_state
-from mctm_replica.resources.mssql import qualified
-from mctm_replica.resources.change_tracking import (
-    ChangeTrackingSource,
-    CtStatus,
-    all_rows_sql,
-    changes_sql,
-    versions_sql,
-)
+from mctm_replica.resources.change_tracking import ChangeTrackingSource, CtStatus
+from mctm_replica.tsql.change_tracking import all_rows_sql, changes_sql, versions_sql
+from mctm_replica.tsql.quoting import qualified
 
 #: ``watermark_kind`` of a Change Tracking table's row in the state table.
 STATE_KIND = "change_tracking"

@@ -36,7 +36,7 @@ from collections.abc import Sequence
 
 from psycopg2 import sql as pgsql
 
-from mctm_replica.naming import quote_tsql
+from mctm_replica.tsql.quoting import quote_tsql
 from mctm_replica.plan import ColumnPlan
 
 # Text up to this many characters stays nvarchar(n): doubling every '|' must fit

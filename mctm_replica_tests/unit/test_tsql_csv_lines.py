@@ -6,7 +6,7 @@ cannot prove because it behaves better than SQL Server would."""
 
 import pytest
 
-from mctm_replica.source_csv import csv_line_sql, field_sql, select_lines_sql
+from mctm_replica.tsql.csv_lines import csv_line_sql, field_sql, select_lines_sql
 from mctm_replica.typemap import TYPE_MAP, SourceType
 
 

@@ -48,8 +48,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mctm_replica.naming import quote_tsql
-from mctm_replica.resources.mssql import qualified
+from mctm_replica.tsql.quoting import quote_tsql, table_ref
 from mctm_replica.typemap import SourceType
 
 # Text longer than this (in characters) is cast to nvarchar(max): every quote doubled plus
@@ -131,5 +130,4 @@ def select_lines_sql(schema: str, table: str, columns: Sequence[tuple[str, Sourc
                      nolock: bool, also: Sequence[str] = ()) -> str:
     """``SELECT <csv line>[, also...] FROM [s].[t]``: rows of (line, *also) tuples."""
     extra = "".join(f", {quote_tsql(c)}" for c in also)
-    hint = " WITH (NOLOCK)" if nolock else ""
-    return f"SELECT {csv_line_sql(columns)}{extra} FROM {qualified(schema, table)}{hint}"
+    return f"SELECT {csv_line_sql(columns)}{extra} FROM {table_ref(schema, table, nolock=nolock)}"
