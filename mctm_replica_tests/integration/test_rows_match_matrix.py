@@ -205,18 +205,11 @@ def test_every_postgresql_version_prints_the_same_canonical_timestamps(copied):
     stamps = [c for c in plan.columns if c.source_type.name in ("datetime2", "datetime", "smalldatetime",
                                                                   "datetimeoffset")]
     assert len(stamps) == 5
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SHOW server_version_num")
-            assert int(cur.fetchone()[0]) >= PG_BYTEA_TO_INT
-            old = sql.SQL(", ").join(pg_field(c, 0) for c in stamps)
-            new = sql.SQL(", ").join(pg_field(c, PG_BYTEA_TO_INT) for c in stamps)
-            cur.execute(sql.SQL("SELECT id, ARRAY[{}], ARRAY[{}] FROM {}.m ORDER BY id").format(
-                old, new, sql.Identifier(spec.target_schema)))
-            rows = cur.fetchall()
-    finally:
-        conn.close()
+    assert int(_replica_rows(dsn, sql.SQL("SHOW server_version_num"))[0][0]) >= PG_BYTEA_TO_INT
+    old = sql.SQL(", ").join(pg_field(c, 0) for c in stamps)
+    new = sql.SQL(", ").join(pg_field(c, PG_BYTEA_TO_INT) for c in stamps)
+    rows = _replica_rows(dsn, sql.SQL("SELECT id, ARRAY[{}], ARRAY[{}] FROM {}.m ORDER BY id").format(
+        old, new, sql.Identifier(spec.target_schema)))
     assert len(rows) == 5
     for key, a, b in rows:
         assert a == b, key
@@ -234,16 +227,20 @@ def test_every_postgresql_version_reads_the_same_integers_off_a_digest(copied):
     h = pg_md5(pg_row(plan.columns, PG_BYTEA_TO_INT), True)
     forms = sql.SQL(", ").join(pg_digest_int(sql.Identifier("h"), size, version)
                                for size in (8, 4) for version in (0, PG_BYTEA_TO_INT))
-    conn = psycopg2.connect(dsn)
-    try:
-        with conn.cursor() as cur:
-            cur.execute(sql.SQL("SELECT h, {} FROM (SELECT {} AS h FROM {}.m) AS x").format(
-                forms, h, sql.Identifier(spec.target_schema)))
-            rows = cur.fetchall()
-    finally:
-        conn.close()
+    rows = _replica_rows(dsn, sql.SQL("SELECT h, {} FROM (SELECT {} AS h FROM {}.m) AS x").format(
+        forms, h, sql.Identifier(spec.target_schema)))
     assert len(rows) == 5
     for digest, *got in rows:
         raw = bytes.fromhex(digest)
         signed, unsigned = int.from_bytes(raw[:8], "big", signed=True), int.from_bytes(raw[:4], "big")
         assert got == [signed, signed, unsigned, unsigned], digest
+
+
+def _replica_rows(dsn: str, query: sql.Composable) -> list[tuple]:
+    conn = psycopg2.connect(dsn)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(query)
+            return cur.fetchall()
+    finally:
+        conn.close()
