@@ -240,13 +240,12 @@ def _add_incremental_reads(batches: ReplicaBatches, mssql: MssqlResource, spec: 
                            query: str, what: str) -> None:
     """The changed rows, the keys and the watermark limit of an incremental table."""
     plan, wm = batches.plan, batches.plan.watermark
-    # pymssql substitutes parameters with %: a % in a quoted name must not be one.
     changed = SourceQuery(reads.where(query, wm.predicate()), what)
     cap = SourceQuery(wm.cap_sql(spec.source_schema, spec.source_table, nolock=spec.nolock),
                       f"the watermark limit of {what}")
     source_of = {c.target_name: c.source_name for c in plan.columns}
     keys = SourceQuery(reads.select_sql(spec.source_schema, spec.source_table,
-                                  [source_of[k] for k in plan.primary_key], nolock=False), f"the keys of {what}")
+                                        [source_of[k] for k in plan.primary_key], nolock=False), f"the keys of {what}")
     batches.queries.update(changes=changed, keys=keys, cap=cap)
     batches.changes = lambda bound: mssql.stream(changed.sql, (wm.parameter(bound),), what=changed.what)
     batches.keys = lambda: mssql.stream(keys.sql, what=keys.what)
