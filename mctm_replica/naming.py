@@ -112,6 +112,13 @@ def target_column_names(
                 f"add it to `column_names` in tables.yaml (e.g. `{source}: col_1`)"
             )
         check_pg_identifier(target, what=f"table `{table}`: target column for `{source}`")
+        if "%" in target:
+            # psycopg2 reads every % of a statement run with parameters as a placeholder,
+            # identifiers included, and the replica's statements take parameters
+            raise IdentifierError(
+                f"table `{table}`: target column `{target}` (from `{source}`) contains `%`, which psycopg2 "
+                f"reads as a query parameter; give it a name without `%` under `column_names` in tables.yaml "
+                f"(e.g. `{source}: {to_snake_case(source) or 'col_1'}`)")
         if target in owner:
             raise IdentifierError(
                 f"table `{table}`: source columns `{owner[target]}` and `{source}` both become "

@@ -33,7 +33,7 @@ from mctm_replica.tsql.change_tracking import (
     TABLE_TRACKED_SQL, all_rows_sql, changes_sql, fix_database, fix_grant, fix_table, readable_probe_sql,
     versions_sql,
 )
-from mctm_replica.tsql.quoting import param_safe, qualified
+from mctm_replica.tsql.quoting import qualified
 
 #: SQL Server's error numbers for what the fix messages name.
 PERMISSION_DENIED = 229  # no VIEW CHANGE TRACKING (or SELECT) on the table
@@ -171,7 +171,7 @@ class ChangeTrackingSource:
         with self._session() as (cur, current, _min_valid):
             self.version = current
             try:
-                cur.execute(param_safe(all_rows_sql(self.schema, self.table, self.columns)))
+                cur.execute(all_rows_sql(self.schema, self.table, self.columns))
             except pymssql.Error as e:
                 raise SourceError(f"cannot read {self._where()}: {_first_line(e)}") from e
             yield self._batches(cur, "the rows")

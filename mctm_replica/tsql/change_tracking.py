@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mctm_replica.tsql.quoting import param_safe, qualified, quote_tsql
+from mctm_replica.tsql.quoting import qualified, quote_tsql
 
 #: Retention the DBA fix suggests: longer than a long weekend's outage plus the schedule gap.
 SUGGESTED_RETENTION = "7 DAYS"
@@ -44,21 +44,21 @@ def versions_sql() -> str:
 def readable_probe_sql(schema: str, table: str, key: Sequence[str]) -> str:
     """Reads nothing, but fails as a read of the change table would (grant, tracking off)."""
     keys = ", ".join("ct." + quote_tsql(k) for k in key)
-    return param_safe(f"SELECT {keys} FROM CHANGETABLE(CHANGES {qualified(schema, table)}, 0) AS ct WHERE 1 = 0")
+    return f"SELECT {keys} FROM CHANGETABLE(CHANGES {qualified(schema, table)}, 0) AS ct WHERE 1 = 0"
 
 
 def changes_sql(schema: str, table: str, columns: Sequence[str], key: Sequence[str]) -> str:
     """One row per changed key: ``gone`` (1: the row no longer exists), the key from the
     change table, then the row's current ``columns`` (NULL when gone). One ``%s``: the
-    version the changes are read since; a ``%`` in a name is doubled for pymssql."""
+    version the changes are read since."""
     name = qualified(schema, table)
     present = f"t.{quote_tsql(key[0])}"  # a key column is NOT NULL: NULL means no row
     keys = ", ".join(f"ct.{quote_tsql(k)}" for k in key)
     cols = ", ".join(f"t.{quote_tsql(c)}" for c in columns)
     match = " AND ".join(f"t.{quote_tsql(k)} = ct.{quote_tsql(k)}" for k in key)
     select = (f"SELECT CASE WHEN {present} IS NULL THEN 1 ELSE 0 END, {keys}, {cols} "
-              f"FROM CHANGETABLE(CHANGES {name}, %(since)s) AS ct LEFT JOIN {name} AS t ON {match}")
-    return param_safe(select).replace("%%(since)s", "%s")
+              f"FROM CHANGETABLE(CHANGES {name}, %s) AS ct LEFT JOIN {name} AS t ON {match}")
+    return select
 
 
 def all_rows_sql(schema: str, table: str, columns: Sequence[str]) -> str:

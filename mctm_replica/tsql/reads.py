@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from mctm_replica.tsql.quoting import param_safe, quote_tsql, table_ref
+from mctm_replica.tsql.quoting import quote_tsql, table_ref
 
 #: The highest rowversion no open transaction can still commit below.
 MIN_ACTIVE_ROWVERSION_SQL = "SELECT MIN_ACTIVE_ROWVERSION()"
@@ -39,27 +39,27 @@ def max_sql(schema: str, table: str, column: str, *, nolock: bool) -> str:
 
 def at_least(column: str, *, cast_type: str | None = None, or_null: bool = False) -> str:
     """``[col] >= %s`` (the parameter cast to ``cast_type`` if given), ``OR [col] IS NULL``
-    when ``or_null``: a watermark's changed rows, for text pymssql substitutes into."""
-    q = param_safe(quote_tsql(column))
+    when ``or_null``: a watermark's changed rows."""
+    q = quote_tsql(column)
     value = f"CAST(%s AS {cast_type})" if cast_type else "%s"
     return f"({q} >= {value} OR {q} IS NULL)" if or_null else f"{q} >= {value}"
 
 
 def in_slice(column: str) -> str:
     """``[col] >= %s AND [col] < %s``: one partition's rows, bounds passed as parameters."""
-    q = param_safe(quote_tsql(column))
+    q = quote_tsql(column)
     return f"{q} >= %s AND {q} < %s"
 
 
 def outside_slices(column: str) -> str:
     """Rows in no partition: NULL, before the first, at or after the end of the last."""
-    q = param_safe(quote_tsql(column))
+    q = quote_tsql(column)
     return f"{q} IS NULL OR {q} < %s OR {q} >= %s"
 
 
 def outside_count_sql(schema: str, table: str, column: str, *, nolock: bool) -> str:
     """Rows in no partition and how many of them have a NULL partition column."""
-    q = param_safe(quote_tsql(column))
+    q = quote_tsql(column)
     return (f"SELECT COUNT_BIG(*), COUNT_BIG(CASE WHEN {q} IS NULL THEN 1 END) "
             f"FROM {table_ref(schema, table, nolock=nolock)} WHERE {outside_slices(column)}")
 
@@ -70,13 +70,11 @@ def between(column: str) -> str:
 
 
 def where(query: str, condition: str) -> str:
-    """``query`` (a SELECT without WHERE) narrowed by ``condition``, which has parameters: a
-    ``%`` in the query's quoted names is doubled so pymssql does not read it as one."""
-    return f"{param_safe(query)} WHERE {condition}"
+    """``query`` (a SELECT without WHERE) narrowed by ``condition``."""
+    return f"{query} WHERE {condition}"
 
 
 def half_open(key: str, *, lower: bool, upper: bool) -> str:
-    """``[key] >= %s AND [key] < %s`` (either bound left out), for text pymssql substitutes
-    parameters into; empty when neither bound is given."""
-    k = param_safe(quote_tsql(key))
+    """``[key] >= %s AND [key] < %s`` (either bound left out); empty when neither is given."""
+    k = quote_tsql(key)
     return " AND ".join([f"{k} >= %s"] * lower + [f"{k} < %s"] * upper)

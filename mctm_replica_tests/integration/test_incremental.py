@@ -312,3 +312,25 @@ def test_rowversion_change_committed_after_the_scan_is_not_skipped(
     result = run_job(defs)
     assert result.success, failure_text(result)
     assert replica(pg_conn, pg_schema) == [(1, "a2"), (2, "b2")]
+
+
+def test_a_percent_in_source_column_names_reaches_sql_server_as_it_is(tmp_path, env, mssql_server, source_db,
+                                                                       pg_conn, pg_schema):
+    """The incremental read and rows_match's source side are statements with parameters;
+    pymssql has no escape for `%` (`%%` would reach SQL Server as `%%`, another name), so
+    names go in as they are. (The replica's names are snake_case: `rate_100`, `changed`.)"""
+    tsql(mssql_server, source_db, "CREATE TABLE dbo.t (id int NOT NULL PRIMARY KEY, [rate 100%] int, "
+                                  "[changed%] bigint NOT NULL)")
+    tsql(mssql_server, source_db, "INSERT INTO dbo.t VALUES (1, 10, 1001), (2, 20, 1002)")
+    defs = replica_defs(tmp_path, [incremental_table(pg_schema, watermark="changed%")])
+    first = run_job(defs)
+    assert first.success, failure_text(first)
+    tsql(mssql_server, source_db, "UPDATE dbo.t SET [rate 100%] = 11, [changed%] = 1003 WHERE id = 1")
+    second = run_job(defs)
+    assert second.success, failure_text(second)
+    meta = materialization_metadata(second)
+    # read: row 1 changed, row 2 at the stored watermark (an integer watermark reads >=)
+    assert (meta["load"].value, meta["rows_copied"].value, meta["rows_updated"].value) == ("incremental", 2, 1)
+    assert replica(pg_conn, pg_schema, columns="id, rate_100, changed") == [(1, 11, 1003), (2, 20, 1002)]
+    evaluations = {e.check_name: e.passed for e in second.get_asset_check_evaluations()}
+    assert evaluations == {"row_count_matches": True, "rows_match": True, "schema_matches": True}

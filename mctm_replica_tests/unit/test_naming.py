@@ -77,3 +77,11 @@ def test_target_name_too_long_for_postgres():
 def test_unusable_snake_name_asks_for_a_rename():
     with pytest.raises(IdentifierError, match="column_names"):
         target_column_names(["!!!"], naming="snake_case", table="dbo.t")
+
+
+def test_a_percent_in_a_replica_column_name_asks_for_a_rename():
+    with pytest.raises(IdentifierError, match=r"`rate 100%` .*psycopg2.*`rate 100%: rate_100`"):
+        target_column_names(["rate 100%"], naming="preserve", table="dbo.t")
+    assert target_column_names(["rate 100%"], naming="snake_case", table="dbo.t") == {"rate 100%": "rate_100"}
+    assert target_column_names(["rate 100%"], naming="preserve", renames={"rate 100%": "rate"},
+                               table="dbo.t") == {"rate 100%": "rate"}

@@ -44,7 +44,7 @@ def test_a_range_becomes_a_half_open_where_with_parameters():
     assert KeyRange(10, 20).condition("id") == ("[id] >= %s AND [id] < %s", (10, 20))
     assert KeyRange(None, 20).condition("id") == ("[id] < %s", (20,))
     assert KeyRange(10, None).condition("id") == ("[id] >= %s", (10,))
-    assert KeyRange(1, 2).condition("a%]b") == ("[a%%]]b] >= %s AND [a%%]]b] < %s", (1, 2))
+    assert KeyRange(1, 2).condition("a%]b") == ("[a%]]b] >= %s AND [a%]]b] < %s", (1, 2))
 
 
 def test_parallel_readers_defaults_to_one_and_max_connections_to_max_concurrent_tables(tmp_path):

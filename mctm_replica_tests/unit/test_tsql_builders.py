@@ -1,11 +1,13 @@
 """Pure logic: the T-SQL builders of mctm_replica/tsql -- names bracketed with ``]`` doubled,
-a ``%`` in a name doubled wherever the text also carries ``%s`` parameters, values never
-in the text."""
+values never in the text, and a name pymssql would read a placeholder in refused."""
 
 from __future__ import annotations
 
+import pytest
+
+from mctm_replica.naming import IdentifierError
 from mctm_replica.tsql import catalog, reads
-from mctm_replica.tsql.quoting import table_ref
+from mctm_replica.tsql.quoting import quote_tsql, table_ref
 
 
 def test_table_reference_brackets_both_parts_and_adds_the_hint_only_when_asked():
@@ -20,12 +22,19 @@ def test_reads_quote_every_name():
     assert reads.order_by(["a", "b]"]) == " ORDER BY [a], [b]]]"
 
 
-def test_conditions_with_parameters_double_a_percent_in_a_name():
-    assert reads.at_least("100% done") == "[100%% done] >= %s"
+def test_a_percent_in_a_name_is_sent_as_it_is():
+    # pymssql has no escape: `%%` reaches SQL Server as `%%`, a different name
+    assert reads.at_least("100% done") == "[100% done] >= %s"
     assert reads.at_least("t", cast_type="datetime2(7)", or_null=True) == "([t] >= CAST(%s AS datetime2(7)) OR [t] IS NULL)"
-    assert reads.in_slice("d%") == "[d%%] >= %s AND [d%%] < %s"
+    assert reads.in_slice("d%") == "[d%] >= %s AND [d%] < %s"
     assert reads.half_open("k", lower=False, upper=False) == ""
-    assert reads.where("SELECT [a%] FROM [t]", "[a%%] >= %s") == "SELECT [a%%] FROM [t] WHERE [a%%] >= %s"
+    assert reads.where("SELECT [a%] FROM [t]", "[a%] >= %s") == "SELECT [a%] FROM [t] WHERE [a%] >= %s"
+
+
+@pytest.mark.parametrize("name", ["rate%s", "100%d", "x%(y)s"])
+def test_a_name_pymssql_would_read_a_placeholder_in_is_refused_with_the_fix(name):
+    with pytest.raises(IdentifierError, match=r"pymssql .*columns: \{exclude"):
+        quote_tsql(name)
 
 
 def test_the_grant_shown_to_a_dba_brackets_the_login():
