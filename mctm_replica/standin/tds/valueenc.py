@@ -83,83 +83,57 @@ def bit(col: Sequence[object]) -> list[bytes]:
     return [b"" if v is None else (b"\x01" if v else b"\x00") for v in col]
 
 
-def money8(nullable: bool) -> Encoder:
-    pack = _BiI.pack
+def _length_byte_first(nullable: bool, body: Callable[[object], bytes]) -> Encoder:
+    """``body`` packs a value behind its length byte (MONEYN, DATETIMN); the NOT NULL
+    type (MONEY, DATETIME) sends the value without it."""
     null = NULL_BYTELEN if nullable else b""
+    cut = 0 if nullable else 1
 
     def enc(col: Sequence[object]) -> list[bytes]:
-        out = []
-        for v in col:
-            if v is None:
-                out.append(null)
-                continue
-            i = int(v * _MONEY_SCALE)  # type: ignore[operator]
-            b = pack(8, i >> 32, i & 0xFFFFFFFF)
-            out.append(b if nullable else b[1:])
-        return out
+        return [null if v is None else body(v)[cut:] for v in col]
 
     return enc
+
+
+def _money8(v: object) -> bytes:
+    i = int(v * _MONEY_SCALE)  # type: ignore[operator]
+    return _BiI.pack(8, i >> 32, i & 0xFFFFFFFF)
+
+
+def _money4(v: object) -> bytes:
+    return _Bi.pack(4, int(v * _MONEY_SCALE))  # type: ignore[operator]
+
+
+def _datetime(v: object) -> bytes:
+    d = v - DATETIME_EPOCH  # type: ignore[operator]
+    days = d.days
+    # 1/300 s ticks, rounding the microseconds half up.
+    ticks = d.seconds * 300 + (d.microseconds * 3 + 5000) // 10000
+    if ticks >= DATETIME_TICKS_PER_DAY:
+        days += 1
+        ticks -= DATETIME_TICKS_PER_DAY
+    return _BiI.pack(8, days, ticks)
+
+
+def _smalldatetime(v: object) -> bytes:
+    d = v - DATETIME_EPOCH  # type: ignore[operator]
+    return _BHH.pack(4, d.days, d.seconds // 60)
+
+
+def money8(nullable: bool) -> Encoder:
+    return _length_byte_first(nullable, _money8)
 
 
 def money4(nullable: bool) -> Encoder:
-    pack = _Bi.pack
-    null = NULL_BYTELEN if nullable else b""
-
-    def enc(col: Sequence[object]) -> list[bytes]:
-        out = []
-        for v in col:
-            if v is None:
-                out.append(null)
-            else:
-                b = pack(4, int(v * _MONEY_SCALE))  # type: ignore[operator]
-                out.append(b if nullable else b[1:])
-        return out
-
-    return enc
+    return _length_byte_first(nullable, _money4)
 
 
 def datetime(nullable: bool) -> Encoder:
-    pack = _BiI.pack
-    null = NULL_BYTELEN if nullable else b""
-    epoch = DATETIME_EPOCH
-
-    def enc(col: Sequence[object]) -> list[bytes]:
-        out = []
-        for v in col:
-            if v is None:
-                out.append(null)
-                continue
-            d = v - epoch  # type: ignore[operator]
-            days = d.days
-            # 1/300 s ticks, rounding the microseconds half up.
-            ticks = d.seconds * 300 + (d.microseconds * 3 + 5000) // 10000
-            if ticks >= DATETIME_TICKS_PER_DAY:
-                days += 1
-                ticks -= DATETIME_TICKS_PER_DAY
-            b = pack(8, days, ticks)
-            out.append(b if nullable else b[1:])
-        return out
-
-    return enc
+    return _length_byte_first(nullable, _datetime)
 
 
 def smalldatetime(nullable: bool) -> Encoder:
-    pack = _BHH.pack
-    null = NULL_BYTELEN if nullable else b""
-    epoch = DATETIME_EPOCH
-
-    def enc(col: Sequence[object]) -> list[bytes]:
-        out = []
-        for v in col:
-            if v is None:
-                out.append(null)
-                continue
-            d = v - epoch  # type: ignore[operator]
-            b = pack(4, d.days, d.seconds // 60)
-            out.append(b if nullable else b[1:])
-        return out
-
-    return enc
+    return _length_byte_first(nullable, _smalldatetime)
 
 
 def decimaln(precision: int, scale: int) -> Encoder:
