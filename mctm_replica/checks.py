@@ -64,14 +64,23 @@ def _deferred_deletes(spec: TableSpec) -> bool:
     return spec.incremental is not None and spec.incremental.deletes.deferred
 
 
-def build_row_count_check(*, spec: TableSpec, source: SourceSpec) -> AssetChecksDefinition:
-    @asset_check(
+def _source_check(spec: TableSpec, source: SourceSpec, name: str, *, blocking: bool, description: str):
+    """``@asset_check`` for a check that reads the source and the replica: it runs in the
+    source's pool (as the copy does) with the table's step tags."""
+    return asset_check(
         asset=AssetKey(spec.asset_key_path),
-        name="row_count_matches",
-        blocking=True,
+        name=name,
+        blocking=blocking,
         required_resource_keys={source.resource_key, POSTGRES_KEY},
-        pool=source_pool(spec.source),  # it reads the source: the copy's pool
+        pool=source_pool(spec.source),
         op_tags=step_tags(spec),
+        description=description,
+    )
+
+
+def build_row_count_check(*, spec: TableSpec, source: SourceSpec) -> AssetChecksDefinition:
+    @_source_check(
+        spec, source, "row_count_matches", blocking=True,
         description=(
             f"Source `{spec.source_name}` COUNT_BIG(*) equals the replica's count(*) "
             f"within {spec.row_count_tolerance} row(s)."
@@ -119,13 +128,8 @@ def build_row_count_check(*, spec: TableSpec, source: SourceSpec) -> AssetChecks
 
 
 def build_rows_match_check(*, spec: TableSpec, source: SourceSpec) -> AssetChecksDefinition:
-    @asset_check(
-        asset=AssetKey(spec.asset_key_path),
-        name="rows_match",
-        blocking=spec.rows_match_blocking,
-        required_resource_keys={source.resource_key, POSTGRES_KEY},
-        pool=source_pool(spec.source),  # it reads the source: the copy's pool
-        op_tags=step_tags(spec),
+    @_source_check(
+        spec, source, "rows_match", blocking=spec.rows_match_blocking,
         description=(
             f"Every row of source `{spec.source_name}` is in the replica with equal values "
             f"(compared as the type map copies them), and no other row is."
@@ -189,13 +193,8 @@ def build_rows_match_check(*, spec: TableSpec, source: SourceSpec) -> AssetCheck
 
 
 def build_schema_check(*, spec: TableSpec, source: SourceSpec) -> AssetChecksDefinition:
-    @asset_check(
-        asset=AssetKey(spec.asset_key_path),
-        name="schema_matches",
-        blocking=False,
-        required_resource_keys={source.resource_key, POSTGRES_KEY},
-        pool=source_pool(spec.source),  # it reads the source: the copy's pool
-        op_tags=step_tags(spec),
+    @_source_check(
+        spec, source, "schema_matches", blocking=False,
         description=(
             f"The replica's columns and types are what the type map gives for the current "
             f"schema of source `{spec.source_name}`."
