@@ -27,6 +27,7 @@ different row still fails.
 
 # No `from __future__ import annotations`: Dagster reads the `context` annotation at runtime.
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import psycopg2.errors
@@ -64,7 +65,8 @@ def _deferred_deletes(spec: TableSpec) -> bool:
     return spec.incremental is not None and spec.incremental.deletes.deferred
 
 
-def _source_check(spec: TableSpec, source: SourceSpec, name: str, *, blocking: bool, description: str):
+def _source_check(spec: TableSpec, source: SourceSpec, name: str, *, blocking: bool,
+                  description: str) -> Callable[[Callable[..., AssetCheckResult]], AssetChecksDefinition]:
     """``@asset_check`` for a check that reads the source and the replica: it runs in the
     source's pool (as the copy does) with the table's step tags."""
     return asset_check(
